@@ -1,0 +1,19 @@
+/** The cpu backend: buffers are typed arrays; kernels are in kernels.ts. */
+import type { Backend } from "../backend.js";
+import type { StorageArray } from "../../tensor/dtype.js";
+import { AnchorError } from "../../tensor/errors.js";
+import { cpuKernels } from "./kernels.js";
+
+export const cpuBackend: Backend<StorageArray> = {
+  name: "cpu",
+  upload: (values) => values.slice(),
+  read: async (buf) => buf.slice(),
+  readSync: (buf) => buf.slice(),
+  free: () => {},
+  run(prim, inputs, params, out) {
+    const k = cpuKernels()[prim];
+    if (!k) throw new AnchorError(`cpu backend has no kernel for primitive "${prim}"`);
+    return k(inputs, params, out);
+  },
+  kernelNames: () => Object.keys(cpuKernels()),
+};

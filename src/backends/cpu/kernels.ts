@@ -1,0 +1,184 @@
+/** CPU kernels on typed arrays, one per primitive name. */
+import type { BufferRef, Kernel, OutSpec } from "../backend.js";
+import { allocArray, fromBFloat16Bits, fromFloat16Bits, toBFloat16Bits, toFloat16Bits, type DType, type StorageArray } from "../../tensor/dtype.js";
+import { AnchorError } from "../../tensor/errors.js";
+import { broadcastStrides, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
+import { BINARY, UNARY } from "../../ops/elementwise.js";
+import { broadcastIndex, copyStrided } from "./strided.js";
+import { matmul } from "./matmul.js";
+
+type Ref = BufferRef<StorageArray>;
+type CpuKernel = (inputs: readonly Ref[], params: any, out: OutSpec) => StorageArray;
+
+const alloc = (out: OutSpec) => allocArray(out.dtype, sizeOf(out.shape));
+
+function unaryKernel(fn: (x: number) => number): CpuKernel {
+  return ([x], _p, out) => {
+    const X = x!.buf, res = alloc(out);
+    for (let i = 0; i < res.length; i++) res[i] = fn(X[i]!);
+    return res;
+  };
+}
+
+function binaryKernel(fn: (a: number, b: number) => number): CpuKernel {
+  return ([a, b], _p, out) => {
+    const A = a!.buf, B = b!.buf, res = alloc(out), n = res.length;
+    const ia = broadcastIndex(a!.shape, out.shape), ib = broadcastIndex(b!.shape, out.shape);
+    if (!ia && !ib) for (let i = 0; i < n; i++) res[i] = fn(A[i]!, B[i]!);
+    else if (!ia && b!.buf.length === 1) { const s = B[0]!; for (let i = 0; i < n; i++) res[i] = fn(A[i]!, s); }
+    else if (!ib && a!.buf.length === 1) { const s = A[0]!; for (let i = 0; i < n; i++) res[i] = fn(s, B[i]!); }
+    else if (!ia) for (let i = 0; i < n; i++) res[i] = fn(A[i]!, B[ib![i]!]!);
+    else if (!ib) for (let i = 0; i < n; i++) res[i] = fn(A[ia[i]!]!, B[i]!);
+    else for (let i = 0; i < n; i++) res[i] = fn(A[ia[i]!]!, B[ib[i]!]!);
+    return res;
+  };
+}
+
+const where: CpuKernel = ([c, a, b], _p, out) => {
+  const C = c!.buf, A = a!.buf, B = b!.buf, res = alloc(out);
+  const ic = broadcastIndex(c!.shape, out.shape), ia = broadcastIndex(a!.shape, out.shape), ib = broadcastIndex(b!.shape, out.shape);
+  for (let i = 0; i < res.length; i++) {
+    res[i] = C[ic ? ic[i]! : i] ? A[ia ? ia[i]! : i]! : B[ib ? ib[i]! : i]!;
+  }
+  return res;
+};
+
+const decode: Partial<Record<DType, (h: number) => number>> = { float16: fromFloat16Bits, bfloat16: fromBFloat16Bits };
+const encode: Partial<Record<DType, (x: number) => number>> = { float16: toFloat16Bits, bfloat16: toBFloat16Bits };
+
+const cast: CpuKernel = ([x], _p, out) => {
+  const X = x!.buf, res = alloc(out);
+  const dec = decode[x!.dtype], enc = encode[out.dtype];
+  const toInt = out.dtype === "int32", toBool = out.dtype === "bool";
+  for (let i = 0; i < res.length; i++) {
+    const v = dec ? dec(X[i]!) : X[i]!;
+    res[i] = enc ? enc(v) : toBool ? +(v !== 0) : toInt ? Math.trunc(v) : v;
+  }
+  return res;
+};
+
+/** Move the `axes` of x to the end (contiguous copy) so reductions run over rows. */
+function rowsOver(x: Ref, axes: readonly number[]): { data: StorageArray; rows: number; len: number } {
+  const r = x.shape.length;
+  const kept = [...Array(r).keys()].filter((i) => !axes.includes(i));
+  const perm = [...kept, ...axes];
+  const len = axes.reduce((n, a) => n * x.shape[a]!, 1);
+  const rows = len === 0 ? sizeOf(kept.map((k) => x.shape[k]!)) : sizeOf(x.shape) / len;
+  if (perm.every((p, i) => p === i)) return { data: x.buf, rows, len };
+  const st = stridesOf(x.shape);
+  const shape = perm.map((p) => x.shape[p]!);
+  const data = allocArray(x.dtype, sizeOf(x.shape));
+  copyStrided(x.buf, 0, perm.map((p) => st[p]!), data, 0, stridesOf(shape), shape);
+  return { data, rows, len };
+}
+
+const sum: CpuKernel = ([x], { axes }, out) => {
+  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let j = r * len, e = j + len; j < e; j++) s += data[j]!;
+    res[r] = s;
+  }
+  return res;
+};
+
+const max: CpuKernel = ([x], { axes }, out) => {
+  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out);
+  for (let r = 0; r < rows; r++) {
+    let m = -Infinity;
+    for (let j = r * len, e = j + len; j < e; j++) { const v = data[j]!; if (v > m || v !== v) m = v; if (m !== m) break; }
+    res[r] = m;
+  }
+  return res;
+};
+
+const argmax: CpuKernel = ([x], { axis }, out) => {
+  const { data, rows, len } = rowsOver(x!, [axis]), res = alloc(out);
+  for (let r = 0; r < rows; r++) {
+    let best = 0, m = data[r * len]!;
+    for (let j = 1; j < len; j++) { const v = data[r * len + j]!; if (v > m || (v !== v && m === m)) { m = v; best = j; } }
+    res[r] = best;
+  }
+  return res;
+};
+
+function stridedView(x: Ref, out: OutSpec, strides: readonly number[], base = 0): StorageArray {
+  const res = alloc(out);
+  copyStrided(x.buf, base, strides, res, 0, stridesOf(out.shape), out.shape);
+  return res;
+}
+
+const reshape: CpuKernel = ([x]) => x!.buf.slice();
+const transpose: CpuKernel = ([x], { perm }, out) => {
+  const st = stridesOf(x!.shape);
+  return stridedView(x!, out, (perm as number[]).map((p) => st[p]!));
+};
+const broadcastTo: CpuKernel = ([x], _p, out) => stridedView(x!, out, broadcastStrides(x!.shape, out.shape));
+const slice: CpuKernel = ([x], { starts }, out) => {
+  const st = stridesOf(x!.shape);
+  return stridedView(x!, out, st, (starts as number[]).reduce((o, s, i) => o + s * st[i]!, 0));
+};
+const pad: CpuKernel = ([x], { widths }, out) => {
+  const res = alloc(out), st = stridesOf(out.shape);
+  const base = (widths as [number, number][]).reduce((o, w, i) => o + w[0] * st[i]!, 0);
+  copyStrided(x!.buf, 0, stridesOf(x!.shape), res, base, st, x!.shape);
+  return res;
+};
+const concat: CpuKernel = (xs, { axis }, out) => {
+  const res = alloc(out), st = stridesOf(out.shape);
+  let off = 0;
+  for (const x of xs) {
+    copyStrided(x.buf, 0, stridesOf(x.shape), res, off * st[axis]!, st, x.shape);
+    off += x.shape[axis]!;
+  }
+  return res;
+};
+
+function checkIndex(op: string, v: number, d: number, at: number): void {
+  if (v < 0 || v >= d) throw new AnchorError(`${op}: index ${v} at position ${at} is out of range for an axis of size ${d}`);
+}
+
+/** pre × [D] × post  ->  pre × [Q indices] × post */
+function gatherGeometry(shape: Shape, axis: number) {
+  return { pre: sizeOf(shape.slice(0, axis)), D: shape[axis]!, post: sizeOf(shape.slice(axis + 1)) };
+}
+
+const gather: CpuKernel = ([x, idx], { axis }, out) => {
+  const { pre, D, post } = gatherGeometry(x!.shape, axis), I = idx!.buf, Q = I.length, X = x!.buf;
+  const res = alloc(out);
+  for (let q = 0; q < Q; q++) checkIndex("gather", I[q]!, D, q);
+  for (let p = 0; p < pre; p++) {
+    for (let q = 0; q < Q; q++) {
+      const src = (p * D + I[q]!) * post, dst = (p * Q + q) * post;
+      for (let j = 0; j < post; j++) res[dst + j] = X[src + j]!;
+    }
+  }
+  return res;
+};
+
+const scatterAdd: CpuKernel = ([u, idx], { axis }, out) => {
+  const { pre, D, post } = gatherGeometry(out.shape, axis), I = idx!.buf, Q = I.length, U = u!.buf;
+  const res = alloc(out);
+  for (let q = 0; q < Q; q++) checkIndex("scatterAdd", I[q]!, D, q);
+  for (let p = 0; p < pre; p++) {
+    for (let q = 0; q < Q; q++) {
+      const dst = (p * D + I[q]!) * post, src = (p * Q + q) * post;
+      for (let j = 0; j < post; j++) res[dst + j] = res[dst + j]! + U[src + j]!;
+    }
+  }
+  return res;
+};
+
+let table: Record<string, Kernel<StorageArray>> | null = null;
+
+/** The kernel table, built on first use (the op rows load after this module). */
+export function cpuKernels(): Record<string, Kernel<StorageArray>> {
+  table ??= {
+    ...Object.fromEntries(UNARY.map((r) => [r.name, unaryKernel(r.js)])),
+    ...Object.fromEntries(BINARY.map((r) => [r.name, binaryKernel(r.js)])),
+    where, cast, sum, max, argmax,
+    reshape, transpose, broadcastTo, slice, pad, concat,
+    gather, scatterAdd, matmul,
+  };
+  return table;
+}

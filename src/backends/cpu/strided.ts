@@ -1,0 +1,55 @@
+/** Index helpers shared by the CPU kernels: strided copies and broadcast maps. */
+import { broadcastStrides, sameShape, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
+import type { StorageArray } from "../../tensor/dtype.js";
+
+/**
+ * Copy a `shape`-shaped region: element at multi-index m goes from
+ * src[srcBase + m·srcStrides] to dst[dstBase + m·dstStrides].
+ */
+export function copyStrided(
+  src: StorageArray, srcBase: number, srcStrides: readonly number[],
+  dst: StorageArray, dstBase: number, dstStrides: readonly number[],
+  shape: Shape,
+): void {
+  const r = shape.length;
+  if (r === 0) { dst[dstBase] = src[srcBase]!; return; }
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  const L = shape[r - 1]!, ss = srcStrides[r - 1]!, ds = dstStrides[r - 1]!;
+  const idx = new Array<number>(r - 1).fill(0);
+  let so = srcBase, doff = dstBase;
+  for (let done = 0; done < n; done += L) {
+    if (ss === 1 && ds === 1) {
+      (dst as Float64Array).set((src as Float64Array).subarray(so, so + L), doff);
+    } else {
+      for (let j = 0; j < L; j++) dst[doff + j * ds] = src[so + j * ss]!;
+    }
+    for (let k = r - 2; k >= 0; k--) {
+      so += srcStrides[k]!; doff += dstStrides[k]!;
+      if (++idx[k]! < shape[k]!) break;
+      so -= srcStrides[k]! * shape[k]!; doff -= dstStrides[k]! * shape[k]!;
+      idx[k] = 0;
+    }
+  }
+}
+
+const cache = new Map<string, Int32Array>();
+
+/**
+ * For each flat output index of `outShape`, the flat index into an input of
+ * `shape` broadcast to it; null when no broadcasting is needed. Cached,
+ * since the same shape pairs recur every training step.
+ */
+export function broadcastIndex(shape: Shape, outShape: Shape): Int32Array | null {
+  if (sameShape(shape, outShape)) return null;
+  const key = `${shape.join(",")}>${outShape.join(",")}`;
+  let idx = cache.get(key);
+  if (!idx) {
+    idx = new Int32Array(sizeOf(outShape));
+    const iota = Int32Array.from({ length: sizeOf(shape) }, (_, i) => i);
+    copyStrided(iota, 0, broadcastStrides(shape, outShape), idx, 0, stridesOf(outShape), outShape);
+    if (cache.size > 256) cache.clear();
+    cache.set(key, idx);
+  }
+  return idx;
+}

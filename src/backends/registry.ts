@@ -1,0 +1,57 @@
+/**
+ * Which backend new tensors go to. cpu is always there; webgpu is loaded on
+ * demand so that processes which never use it never touch Dawn.
+ */
+import type { Backend, BackendStatus } from "./backend.js";
+import { cpuBackend } from "./cpu/index.js";
+import { AnchorError } from "../tensor/errors.js";
+
+export type BackendName = "cpu" | "webgpu";
+
+interface Loader {
+  load(): Promise<Backend>;
+  status(): Promise<BackendStatus>;
+}
+
+const loaders = new Map<string, Loader>([
+  ["cpu", { load: async () => cpuBackend, status: async () => ({ name: "cpu", available: true, info: { kernels: "typed arrays" } }) }],
+]);
+const loaded = new Map<string, Backend>([["cpu", cpuBackend]]);
+let current: Backend = cpuBackend;
+
+/** Register a lazily loaded backend (webgpu registers itself this way). */
+export function registerBackend(name: string, loader: Loader): void {
+  loaders.set(name, loader);
+}
+
+export function currentBackend(): Backend { return current; }
+
+export function getBackend(name: string): Backend {
+  const b = loaded.get(name);
+  if (!b) throw new AnchorError(`backend "${name}" is not initialised; call await ag.useBackend("${name}") first`);
+  return b;
+}
+
+/** Make `name` the default device for new tensors. */
+export async function useBackend(name: BackendName | string): Promise<Backend> {
+  const loader = loaders.get(name);
+  if (!loader) throw new AnchorError(`unknown backend "${name}"; known: ${[...loaders.keys()].join(", ")}`);
+  let b = loaded.get(name);
+  if (!b) {
+    b = await loader.load();
+    loaded.set(name, b);
+  }
+  current = b;
+  return b;
+}
+
+/** What is available on this machine, and why not where it is not. */
+export async function backends(): Promise<BackendStatus[]> {
+  return Promise.all([...loaders.values()].map((l) => l.status()));
+}
+
+/** Honour ANCHORGRAD_BACKEND at start-up (scripts call this once). */
+export async function useBackendFromEnv(): Promise<Backend> {
+  const name = process.env.ANCHORGRAD_BACKEND;
+  return name ? useBackend(name) : current;
+}

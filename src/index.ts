@@ -1,0 +1,19 @@
+/**
+ * anchorgrad: functional autograd for preference-optimization research.
+ *
+ *   import * as ag from "anchorgrad";
+ *   const g = ag.grad((x) => ag.sum(ag.mul(x, x)))(ag.tensor([1, 2, 3]));
+ */
+export * from "./ops/index.js";
+export { Tensor, type NestedArray } from "./tensor/tensor.js";
+export { DTYPES, isFloat, type DType } from "./tensor/dtype.js";
+export { AnchorError, DTypeError, ShapeError } from "./tensor/errors.js";
+export { arange, full, ones, onesLike, randomNormal, randomUniform, tensor, zeros, zerosLike, type CreateOptions, type RandomOptions } from "./tensor/create.js";
+export { foldIn } from "./tensor/random.js";
+export { treeFlatten, treeLeaves, treeMap, treeUnflatten, type PyTree, type TreeDef } from "./tensor/pytree.js";
+export { keep, memoryStats, scope } from "./tensor/memory.js";
+export { customVjp, grad, jvp, stopGradient, valueAndGrad, vjp } from "./autograd/transforms.js";
+export { checkGrads, GradCheckError, type CheckGradsOptions } from "./autograd/check.js";
+export { setDebugNans } from "./autograd/trace.js";
+export { backends, currentBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
+export type { Backend, BackendStatus } from "./backends/backend.js";

@@ -1,0 +1,17 @@
+/** Every op, as top-level pure functions with NumPy broadcasting. */
+import { setAdd } from "../autograd/transforms.js";
+import { add } from "./elementwise.js";
+
+export {
+  abs, add, cos, div, equal, erfOp as erf, exp, floor, greater, greaterEqual, less, lessEqual, log, log1p,
+  maximum, minimum, mul, neg, notEqual, pow, rsqrt, sigmoid, sign, sin, sqrt, sub, tanh, where,
+  type TensorLike,
+} from "./elementwise.js";
+export { cast } from "./cast.js";
+export { argmax, logsumexp, max, mean, min, sum } from "./reduce.js";
+export { broadcastTo, concat, expandDims, flatten, mT, pad, reshape, slice, split, squeeze, stack, transpose } from "./shape.js";
+export { matmul } from "./linalg.js";
+export { gather, oneHot, scatterAdd, take } from "./indexing.js";
+export { clip, conv2d, gelu, layerNorm, logSigmoid, logSoftmax, relu, rmsNorm, silu, softmax, softplus, type Conv2dOptions } from "./nn.js";
+
+setAdd(add);

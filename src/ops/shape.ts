@@ -1,0 +1,177 @@
+/** Shape primitives (reshape, transpose, broadcastTo, slice, pad, concat) and composites. */
+import { definePrimitive } from "../autograd/primitive.js";
+import { bind } from "../autograd/trace.js";
+import { ShapeError } from "../tensor/errors.js";
+import { broadcastShapes, broadcastedAxes, checkShape, fmt, normAxis, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { sum } from "./reduce.js";
+
+export const reshapePrim = definePrimitive<{ shape: number[] }>({
+  name: "reshape",
+  infer([x], { shape }) {
+    if (sizeOf(shape) !== sizeOf(x!.shape)) throw new ShapeError(`reshape: cannot reshape ${fmt(x!.shape)} (${sizeOf(x!.shape)} elements) to ${fmt(shape)}`);
+    return { shape: shape.slice(), dtype: x!.dtype };
+  },
+  vjp: (g, [x]) => [reshape(g, x!.shape)],
+});
+
+/** Reshape; one dimension may be -1 (inferred). */
+export function reshape(x: Tensor, shape: Shape): Tensor {
+  const s = shape.slice();
+  const hole = s.indexOf(-1);
+  if (hole >= 0) {
+    const rest = sizeOf(s.filter((_, i) => i !== hole));
+    if (rest === 0 || x.size % rest !== 0) throw new ShapeError(`reshape: cannot infer -1 in ${fmt(shape)} for ${fmt(x.shape)}`);
+    s[hole] = x.size / rest;
+  }
+  checkShape(s, "reshape");
+  return sameShape(s, x.shape) ? x : bind(reshapePrim, [x], { shape: s });
+}
+
+export const transposePrim = definePrimitive<{ perm: number[] }>({
+  name: "transpose",
+  infer([x], { perm }) {
+    const ok = perm.length === x!.shape.length && [...perm].sort((a, b) => a - b).every((p, i) => p === i);
+    if (!ok) throw new ShapeError(`transpose: perm ${fmt(perm)} is not a permutation of the axes of ${fmt(x!.shape)}`);
+    return { shape: perm.map((p) => x!.shape[p]!), dtype: x!.dtype };
+  },
+  vjp(g, _x, _o, { perm }) {
+    const inv = new Array<number>(perm.length);
+    perm.forEach((p, i) => (inv[p] = i));
+    return [transpose(g, inv)];
+  },
+});
+
+/** Permute axes; by default reverse them. Negative axes are allowed. */
+export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
+  const p = perm ? perm.map((a) => normAxis(a, x.ndim, "transpose")) : [...Array(x.ndim).keys()].reverse();
+  return p.every((a, i) => a === i) && p.length === x.ndim ? x : bind(transposePrim, [x], { perm: p });
+}
+
+/** Swap the last two axes. */
+export const mT = (x: Tensor): Tensor => {
+  const p = [...Array(x.ndim).keys()];
+  [p[x.ndim - 2], p[x.ndim - 1]] = [p[x.ndim - 1]!, p[x.ndim - 2]!];
+  return transpose(x, p);
+};
+
+export const broadcastToPrim = definePrimitive<{ shape: number[] }>({
+  name: "broadcastTo",
+  infer([x], { shape }) {
+    const b = broadcastShapes("broadcastTo", x!.shape, shape);
+    if (!sameShape(b, shape)) throw new ShapeError(`broadcastTo: cannot broadcast ${fmt(x!.shape)} to ${fmt(shape)}`);
+    return { shape: shape.slice(), dtype: x!.dtype };
+  },
+  vjp: (g, [x]) => [reshape(sum(g, broadcastedAxes(x!.shape, g.shape), true), x!.shape)],
+});
+
+export function broadcastTo(x: Tensor, shape: Shape): Tensor {
+  return sameShape(x.shape, shape) ? x : bind(broadcastToPrim, [x], { shape: checkShape(shape.slice(), "broadcastTo") });
+}
+
+export const slicePrim = definePrimitive<{ starts: number[]; ends: number[] }>({
+  name: "slice",
+  infer([x], { starts, ends }) {
+    return { shape: x!.shape.map((_, i) => ends[i]! - starts[i]!), dtype: x!.dtype };
+  },
+  vjp: (g, [x], _o, { starts, ends }) => [pad(g, x!.shape.map((d, i) => [starts[i]!, d - ends[i]!] as [number, number]))],
+});
+
+/**
+ * Contiguous slice: per axis, [start, end) with Python semantics (negative
+ * counts from the end, out-of-range clamps). Missing trailing axes are whole.
+ */
+export function slice(x: Tensor, starts: readonly number[], ends?: readonly (number | undefined)[]): Tensor {
+  if (starts.length > x.ndim) throw new ShapeError(`slice: ${starts.length} starts for a tensor of rank ${x.ndim} ${fmt(x.shape)}`);
+  const clamp = (v: number, d: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
+  const s = x.shape.map((d, i) => clamp(starts[i] ?? 0, d));
+  const e = x.shape.map((d, i) => Math.max(s[i]!, clamp(ends?.[i] ?? d, d)));
+  if (s.every((v) => v === 0) && e.every((v, i) => v === x.shape[i])) return x;
+  return bind(slicePrim, [x], { starts: s, ends: e });
+}
+
+export const padPrim = definePrimitive<{ widths: [number, number][] }>({
+  name: "pad",
+  infer([x], { widths }) {
+    if (widths.length !== x!.shape.length || widths.flat().some((w) => !Number.isInteger(w) || w < 0)) {
+      throw new ShapeError(`pad: widths ${JSON.stringify(widths)} must give [before, after] >= 0 for each axis of ${fmt(x!.shape)}`);
+    }
+    return { shape: x!.shape.map((d, i) => d + widths[i]![0] + widths[i]![1]), dtype: x!.dtype };
+  },
+  vjp: (g, [x], _o, { widths }) => [slice(g, widths.map((w) => w[0]), widths.map((w, i) => w[0] + x!.shape[i]!))],
+});
+
+/** Zero padding: widths[i] = [before, after] for axis i. */
+export function pad(x: Tensor, widths: readonly (readonly [number, number])[]): Tensor {
+  if (widths.every(([a, b]) => a === 0 && b === 0)) return x;
+  return bind(padPrim, [x], { widths: widths.map(([a, b]) => [a, b] as [number, number]) });
+}
+
+export const concatPrim = definePrimitive<{ axis: number }>({
+  name: "concat",
+  infer(xs, { axis }) {
+    const first = xs[0]!;
+    for (const x of xs) {
+      if (x.dtype !== first.dtype) throw new ShapeError(`concat: dtypes differ: ${xs.map((t) => t.dtype).join(", ")}`);
+      const ok = x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || d === first.shape[i]);
+      if (!ok) throw new ShapeError(`concat: shapes ${xs.map((t) => fmt(t.shape)).join(", ")} differ outside axis ${axis}`);
+    }
+    const shape = first.shape.slice();
+    shape[axis] = xs.reduce((n, x) => n + x.shape[axis]!, 0);
+    return { shape, dtype: first.dtype };
+  },
+  vjp(g, xs, _o, { axis }) {
+    let off = 0;
+    return xs.map((x) => {
+      const starts = x.shape.map((_, i) => (i === axis ? off : 0));
+      off += x.shape[axis]!;
+      return slice(g, starts, x.shape.map((d, i) => (i === axis ? off : d)));
+    });
+  },
+});
+
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new ShapeError("concat: needs at least one tensor");
+  if (xs.length === 1) return xs[0]!;
+  return bind(concatPrim, xs, { axis: normAxis(axis, xs[0]!.ndim, "concat") });
+}
+
+export function expandDims(x: Tensor, axis: number): Tensor {
+  const a = normAxis(axis, x.ndim + 1, "expandDims");
+  const s = x.shape.slice();
+  s.splice(a, 0, 1);
+  return reshape(x, s);
+}
+
+/** Remove size-1 axes (all of them, or the given ones). */
+export function squeeze(x: Tensor, axis?: number | number[]): Tensor {
+  const axes = axis === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : (typeof axis === "number" ? [axis] : axis).map((a) => normAxis(a, x.ndim, "squeeze"));
+  for (const a of axes) if (x.shape[a] !== 1) throw new ShapeError(`squeeze: axis ${a} of ${fmt(x.shape)} is not size 1`);
+  return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
+}
+
+export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (xs.length === 0) throw new ShapeError("stack: needs at least one tensor");
+  const a = normAxis(axis, xs[0]!.ndim + 1, "stack");
+  return concat(xs.map((x) => expandDims(x, a)), a);
+}
+
+/** Split into equal parts (a number) or parts of the given sizes. */
+export function split(x: Tensor, parts: number | readonly number[], axis = 0): Tensor[] {
+  const a = normAxis(axis, x.ndim, "split");
+  const d = x.shape[a]!;
+  const sizes = typeof parts === "number" ? Array<number>(parts).fill(d / parts) : parts;
+  if (sizes.some((s) => !Number.isInteger(s) || s < 0) || sizes.reduce((p, s) => p + s, 0) !== d) {
+    throw new ShapeError(`split: cannot split axis ${a} of size ${d} of ${fmt(x.shape)} into ${JSON.stringify(parts)}`);
+  }
+  let off = 0;
+  return sizes.map((s) => {
+    const starts = x.shape.map((_, i) => (i === a ? off : 0));
+    off += s;
+    return slice(x, starts, x.shape.map((dd, i) => (i === a ? off : dd)));
+  });
+}
+
+export function flatten(x: Tensor): Tensor {
+  return reshape(x, [x.size]);
+}
