@@ -1,0 +1,97 @@
+/**
+ * Optimizers as pure functions over pytrees:
+ *
+ *   const opt = adamw({ lr: warmupCosine({...}), weightDecay: 0.05, mask: freeze("vision") });
+ *   let state = opt.init(params);
+ *   ({ params, state } = opt.update(grads, state, params));
+ *
+ * State is `{ step, slots }`: `step` counts the updates applied so far and
+ * each slot (Adam's m and v, SGD's momentum buffer) is a list with one entry
+ * per parameter leaf, in treeFlatten order: a tensor for a trainable leaf,
+ * null for a frozen one. Frozen leaves come back as the very same tensors.
+ */
+import { AnchorError, ShapeError } from "../tensor/errors.js";
+import { zerosLike } from "../tensor/create.js";
+import { scope } from "../tensor/memory.js";
+import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
+import { fmt, sameShape } from "../tensor/shape.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { leavesWithPaths, type ParamMask } from "./paths.js";
+import { lrAt, type LearningRate } from "./schedule.js";
+
+export interface OptState {
+  step: number;
+  slots: Record<string, (Tensor | null)[]>;
+}
+
+export interface Optimizer<S extends OptState = OptState> {
+  readonly name: string;
+  /** The hyperparameters, as plain JSON (for checkpoints and logs). */
+  readonly hparams: Record<string, unknown>;
+  init(params: unknown): S;
+  update<P>(grads: P, state: S, params: P): { params: P; state: S };
+  /** The learning rate the update after `step` updates uses. */
+  learningRate(step: number): number;
+}
+
+export interface CommonOptions {
+  lr: LearningRate;
+  /** Which leaves to train; default all. */
+  mask?: ParamMask;
+}
+
+/**
+ * What one optimizer defines: the slot names it keeps and the rule that maps
+ * (param, grad, slots, lr, t) to the new param and slots for one leaf, where
+ * t = step + 1 is the 1-based update count.
+ */
+export interface LeafRule {
+  readonly slotNames: readonly string[];
+  apply(p: Tensor, g: Tensor, slots: Tensor[], lr: number, t: number): { p: Tensor; slots: Tensor[] };
+}
+
+/** Builds an Optimizer from a per-leaf rule; the pytree and mask handling lives here. */
+export function makeOptimizer(name: string, opts: CommonOptions, hparams: Record<string, unknown>, rule: LeafRule): Optimizer {
+  const trainable = (params: unknown): boolean[] =>
+    leavesWithPaths(params).map(({ path, leaf }) => (opts.mask ? opts.mask(path, leaf) : true));
+  return {
+    name,
+    hparams: { ...hparams, lr: typeof opts.lr === "number" ? opts.lr : "schedule" },
+    learningRate: (step) => lrAt(opts.lr, step),
+    init(params) {
+      const leaves = treeFlatten(params).leaves;
+      const mask = trainable(params);
+      const slots = Object.fromEntries(rule.slotNames.map((s) => [s, leaves.map((l, i) => (mask[i] ? zerosLike(l) : null))]));
+      return { step: 0, slots };
+    },
+    update<P>(grads: P, state: OptState, params: P) {
+      const { leaves: ps, def } = treeFlatten(params);
+      const gs = treeFlatten(grads).leaves;
+      if (gs.length !== ps.length) throw new ShapeError(`${name}.update: gradients have ${gs.length} leaves, parameters ${ps.length}`);
+      const paths = leavesWithPaths(params);
+      const mask = trainable(params);
+      for (const s of rule.slotNames) {
+        if (state.slots[s]?.length !== ps.length) throw new AnchorError(`${name}.update: state slot "${s}" has ${state.slots[s]?.length ?? 0} entries for ${ps.length} parameters; was it made by this optimizer's init() for these params?`);
+      }
+      const lr = lrAt(opts.lr, state.step);
+      if (!Number.isFinite(lr)) throw new AnchorError(`${name}.update: learning rate at step ${state.step} is ${lr}`);
+      return scope(() => {
+        const newSlots: Record<string, (Tensor | null)[]> = Object.fromEntries(rule.slotNames.map((s) => [s, [] as (Tensor | null)[]]));
+        const newPs = ps.map((p, i) => {
+          const g = gs[i]!;
+          if (!sameShape(p.shape, g.shape)) throw new ShapeError(`${name}.update: gradient of "${paths[i]!.path}" has shape ${fmt(g.shape)}, parameter ${fmt(p.shape)}`);
+          const cur = rule.slotNames.map((s) => state.slots[s]![i]);
+          if (!mask[i] || cur.some((c) => c === null)) {
+            if (mask[i]) throw new AnchorError(`${name}.update: "${paths[i]!.path}" is trainable but has no optimizer state (the mask changed since init)`);
+            rule.slotNames.forEach((s) => newSlots[s]!.push(null));
+            return p;
+          }
+          const r = rule.apply(p, g, cur as Tensor[], lr, state.step + 1);
+          rule.slotNames.forEach((s, k) => newSlots[s]!.push(r.slots[k]!));
+          return r.p;
+        });
+        return { params: treeUnflatten<P>(def, newPs), state: { step: state.step + 1, slots: newSlots } };
+      });
+    },
+  };
+}
