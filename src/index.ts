@@ -17,3 +17,4 @@ export { checkGrads, GradCheckError, type CheckGradsOptions } from "./autograd/c
 export { setDebugNans } from "./autograd/trace.js";
 export { backends, currentBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
 export type { Backend, BackendStatus } from "./backends/backend.js";
+export * as safetensors from "./io/safetensors.js";
