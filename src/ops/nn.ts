@@ -4,7 +4,7 @@ import { DTypeError, ShapeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
 import { fromStorage } from "../tensor/create.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { abs, add, erfOp, exp, greater, less, log1p, maximum, mul, neg, rsqrt, sigmoid, sub, tanh, where, type TensorLike } from "./elementwise.js";
+import { add, erfOp, exp, greater, less, log1p, mul, neg, rsqrt, sigmoid, sub, tanh, where, type TensorLike } from "./elementwise.js";
 import { gather } from "./indexing.js";
 import { matmul } from "./linalg.js";
 import { logsumexp, mean } from "./reduce.js";
@@ -12,8 +12,18 @@ import { mT, pad, reshape, transpose } from "./shape.js";
 
 export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
 
-/** log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|). */
-export const softplus = (x: Tensor): Tensor => add(maximum(x, 0), log1p(exp(neg(abs(x)))));
+/**
+ * log(1 + e^x) without overflow, as two branches that are each smooth:
+ * x + log1p(e^-x) for x > 0, log1p(e^x) otherwise. Each branch only sees
+ * inputs where its exp cannot overflow, so the unused one adds no NaN to the
+ * gradient; and unlike max(x, 0) + log1p(e^-|x|), whose kinks cancel in value
+ * but not in autodiff, every derivative is right at x = 0 (σ'(0) = 1/4).
+ */
+export function softplus(x: Tensor): Tensor {
+  const positive = greater(x, 0);
+  const xp = where(positive, x, 0), xn = where(positive, 0, x);
+  return where(positive, add(xp, log1p(exp(neg(xp)))), log1p(exp(xn)));
+}
 
 /** log σ(x) = -softplus(-x). */
 export const logSigmoid = (x: Tensor): Tensor => neg(softplus(neg(x)));
