@@ -11,6 +11,8 @@ export type BackendName = "cpu" | "webgpu";
 interface Loader {
   load(): Promise<Backend>;
   status(): Promise<BackendStatus>;
+  /** Free what load() acquired (a GPU device), so the process can exit. */
+  release?(): Promise<void>;
 }
 
 const loaders = new Map<string, Loader>([
@@ -18,6 +20,14 @@ const loaders = new Map<string, Loader>([
 ]);
 const loaded = new Map<string, Backend>([["cpu", cpuBackend]]);
 let current: Backend = cpuBackend;
+
+// webgpu loads Dawn only when used: this module imports nothing of it up front.
+const webgpuModule = () => import("./webgpu/index.js");
+loaders.set("webgpu", {
+  load: async () => (await webgpuModule()).loadWebGPU(),
+  status: async () => (await webgpuModule()).webgpuStatus(),
+  release: async () => (await webgpuModule()).releaseWebGPU(),
+});
 
 /** Register a lazily loaded backend (webgpu registers itself this way). */
 export function registerBackend(name: string, loader: Loader): void {
@@ -43,6 +53,19 @@ export async function useBackend(name: BackendName | string): Promise<Backend> {
   }
   current = b;
   return b;
+}
+
+/**
+ * Release a loaded backend's resources (webgpu: destroy the device). Its
+ * tensors become unusable; new tensors go to cpu if it was the default.
+ * A later useBackend(name) starts it afresh.
+ */
+export async function releaseBackend(name: string): Promise<void> {
+  const b = loaded.get(name);
+  if (!b || name === "cpu") return;
+  loaded.delete(name);
+  if (current === b) current = cpuBackend;
+  await loaders.get(name)?.release?.();
 }
 
 /** What is available on this machine, and why not where it is not. */

@@ -1,0 +1,126 @@
+/**
+ * The webgpu backend: WGSL kernels for every primitive on a Dawn device.
+ *
+ * Loaded lazily by the registry (`await ag.useBackend("webgpu")` or
+ * ANCHORGRAD_BACKEND=webgpu). Each load makes a new backend object around a
+ * new device, so tensors of a released backend fail with a clear error
+ * instead of touching a destroyed device. `releaseWebGPU()` (or the
+ * registry's `releaseBackend("webgpu")`) destroys the device and lets the
+ * process exit.
+ *
+ * `run` only encodes work; it is submitted at the next read (`await
+ * t.data()`). There is no synchronous read: WebGPU maps buffers asynchronously.
+ */
+import type { Backend, BackendStatus, OutSpec } from "../backend.js";
+import { kernelPrimitives } from "../../autograd/primitive.js";
+import { BINARY, UNARY } from "../../ops/elementwise.js";
+import type { DType, StorageArray } from "../../tensor/dtype.js";
+import { AnchorError } from "../../tensor/errors.js";
+import { sizeOf } from "../../tensor/shape.js";
+import { acquireDevice, probeAdapter, releaseDevice, statusInfo, type DeviceHandle } from "./device.js";
+import { Runtime, type GpuBuffer } from "./runtime.js";
+import { deviceBytes, storageType } from "./wgsl.js";
+import type { GpuKernel, GpuRef } from "./kernels/types.js";
+import { binaryKernel, unaryKernel, where } from "./kernels/elementwise.js";
+import { cast } from "./kernels/cast.js";
+import { broadcastTo, concat, pad, reshape, slice, transpose } from "./kernels/layout.js";
+import { argmax, max, sum } from "./kernels/reduce.js";
+import { gather, scatterAdd } from "./kernels/indexing.js";
+import { matmul } from "./kernels/matmul.js";
+
+let table: Record<string, GpuKernel> | null = null;
+
+/** One kernel per primitive; elementwise ones come from the op rows. */
+export function webgpuKernels(): Record<string, GpuKernel> {
+  table ??= {
+    ...Object.fromEntries(UNARY.map((r) => [r.name, unaryKernel(r)])),
+    ...Object.fromEntries(BINARY.map((r) => [r.name, binaryKernel(r)])),
+    where, cast, sum, max, argmax,
+    reshape, transpose, broadcastTo, slice, pad, concat,
+    gather, scatterAdd, matmul,
+  };
+  return table;
+}
+
+/** Host storage -> device words: bool as one u32 per element, everything else as is. */
+function toDevice(values: StorageArray, dtype: DType): ArrayBufferView {
+  return dtype === "bool" ? Uint32Array.from(values as Uint8Array) : values;
+}
+
+function fromDevice(bytes: ArrayBuffer, dtype: DType, size: number): StorageArray {
+  switch (dtype) {
+    case "float32": return new Float32Array(bytes, 0, size);
+    case "int32": return new Int32Array(bytes, 0, size);
+    case "bool": return Uint8Array.from(new Uint32Array(bytes, 0, size));
+    case "float16": case "bfloat16": return new Uint16Array(bytes, 0, size);
+    case "float64": throw new AnchorError("webgpu: float64 buffers cannot exist on this backend");
+  }
+}
+
+export type WebGPUBackend = Backend<GpuBuffer> & {
+  readonly runtime: Runtime;
+  readonly handle: DeviceHandle;
+  /** Wait for all submitted work, surfacing device errors. */
+  sync(): Promise<void>;
+};
+
+function makeBackend(handle: DeviceHandle): WebGPUBackend {
+  const rt = new Runtime(handle);
+  const kernels = webgpuKernels();
+  return {
+    name: "webgpu",
+    runtime: rt,
+    handle,
+    upload(values, dtype) {
+      const data = toDevice(values, dtype);
+      deviceBytes(dtype, values.length, "tensor upload"); // refuses float64 by name
+      return rt.upload(data, `a ${dtype} tensor of ${values.length} elements`);
+    },
+    async read(buf, dtype, size) {
+      const bytes = await rt.read(buf.buffer, deviceBytes(dtype, size, "read"));
+      return fromDevice(bytes, dtype, size);
+    },
+    readSync() {
+      throw new AnchorError("webgpu tensors cannot be read synchronously (WebGPU maps buffers asynchronously): use `await t.data()` or `await t.array()` instead of dataSync()/item()/arraySync()");
+    },
+    free(buf) { rt.free(buf); },
+    run(prim: string, inputs: readonly GpuRef[], params: unknown, out: OutSpec) {
+      rt.assertAlive();
+      const k = kernels[prim];
+      if (!k) throw new AnchorError(`webgpu backend has no kernel for primitive "${prim}"`);
+      for (const x of [...inputs, out]) storageType(x.dtype, prim); // refuses float64, naming the op
+      if (sizeOf(out.shape) === 0) return rt.alloc(4, `the empty output of ${prim}`);
+      return k(rt, inputs, params, out);
+    },
+    kernelNames: () => Object.keys(kernels),
+    sync: () => rt.sync(),
+  };
+}
+
+let live: WebGPUBackend | null = null;
+
+/** Start a device and return a backend on it (the registry calls this once per useBackend). */
+export async function loadWebGPU(): Promise<WebGPUBackend> {
+  if (live?.runtime.isAlive) return live;
+  const handle = await acquireDevice();
+  live = makeBackend(handle);
+  const missing = kernelPrimitives().filter((p) => !(p in webgpuKernels()));
+  if (missing.length) throw new AnchorError(`webgpu backend lacks kernels for: ${missing.join(", ")}`);
+  return live;
+}
+
+/** Destroy the device (tensors on it become unusable) so the process can exit. */
+export function releaseWebGPU(): void {
+  if (!live) return;
+  live.runtime.release();
+  releaseDevice(live.handle);
+  live = null;
+}
+
+/** Adapter name, limits and features, or why there is none. */
+export async function webgpuStatus(): Promise<BackendStatus> {
+  if (live?.runtime.isAlive) {
+    return { name: "webgpu", available: true, info: { ...statusInfo(live.handle), pool: { ...live.runtime.stats } } };
+  }
+  return { name: "webgpu", ...(await probeAdapter()) };
+}

@@ -1,0 +1,121 @@
+/**
+ * Batched matmul with NumPy batch broadcasting, register-blocked: each
+ * invocation computes a TM × TN block of outputs (TN in vec4 columns), so
+ * every value loaded feeds several multiply-adds.
+ *
+ * The block shape is chosen for software Vulkan (lavapipe), where a
+ * workgroup is a CPU thread and invocations are SIMD lanes: loads are
+ * gathers, workgroup memory is ordinary memory and barriers are costly, so
+ * the kernel reads A and B straight from storage (the CPU caches do the
+ * tiling) and keeps the block in registers. When K and N are multiples of 4
+ * the rows are read as vec4; otherwise a scalar path with clamped loads runs.
+ * Rows and columns past the edge are clamped on load and skipped on store,
+ * so no shape needs padding.
+ */
+import { broadcastStrides, sizeOf } from "../../../tensor/shape.js";
+import { AnchorError } from "../../../tensor/errors.js";
+import type { Runtime } from "../runtime.js";
+import { decl, deviceBytes, paramsDecl } from "../wgsl.js";
+import type { GpuKernel } from "./types.js";
+
+export interface MatmulTiling {
+  /** Output rows per invocation. */
+  tm: number;
+  /** Output vec4 columns per invocation. */
+  tn4: number;
+  /** Workgroup size along columns and rows. */
+  wgx: number;
+  wgy: number;
+}
+
+export const DEFAULT_TILING: MatmulTiling = { tm: 4, tn4: 1, wgx: 8, wgy: 8 };
+
+let tiling = DEFAULT_TILING;
+/** Override the block shape (benchmarks and tuning on a new device). */
+export function setMatmulTiling(t: MatmulTiling): void { tiling = t; }
+
+const range = (n: number) => [...Array(n).keys()];
+
+/** params: 0 M, 1 K, 2 N, 3 batch base, 4 batch rank r, then dims[r], aStrides[r], bStrides[r]. */
+function shader(tl: MatmulTiling, vec: boolean, batchRank: number): string {
+  const { tm, tn4, wgx, wgy } = tl;
+  const R = range(tm), C = range(tn4);
+  const batchDims = 5, aSt = 5 + batchRank, bSt = 5 + 2 * batchRank;
+  const batchCode = range(batchRank).reverse().map((k) => `  { let c = ${k === 0 ? "rem" : `rem % p(${batchDims + k}u)`}; aB += c * p(${aSt + k}u); bB += c * p(${bSt + k}u); ${k === 0 ? "" : `rem = rem / p(${batchDims + k}u);`} }`).join("\n");
+  const acc = R.flatMap((r) => C.map((c) => `  var acc${r}_${c} = vec4<f32>(0.0);`)).join("\n");
+  const rows = R.map((r) => `  let ar${r} = aOff + min(row0 + ${r}u, M - 1u) * ${vec ? "K4" : "K"};`).join("\n");
+  const inner = vec
+    ? `  for (var k4 = 0u; k4 < K4; k4++) {
+${R.map((r) => `    let a${r} = A[ar${r} + k4];`).join("\n")}
+${range(4).map((kk) => `    {
+      let bk = bOff + (k4 * 4u + ${kk}u) * N4;
+${C.map((c) => `      let b${c} = B[bk + bc${c}];`).join("\n")}
+${R.flatMap((r) => C.map((c) => `      acc${r}_${c} = fma(vec4<f32>(a${r}[${kk}]), b${c}, acc${r}_${c});`)).join("\n")}
+    }`).join("\n")}
+  }`
+    : `  for (var k = 0u; k < K; k++) {
+    let bk = bOff + k * N;
+${C.map((c) => `    let b${c} = vec4<f32>(${range(4).map((e) => `B[bk + min(col0 + ${c * 4 + e}u, N - 1u)]`).join(", ")});`).join("\n")}
+${R.map((r) => `    let a${r} = A[ar${r} + k];`).join("\n")}
+${R.flatMap((r) => C.map((c) => `    acc${r}_${c} = fma(vec4<f32>(a${r}), b${c}, acc${r}_${c});`)).join("\n")}
+  }`;
+  const store = R.map((r) => `  if (row0 + ${r}u < M) {
+    let o = oOff + (row0 + ${r}u) * N;
+${C.map((c) => (vec
+    ? `    if (col0 + ${c * 4}u < N) { Out[(o + col0) / 4u + ${c}u] = acc${r}_${c}; }`
+    : range(4).map((e) => `    if (col0 + ${c * 4 + e}u < N) { Out[o + col0 + ${c * 4 + e}u] = acc${r}_${c}[${e}]; }`).join("\n"))).join("\n")}
+  }`).join("\n");
+  const elem = vec ? "vec4<f32>" : "f32";
+  return `${decl(0, "A", elem, "read")}
+${decl(1, "B", elem, "read")}
+${decl(2, "Out", elem, "read_write")}
+${paramsDecl(3, 5 + 3 * batchRank)}
+@compute @workgroup_size(${wgx}, ${wgy})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = p(0u); let K = p(1u); let N = p(2u);
+  let K4 = K / 4u; let N4 = N / 4u;
+  let t = wid.z + p(3u);
+  var aB = 0u; var bB = 0u;
+  var rem = t;
+${batchCode}
+  let aOff = aB * M * ${vec ? "K4" : "K"};
+  let bOff = bB * K * ${vec ? "N4" : "N"};
+  let oOff = t * M * N;
+  let row0 = (wid.y * ${wgy}u + lid.y) * ${tm}u;
+  let col0 = (wid.x * ${wgx}u + lid.x) * ${tn4 * 4}u;
+${vec ? C.map((c) => `  let bc${c} = min(col0 / 4u + ${c}u, N4 - 1u);`).join("\n") : ""}
+${rows}
+${acc}
+${inner}
+${store}
+}`;
+}
+
+export const matmul: GpuKernel = (rt: Runtime, [a, b], _p, out) => {
+  const [M, K] = a!.shape.slice(-2) as [number, number];
+  const N = b!.shape[b!.shape.length - 1]!;
+  const batchShape = out.shape.slice(0, -2);
+  const batch = sizeOf(batchShape);
+  const o = rt.alloc(deviceBytes(out.dtype, sizeOf(out.shape), "matmul"), "the output of matmul");
+  if (K === 0) { rt.clear(o.buffer, 0, sizeOf(out.shape) * 4); return o; }
+  const vec = K % 4 === 0 && N % 4 === 0;
+  // batch strides in matrices (0 along broadcast axes), over the batch axes of the output
+  const matStrides = (shape: readonly number[]) => broadcastStrides(shape.slice(0, -2), batchShape);
+  const aS = matStrides(a!.shape), bS = matStrides(b!.shape);
+  const rank = batchShape.length;
+  const tl = tiling;
+  const gx = Math.ceil(N / (tl.wgx * tl.tn4 * 4)), gy = Math.ceil(M / (tl.wgy * tl.tm));
+  const maxZ = rt.limits.maxComputeWorkgroupsPerDimension;
+  if (gx > maxZ || gy > maxZ) throw new AnchorError(`matmul: output ${M}×${N} needs ${gy}×${gx} workgroups, more than maxComputeWorkgroupsPerDimension (${maxZ}); split the matrix`);
+  for (let base = 0; base < batch; base += maxZ) {
+    rt.dispatch({
+      name: "matmul",
+      key: `matmul:${vec ? "v" : "s"}:${rank}:${tl.tm}x${tl.tn4}:${tl.wgx}x${tl.wgy}`,
+      wgsl: () => shader(tl, vec, rank),
+      bindings: [{ buf: a!.buf.buffer, access: "read" }, { buf: b!.buf.buffer, access: "read" }, { buf: o.buffer, access: "read_write" }],
+      params: [M, K, N, base, rank, ...batchShape, ...aS, ...bS],
+      workgroups: [gx, gy, Math.min(maxZ, batch - base)],
+    });
+  }
+  return o;
+};
