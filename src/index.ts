@@ -18,3 +18,5 @@ export { setDebugNans } from "./autograd/trace.js";
 export { backends, currentBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
 export type { Backend, BackendStatus } from "./backends/backend.js";
 export * as safetensors from "./io/safetensors.js";
+export * as objectives from "./objectives/index.js";
+export { sequenceLogps } from "./objectives/sequence-logps.js";

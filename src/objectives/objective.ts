@@ -1,0 +1,54 @@
+/**
+ * defineObjective: the one place where options are resolved, the batch is
+ * checked, per-pair losses are averaged and the standard metrics attached.
+ * An objective definition is then just its formula.
+ */
+import { mean } from "../ops/reduce.js";
+import { Tensor } from "../tensor/tensor.js";
+import { prepareBatch, type BatchField, type Terms } from "./batch.js";
+import { preferenceMetrics } from "./metrics.js";
+import { requirePositive, resolveOptions, type Options } from "./options.js";
+import type { Objective, PreferenceBatch } from "./types.js";
+
+export interface ObjectiveSpec<D extends Options> {
+  readonly name: string;
+  /** Every option the objective takes, with its default (the option types are inferred from these). */
+  readonly defaults: D;
+  /** Range checks beyond the type checks (beta > 0 is checked whenever there is a beta). */
+  check?(o: NoInfer<D>): void;
+  /** Whether the formula uses the reference model; a `referenceFree: true` option turns it off. */
+  readonly reference: boolean;
+  /** Length normalisation when the objective has no `lengthNormalize` option. */
+  readonly lengthNormalize?: boolean;
+  /** Further chosen-side batch fields (mDPO's no-image log-probs). */
+  extra?(o: NoInfer<D>): readonly BatchField[];
+  /** The scale of the reported rewards (β for β·r); null: report no rewards. */
+  rewardScale(o: NoInfer<D>): number | null;
+  /** Per-pair losses [B], optionally with the objective's own (detached) metrics. */
+  pairLoss(t: Terms, o: NoInfer<D>): Tensor | { perPair: Tensor; metrics: Record<string, Tensor> };
+}
+
+/** Name a function so that `weighted` can namespace its metrics. */
+export function named<F extends Function>(name: string, fn: F): F {
+  return Object.defineProperty(fn, "name", { value: name });
+}
+
+/** The factory `(options?) => Objective` for a spec; its loss is the mean over pairs. */
+export function defineObjective<D extends Options>(spec: ObjectiveSpec<D>): (opts?: Partial<D>) => Objective {
+  return (opts) => {
+    const o = resolveOptions(spec.name, spec.defaults, opts);
+    if (typeof o.beta === "number") requirePositive(spec.name, "beta", o.beta);
+    spec.check?.(o);
+    const needs = {
+      reference: spec.reference && o.referenceFree !== true,
+      lengthNormalize: typeof o.lengthNormalize === "boolean" ? o.lengthNormalize : spec.lengthNormalize ?? false,
+      extra: spec.extra?.(o) ?? [],
+    };
+    return named(spec.name, (batch: PreferenceBatch) => {
+      const t = prepareBatch(spec.name, batch, needs);
+      const out = spec.pairLoss(t, o);
+      const { perPair, metrics } = out instanceof Tensor ? { perPair: out, metrics: {} } : out;
+      return { loss: mean(perPair), metrics: { ...preferenceMetrics(t, spec.rewardScale(o)), ...metrics } };
+    });
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * Per-sequence log-probabilities from language-model logits, without ever
+ * holding a [B, T, V] temporary: real vocabularies have ~151k entries, so a
+ * batch-wide log-softmax would cost several copies of the logits.
+ *
+ * The forward pass walks one sequence at a time, and within it a chunk of
+ * positions at a time, computing only the label's logit and the logsumexp of
+ * each position; each chunk's temporaries are freed before the next. The
+ * gradient is a custom VJP that recomputes the softmax chunk by chunk, so the
+ * autodiff tape holds the logits (which exist anyway) and a [B] output, never
+ * per-position temporaries. The VJP is written with ops, so it can itself be
+ * differentiated (temporaries are then kept by the outer tape).
+ */
+import { customVjp } from "../autograd/transforms.js";
+import { cast } from "../ops/cast.js";
+import { add, equal, exp, mul, notEqual, sub, where } from "../ops/elementwise.js";
+import { gather } from "../ops/indexing.js";
+import { logsumexp, sum } from "../ops/reduce.js";
+import { concat, reshape, slice, stack } from "../ops/shape.js";
+import { isFloat } from "../tensor/dtype.js";
+import { AnchorError, DTypeError, ShapeError } from "../tensor/errors.js";
+import { arange, zeros } from "../tensor/create.js";
+import { scope } from "../tensor/memory.js";
+import { fmt } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { hostValues } from "./batch.js";
+
+export interface SequenceLogpsOptions {
+  /**
+   * Positions per step. The forward pass holds about 3 and the backward about
+   * 6 [chunk, V] temporaries at a time; the default, ceil((T − 1) / 8), keeps
+   * both under one [T, V] slice.
+   */
+  chunk?: number;
+}
+
+/**
+ * sum[b] = Σ_t mask[b, t+1]·log softmax(logits[b, t])[labels[b, t+1]] and
+ * count[b] = Σ_t mask[b, t+1]: the logits at position t score the token at
+ * t + 1, so position 0 of labels and mask is never scored (it has no
+ * preceding logits). Masked positions (prompt, image tokens, padding)
+ * contribute nothing and their labels are not read, so an ignore index such
+ * as −100 is fine there. An all-masked row gives sum 0 and count 0.
+ *
+ * logits [B, T, V] float; labels [B, T] int32; mask [B, T] bool or numeric
+ * (other values than 0/1 act as weights). `sum` and `count` are [B] in the
+ * logits' dtype; `sum` is differentiable with respect to the logits.
+ */
+export function sequenceLogps(logits: Tensor, labels: Tensor, mask: Tensor, opts: SequenceLogpsOptions = {}): { sum: Tensor; count: Tensor } {
+  checkInputs(logits, labels, mask);
+  const [B, T, V] = logits.shape as [number, number, number];
+  const weights = cast(slice(mask, [0, 1]), logits.dtype); // [B, T−1]: weight of the token each position predicts
+  const count = sum(weights, 1);
+  if (T < 2) return { sum: zeros([B], { dtype: logits.dtype, device: logits.device }), count };
+  const targets = where(notEqual(weights, 0), slice(labels, [0, 1]), 0); // masked labels never index the vocabulary
+  checkLabels(targets, V);
+  let chunk = opts.chunk ?? Math.ceil((T - 1) / 8);
+  if (!Number.isInteger(chunk) || chunk < 1) throw new AnchorError(`sequenceLogps: chunk must be a positive integer, got ${opts.chunk}`);
+  chunk = Math.min(chunk, T - 1, Math.floor((2 ** 31 - 1) / V)); // flat int32 indices into a [chunk, V] slice
+  return { sum: weightedTokenLogps(chunk)(logits, targets, weights), count };
+}
+
+function checkInputs(logits: Tensor, labels: Tensor, mask: Tensor): void {
+  for (const [name, t] of [["logits", logits], ["labels", labels], ["mask", mask]] as const) {
+    if (!(t instanceof Tensor)) throw new AnchorError(`sequenceLogps: ${name} must be a Tensor, got ${t === null ? "null" : typeof t}`);
+  }
+  if (logits.ndim !== 3) throw new ShapeError(`sequenceLogps: logits must be [B, T, V], got shape ${fmt(logits.shape)}`);
+  if (!isFloat(logits.dtype)) throw new DTypeError(`sequenceLogps: logits must be a float tensor, got ${logits.dtype}`);
+  if (logits.shape[2] === 0) throw new ShapeError(`sequenceLogps: logits ${fmt(logits.shape)} have an empty vocabulary axis`);
+  const bt = logits.shape.slice(0, 2);
+  for (const [name, t] of [["labels", labels], ["mask", mask]] as const) {
+    if (t.ndim !== 2 || t.shape[0] !== bt[0] || t.shape[1] !== bt[1]) {
+      throw new ShapeError(`sequenceLogps: ${name} must be [B, T] = ${fmt(bt)} to match logits ${fmt(logits.shape)}, got ${fmt(t.shape)}`);
+    }
+  }
+  if (labels.dtype !== "int32") throw new DTypeError(`sequenceLogps: labels must be int32 token ids, got ${labels.dtype}`);
+}
+
+/** Name the first scored label outside the vocabulary (where labels can be read synchronously). */
+function checkLabels(targets: Tensor, V: number): void {
+  const ids = hostValues(targets);
+  if (!ids) return;
+  const width = targets.shape[1]!;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id < 0 || id >= V) {
+      throw new AnchorError(`sequenceLogps: labels[${Math.floor(i / width)}, ${(i % width) + 1}] = ${id} is scored by the mask but outside the vocabulary [0, ${V})`);
+    }
+  }
+}
+
+/** [start, end) ranges of `step` positions covering [0, n). */
+function chunks(n: number, step: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += step) out.push([s, Math.min(s + step, n)]);
+  return out;
+}
+
+const isConcrete = (...xs: Tensor[]): boolean => xs.every((x) => x.concrete() === x);
+
+/** Run `fn` in a scope that frees its temporaries, unless an outer tape must keep them. */
+const freeing = <T>(concrete: boolean, fn: () => T): T => (concrete ? scope(fn) : fn());
+
+/** Dispose concrete `parts` now that `whole` holds their values (concat of one part returns the part itself). */
+function release(parts: readonly Tensor[], whole: Tensor, concrete: boolean): void {
+  if (concrete) for (const p of parts) if (p !== whole) p.dispose();
+}
+
+/** The custom-VJP primitive (logits, targets [B, T−1], weights [B, T−1]) -> weighted sums [B]. */
+function weightedTokenLogps(chunk: number) {
+  return customVjp(
+    (logits, targets, weights) => {
+      const [B, T] = logits.shape as [number, number, number];
+      const rows = Array.from({ length: B }, (_, b) =>
+        chunks(T - 1, chunk)
+          .map(([s, e]) => scope(() => sum(mul(chunkLogps(logits, targets, b, s, e), slice(weights, [b, s], [b + 1, e])))))
+          .reduce((acc, x) => add(acc, x)),
+      );
+      return stack(rows);
+    },
+    (g, [logits, targets, weights]) => {
+      const [B, T, V] = logits!.shape as [number, number, number];
+      const concrete = isConcrete(g, logits!, weights!);
+      const rows = Array.from({ length: B }, (_, b) => {
+        const pieces = chunks(T - 1, chunk).map(([s, e]) => freeing(concrete, () => chunkGrad(logits!, targets!, weights!, g, b, s, e)));
+        pieces.push(zeros([1, 1, V], { dtype: logits!.dtype, device: logits!.device })); // the last position scores nothing
+        const row = concat(pieces, 1);
+        release(pieces, row, concrete);
+        return row;
+      });
+      const grad = concat(rows, 0);
+      release(rows, grad, concrete);
+      return [grad, null, null];
+    },
+    "sequenceLogps",
+  );
+}
+
+/** log p(label) at positions [s, e) of row b: the label's logit minus the logsumexp, [e − s]. */
+function chunkLogps(logits: Tensor, targets: Tensor, b: number, s: number, e: number): Tensor {
+  const V = logits.shape[2]!, n = e - s;
+  const x = slice(logits, [b, s, 0], [b + 1, e, V]); // [1, n, V]: the only copy of this chunk of logits
+  const flatIds = add(mul(arange(n, { device: logits.device }), V), reshape(slice(targets, [b, s], [b + 1, e]), [n]));
+  const picked = gather(reshape(x, [n * V]), flatIds, 0);
+  return sub(picked, reshape(logsumexp(x, -1), [n]));
+}
+
+/** ∂/∂logits of g[b]·Σ w·log p at positions [s, e) of row b: w·g[b]·(onehot(label) − softmax), [1, n, V]. */
+function chunkGrad(logits: Tensor, targets: Tensor, weights: Tensor, g: Tensor, b: number, s: number, e: number): Tensor {
+  const V = logits.shape[2]!, n = e - s;
+  const x = slice(logits, [b, s, 0], [b + 1, e, V]);
+  const p = exp(sub(x, logsumexp(x, -1, true)));
+  const w = reshape(mul(slice(weights, [b, s], [b + 1, e]), slice(g, [b], [b + 1])), [1, n, 1]);
+  const hit = equal(reshape(arange(V, { device: logits.device }), [1, 1, V]), reshape(slice(targets, [b, s], [b + 1, e]), [1, n, 1]));
+  return mul(sub(cast(hit, logits.dtype), p), w);
+}
+
