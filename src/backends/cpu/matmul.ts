@@ -1,11 +1,15 @@
 /**
- * Batched matmul on the CPU: batch broadcasting around a cache-blocked GEMM.
- * The GEMM is the piece a WebAssembly SIMD micro-kernel replaces.
+ * Batched matmul on the CPU: batch broadcasting around a GEMM. float32 and
+ * float64 products run on the WebAssembly SIMD GEMM (wasm/gemm.ts, threaded)
+ * when WebAssembly is there and the product is big enough to repay staging;
+ * otherwise, and for ANCHORGRAD_WASM=0, on the cache-blocked JS GEMM below.
  */
 import type { BufferRef, OutSpec } from "../backend.js";
 import { allocArray, type StorageArray } from "../../tensor/dtype.js";
 import { broadcastIndex } from "./strided.js";
 import { sizeOf } from "../../tensor/shape.js";
+import { wasmMatmul } from "./wasm/gemm.js";
+import { wasmAvailable } from "./wasm/threads.js";
 
 type Arr = Float32Array | Float64Array;
 
@@ -28,20 +32,57 @@ export function gemmBlocked(A: Arr, ao: number, B: Arr, bo: number, C: Arr, co: 
   }
 }
 
-let gemm = gemmBlocked;
-/** Swap in a faster GEMM (same contract as gemmBlocked). */
-export function setGemm(fn: typeof gemmBlocked): void { gemm = fn; }
+/**
+ * One batched product: C[t] = A[aIndex[t]] · B[bIndex[t]] for t < batch,
+ * every matrix row-major and contiguous (M x K, K x N, M x N); a null index
+ * means the identity.
+ */
+export interface MatmulPlan {
+  readonly M: number;
+  readonly K: number;
+  readonly N: number;
+  readonly batch: number;
+  readonly aIndex: Int32Array | null;
+  readonly bIndex: Int32Array | null;
+}
+
+/** Computes a whole plan into a zero-filled C. */
+export type BatchedGemm = (A: Arr, B: Arr, C: Arr, plan: MatmulPlan) => void;
+
+/** The plan on the JS GEMM, one batch entry at a time. */
+export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex }) => {
+  for (let t = 0; t < batch; t++) {
+    gemmBlocked(A, (aIndex ? aIndex[t]! : t) * M * K, B, (bIndex ? bIndex[t]! : t) * K * N, C, t * M * N, M, K, N);
+  }
+};
+
+/** Products with fewer multiply-adds than this stay in JS (staging would cost more than it saves). */
+const WASM_MIN_MACS = 4096;
+
+let fast: BatchedGemm | null = wasmAvailable() && process.env.ANCHORGRAD_WASM !== "0" ? wasmMatmul : null;
+
+/** Swap the GEMM used for products past the size cut (null: JS only). Returns the previous one. */
+export function setBatchedGemm(fn: BatchedGemm | null): BatchedGemm | null {
+  const prev = fast;
+  fast = fn;
+  return prev;
+}
+
+/** Batch-broadcast a @ b into a plan; a weight shared by every batch entry folds the batch into M. */
+export function matmulPlan(aShape: readonly number[], bShape: readonly number[], outShape: readonly number[]): MatmulPlan {
+  const [M, K] = aShape.slice(-2) as [number, number];
+  const N = bShape[bShape.length - 1]!;
+  const batchShape = outShape.slice(0, -2);
+  const batch = sizeOf(batchShape);
+  const aIndex = broadcastIndex(aShape.slice(0, -2), batchShape), bIndex = broadcastIndex(bShape.slice(0, -2), batchShape);
+  if (!aIndex && sizeOf(bShape.slice(0, -2)) === 1) return { M: M * batch, K, N, batch: 1, aIndex: null, bIndex: null };
+  return { M, K, N, batch, aIndex, bIndex };
+}
 
 export function matmul([a, b]: readonly BufferRef<StorageArray>[], _p: unknown, out: OutSpec): StorageArray {
-  const [M, K] = a!.shape.slice(-2) as [number, number];
-  const N = b!.shape[b!.shape.length - 1]!;
-  const batchShape = out.shape.slice(0, -2);
-  const batch = sizeOf(batchShape);
+  const plan = matmulPlan(a!.shape, b!.shape, out.shape);
   const C = allocArray(out.dtype, sizeOf(out.shape)) as Arr;
-  const ia = broadcastIndex(a!.shape.slice(0, -2), batchShape), ib = broadcastIndex(b!.shape.slice(0, -2), batchShape);
-  for (let t = 0; t < batch; t++) {
-    const at = ia ? ia[t]! : t, bt = ib ? ib[t]! : t;
-    gemm(a!.buf as Arr, at * M * K, b!.buf as Arr, bt * K * N, C, t * M * N, M, K, N);
-  }
+  const big = plan.M * plan.K * plan.N >= WASM_MIN_MACS;
+  (fast && big ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);
   return C;
 }

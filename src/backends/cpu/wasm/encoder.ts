@@ -1,0 +1,221 @@
+/**
+ * A small WebAssembly binary writer: just what the CPU kernels need (i32
+ * arithmetic, structured control flow, f32/f64 scalar and 128-bit SIMD
+ * loads, stores and arithmetic, one imported shared memory, exported
+ * functions). Kernels are written as TypeScript that calls these emitters,
+ * so a kernel's shape (register tile, unrolling) is a parameter of the code
+ * that writes it, and no toolchain or prebuilt binary is involved.
+ *
+ * Opcodes follow the WebAssembly core spec 2.0 with the fixed-width SIMD
+ * proposal (all shipped without flags in Node 20).
+ */
+
+export type ValType = "i32" | "f32" | "f64" | "v128";
+const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b };
+
+/** Unsigned LEB128. */
+function uleb(out: number[], v: number): void {
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+}
+
+/** Signed LEB128 of a 32-bit integer. */
+function sleb(out: number[], v: number): void {
+  v |= 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0)) { out.push(byte); return; }
+    out.push(byte | 0x80);
+  }
+}
+
+function name(out: number[], s: string): void {
+  const bytes = new TextEncoder().encode(s);
+  uleb(out, bytes.length);
+  out.push(...bytes);
+}
+
+/** A local variable or parameter slot. */
+export interface Local { readonly index: number; readonly type: ValType }
+
+/** Loads and stores take a byte offset folded into the instruction. */
+const SIMD = 0xfd;
+
+/**
+ * The body of one function. Every method appends one instruction and
+ * returns `this`, so straight-line code reads top to bottom; structured
+ * blocks take a callback for their body.
+ */
+export class FunctionBuilder {
+  readonly params: Local[];
+  private readonly extra: Local[] = [];
+  private readonly code: number[] = [];
+
+  /** `index` is the function's position in the module (the target of `call`). */
+  constructor(readonly exportName: string, paramTypes: readonly ValType[], readonly index: number) {
+    this.params = paramTypes.map((type, i) => ({ index: i, type }));
+  }
+
+  local(type: ValType): Local {
+    const l = { index: this.params.length + this.extra.length, type };
+    this.extra.push(l);
+    return l;
+  }
+
+  private op(...bytes: number[]): this { this.code.push(...bytes); return this; }
+  private simd(opcode: number): this { this.code.push(SIMD); uleb(this.code, opcode); return this; }
+  private memarg(alignLog2: number, offset: number): this { uleb(this.code, alignLog2); uleb(this.code, offset); return this; }
+
+  get(l: Local): this { this.op(0x20); uleb(this.code, l.index); return this; }
+  set(l: Local): this { this.op(0x21); uleb(this.code, l.index); return this; }
+  tee(l: Local): this { this.op(0x22); uleb(this.code, l.index); return this; }
+
+  i32(v: number): this { this.op(0x41); sleb(this.code, v); return this; }
+  add(): this { return this.op(0x6a); }
+  sub(): this { return this.op(0x6b); }
+  mul(): this { return this.op(0x6c); }
+  shl(): this { return this.op(0x74); }
+  and(): this { return this.op(0x71); }
+  or(): this { return this.op(0x72); }
+  eqz(): this { return this.op(0x45); }
+  eq(): this { return this.op(0x46); }
+  ne(): this { return this.op(0x47); }
+  ltS(): this { return this.op(0x48); }
+  gtS(): this { return this.op(0x4a); }
+  leS(): this { return this.op(0x4c); }
+  geS(): this { return this.op(0x4e); }
+  /** [a, b, cond] -> cond ? a : b */
+  select(): this { return this.op(0x1b); }
+  drop(): this { return this.op(0x1a); }
+
+  /** local += delta (i32). */
+  inc(l: Local, delta: number | Local): this {
+    this.get(l);
+    if (typeof delta === "number") this.i32(delta); else this.get(delta);
+    return this.add().set(l);
+  }
+
+  /** min(a, b) of two i32 locals, signed, left on the stack. */
+  minS(a: Local, b: Local): this { return this.get(a).get(b).get(a).get(b).ltS().select(); }
+
+  f32Load(offset = 0): this { this.op(0x2a); return this.memarg(2, offset); }
+  f32Store(offset = 0): this { this.op(0x38); return this.memarg(2, offset); }
+  f64Load(offset = 0): this { this.op(0x2b); return this.memarg(3, offset); }
+  f64Store(offset = 0): this { this.op(0x39); return this.memarg(3, offset); }
+  f32Const(v: number): this { this.op(0x43); this.code.push(...new Uint8Array(new Float32Array([v]).buffer)); return this; }
+  f64Const(v: number): this { this.op(0x44); this.code.push(...new Uint8Array(new Float64Array([v]).buffer)); return this; }
+
+  f32Add(): this { return this.op(0x92); }
+  f64Add(): this { return this.op(0xa0); }
+  v128Load(offset = 0): this { this.simd(0x00); return this.memarg(0, offset); }
+  v128Store(offset = 0): this { this.simd(0x0b); return this.memarg(0, offset); }
+  load32Splat(offset = 0): this { this.simd(0x09); return this.memarg(2, offset); }
+  load64Splat(offset = 0): this { this.simd(0x0a); return this.memarg(3, offset); }
+  v128Zero(): this { this.simd(0x0c); this.code.push(...new Array<number>(16).fill(0)); return this; }
+  f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Mul(): this { return this.simd(0xe6); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2Mul(): this { return this.simd(0xf2); }
+
+  /** block ... end; `br(0)` inside jumps to its end. */
+  block(body: () => void): this { this.op(0x02, 0x40); body(); return this.op(0x0b); }
+  /** loop ... end; `br(0)` inside jumps back to its start. */
+  loop(body: () => void): this { this.op(0x03, 0x40); body(); return this.op(0x0b); }
+  /** if (pop) { then } else { otherwise } */
+  ifElse(then: () => void, otherwise?: () => void): this {
+    this.op(0x04, 0x40);
+    then();
+    if (otherwise) { this.op(0x05); otherwise(); }
+    return this.op(0x0b);
+  }
+  /** Call a function of the same module with its arguments on the stack. */
+  call(fn: FunctionBuilder): this { this.op(0x10); uleb(this.code, fn.index); return this; }
+  br(depth: number): this { this.op(0x0c); uleb(this.code, depth); return this; }
+  brIf(depth: number): this { this.op(0x0d); uleb(this.code, depth); return this; }
+
+  /**
+   * for (i = start; i < end; i += step) body(), with `i` a fresh local; the
+   * bounds are evaluated once per test, so they may be locals that change.
+   * Branch depths inside the body are relative to the loop body.
+   */
+  forRange(i: Local, start: number | Local, end: Local | number, step: number | Local, body: () => void): this {
+    const push = (v: number | Local) => (typeof v === "number" ? this.i32(v) : this.get(v));
+    push(start); this.set(i);
+    return this.block(() => {
+      this.get(i); push(end); this.geS().brIf(0);
+      this.loop(() => {
+        body();
+        this.inc(i, step);
+        this.get(i); push(end); this.ltS().brIf(0);
+      });
+    });
+  }
+
+  /** The function body as a code-section entry. */
+  encode(): number[] {
+    const body: number[] = [];
+    uleb(body, this.extra.length);
+    for (const l of this.extra) { uleb(body, 1); body.push(VALTYPE[l.type]); }
+    body.push(...this.code, 0x0b);
+    const out: number[] = [];
+    uleb(out, body.length);
+    out.push(...body);
+    return out;
+  }
+
+  signature(): number[] {
+    const out = [0x60];
+    uleb(out, this.params.length);
+    for (const p of this.params) out.push(VALTYPE[p.type]);
+    out.push(0x00); // no results: kernels write memory
+    return out;
+  }
+}
+
+function section(out: number[], id: number, content: number[]): void {
+  out.push(id);
+  uleb(out, content.length);
+  out.push(...content);
+}
+
+/** Collects functions in order, so each knows its index for `call`. */
+export class ModuleBuilder {
+  readonly fns: FunctionBuilder[] = [];
+  fn(exportName: string, params: readonly ValType[]): FunctionBuilder {
+    const f = new FunctionBuilder(exportName, params, this.fns.length);
+    this.fns.push(f);
+    return f;
+  }
+  encode(memory: { initialPages: number; maxPages: number }): Uint8Array { return encodeModule(this.fns, memory); }
+}
+
+/**
+ * A module importing one shared memory as env.memory (so every thread
+ * instantiates the same module over the same bytes) and exporting `fns`.
+ */
+function encodeModule(fns: readonly FunctionBuilder[], memory: { initialPages: number; maxPages: number }): Uint8Array {
+  const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  const types: number[] = []; uleb(types, fns.length);
+  for (const f of fns) types.push(...f.signature());
+  section(out, 1, types);
+  const imports: number[] = []; uleb(imports, 1);
+  name(imports, "env"); name(imports, "memory");
+  imports.push(0x02, 0x03); // memory, limits: shared with maximum
+  uleb(imports, memory.initialPages); uleb(imports, memory.maxPages);
+  section(out, 2, imports);
+  const funcs: number[] = []; uleb(funcs, fns.length);
+  fns.forEach((_, i) => uleb(funcs, i));
+  section(out, 3, funcs);
+  const exports: number[] = []; uleb(exports, fns.length);
+  fns.forEach((f, i) => { name(exports, f.exportName); exports.push(0x00); uleb(exports, i); });
+  section(out, 7, exports);
+  const code: number[] = []; uleb(code, fns.length);
+  for (const f of fns) code.push(...f.encode());
+  section(out, 10, code);
+  return new Uint8Array(out);
+}
