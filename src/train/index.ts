@@ -1,0 +1,10 @@
+/** Training: the loop, checkpoints, metrics, reference log-probs and evaluation. */
+export { train, type TrainOptions, type TrainResult } from "./loop.js";
+export type { ModelInputs, Pixels, VisionLanguageModel } from "./model.js";
+export { listCheckpoints, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
+export { MetricsLog, readMetrics, type MetricRow } from "./metrics.js";
+export { evaluatePope, popeScores, visualReliance, type PopeScores } from "./eval.js";
+export { referenceLogps, type ReferenceLogps } from "./reference.js";
+export { scoreAll, scoreSequences, paramsFingerprint } from "./scoring.js";
+export { collate, encodeRows, gatherPixels, pairSequences, type Collated, type Example, type Sequence } from "./examples.js";
+export { PixelCache } from "./images.js";
