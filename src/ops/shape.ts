@@ -1,7 +1,7 @@
 /** Shape primitives (reshape, transpose, broadcastTo, slice, pad, concat) and composites. */
 import { definePrimitive } from "../autograd/primitive.js";
 import { bind } from "../autograd/trace.js";
-import { ShapeError } from "../tensor/errors.js";
+import { DTypeError, ShapeError } from "../tensor/errors.js";
 import { broadcastShapes, broadcastedAxes, checkShape, fmt, normAxis, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { sum } from "./reduce.js";
@@ -19,6 +19,7 @@ export const reshapePrim = definePrimitive<{ shape: number[] }>({
 export function reshape(x: Tensor, shape: Shape): Tensor {
   const s = shape.slice();
   const hole = s.indexOf(-1);
+  if (s.lastIndexOf(-1) !== hole) throw new ShapeError(`reshape: at most one -1 may be inferred, got ${fmt(shape)}`);
   if (hole >= 0) {
     const rest = sizeOf(s.filter((_, i) => i !== hole));
     if (rest === 0 || x.size % rest !== 0) throw new ShapeError(`reshape: cannot infer -1 in ${fmt(shape)} for ${fmt(x.shape)}`);
@@ -83,6 +84,9 @@ export const slicePrim = definePrimitive<{ starts: number[]; ends: number[] }>({
  */
 export function slice(x: Tensor, starts: readonly number[], ends?: readonly (number | undefined)[]): Tensor {
   if (starts.length > x.ndim) throw new ShapeError(`slice: ${starts.length} starts for a tensor of rank ${x.ndim} ${fmt(x.shape)}`);
+  if (![...starts, ...(ends ?? [])].every((v) => v === undefined || Number.isInteger(v))) {
+    throw new ShapeError(`slice: starts ${JSON.stringify(starts)} and ends ${JSON.stringify(ends)} must be integers (or undefined ends) for ${fmt(x.shape)}`);
+  }
   const clamp = (v: number, d: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
   const s = x.shape.map((d, i) => clamp(starts[i] ?? 0, d));
   const e = x.shape.map((d, i) => Math.max(s[i]!, clamp(ends?.[i] ?? d, d)));
@@ -112,7 +116,7 @@ export const concatPrim = definePrimitive<{ axis: number }>({
   infer(xs, { axis }) {
     const first = xs[0]!;
     for (const x of xs) {
-      if (x.dtype !== first.dtype) throw new ShapeError(`concat: dtypes differ: ${xs.map((t) => t.dtype).join(", ")}`);
+      if (x.dtype !== first.dtype) throw new DTypeError(`concat: dtypes differ: ${xs.map((t) => t.dtype).join(", ")}`);
       const ok = x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || d === first.shape[i]);
       if (!ok) throw new ShapeError(`concat: shapes ${xs.map((t) => fmt(t.shape)).join(", ")} differ outside axis ${axis}`);
     }
@@ -153,6 +157,8 @@ export function squeeze(x: Tensor, axis?: number | number[]): Tensor {
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new ShapeError("stack: needs at least one tensor");
   const a = normAxis(axis, xs[0]!.ndim + 1, "stack");
+  const odd = xs.find((x) => !sameShape(x.shape, xs[0]!.shape));
+  if (odd) throw new ShapeError(`stack: all shapes must be equal, got ${xs.map((x) => fmt(x.shape)).join(", ")}`);
   return concat(xs.map((x) => expandDims(x, a)), a);
 }
 

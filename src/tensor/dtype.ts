@@ -4,6 +4,8 @@
  * result back (round-to-nearest-even), so conversions are exact both ways for
  * representable values.
  */
+import { DTypeError } from "./errors.js";
+
 export type DType = "float32" | "float64" | "float16" | "bfloat16" | "int32" | "bool";
 
 export const DTYPES: readonly DType[] = ["float32", "float64", "float16", "bfloat16", "int32", "bool"];
@@ -40,7 +42,7 @@ export function allocArray(dtype: DType, n: number): StorageArray {
 
 export function assertDType(d: unknown, where: string): DType {
   if (typeof d === "string" && (DTYPES as readonly string[]).includes(d)) return d as DType;
-  throw new TypeError(`${where}: unknown dtype ${JSON.stringify(d)}; expected one of ${DTYPES.join(", ")}`);
+  throw new DTypeError(`${where}: unknown dtype ${JSON.stringify(d)}; expected one of ${DTYPES.join(", ")}`);
 }
 
 // --- 16-bit float conversions -------------------------------------------

@@ -2,6 +2,7 @@
  * Pytrees: nested plain objects and arrays whose leaves are tensors. Other
  * leaves (numbers, strings, null) are kept as static parts of the structure.
  */
+import { AnchorError } from "./errors.js";
 import { Tensor } from "./tensor.js";
 
 export type PyTree<T = Tensor> = T | readonly PyTree<T>[] | { readonly [k: string]: PyTree<T> } | number | string | boolean | null | undefined;
@@ -42,7 +43,7 @@ export function treeUnflatten<T = unknown>(def: TreeDef, leaves: readonly Tensor
     }
   };
   const out = build(def) as T;
-  if (i !== leaves.length) throw new Error(`treeUnflatten: structure has ${i} leaves, got ${leaves.length}`);
+  if (i !== leaves.length) throw new AnchorError(`treeUnflatten: structure has ${i} leaves, got ${leaves.length}`);
   return out;
 }
 
@@ -51,7 +52,7 @@ export function treeMap<T = unknown>(fn: (...leaves: Tensor[]) => Tensor, tree: 
   const { leaves, def } = treeFlatten(tree);
   const others = rest.map((r, k) => {
     const f = treeFlatten(r);
-    if (f.leaves.length !== leaves.length) throw new Error(`treeMap: tree ${k + 1} has ${f.leaves.length} leaves, the first has ${leaves.length}`);
+    if (f.leaves.length !== leaves.length) throw new AnchorError(`treeMap: tree ${k + 1} has ${f.leaves.length} leaves, the first has ${leaves.length}`);
     return f.leaves;
   });
   return treeUnflatten<T>(def, leaves.map((l, i) => fn(l, ...others.map((o) => o[i]!))));

@@ -57,7 +57,7 @@ export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
 
 /** Resolve a possibly negative axis against a rank, naming the op on error. */
 export function normAxis(axis: number, rank: number, op: string): number {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1)) {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
     throw new ShapeError(`${op}: axis ${axis} is out of range for rank ${rank}`);
   }
   return axis < 0 ? axis + rank : axis;
