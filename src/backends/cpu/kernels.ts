@@ -4,44 +4,14 @@ import { allocArray, fromBFloat16Bits, fromFloat16Bits, toBFloat16Bits, toFloat1
 import { AnchorError } from "../../tensor/errors.js";
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
 import { BINARY, UNARY } from "../../ops/elementwise.js";
-import { broadcastIndex, copyStrided } from "./strided.js";
+import { copyStrided } from "./strided.js";
 import { matmul } from "./matmul.js";
+import { specializedKernel } from "./specialize.js";
 
 type Ref = BufferRef<StorageArray>;
 type CpuKernel = (inputs: readonly Ref[], params: any, out: OutSpec) => StorageArray;
 
 const alloc = (out: OutSpec) => allocArray(out.dtype, sizeOf(out.shape));
-
-function unaryKernel(fn: (x: number) => number): CpuKernel {
-  return ([x], _p, out) => {
-    const X = x!.buf, res = alloc(out);
-    for (let i = 0; i < res.length; i++) res[i] = fn(X[i]!);
-    return res;
-  };
-}
-
-function binaryKernel(fn: (a: number, b: number) => number): CpuKernel {
-  return ([a, b], _p, out) => {
-    const A = a!.buf, B = b!.buf, res = alloc(out), n = res.length;
-    const ia = broadcastIndex(a!.shape, out.shape), ib = broadcastIndex(b!.shape, out.shape);
-    if (!ia && !ib) for (let i = 0; i < n; i++) res[i] = fn(A[i]!, B[i]!);
-    else if (!ia && b!.buf.length === 1) { const s = B[0]!; for (let i = 0; i < n; i++) res[i] = fn(A[i]!, s); }
-    else if (!ib && a!.buf.length === 1) { const s = A[0]!; for (let i = 0; i < n; i++) res[i] = fn(s, B[i]!); }
-    else if (!ia) for (let i = 0; i < n; i++) res[i] = fn(A[i]!, B[ib![i]!]!);
-    else if (!ib) for (let i = 0; i < n; i++) res[i] = fn(A[ia[i]!]!, B[i]!);
-    else for (let i = 0; i < n; i++) res[i] = fn(A[ia[i]!]!, B[ib[i]!]!);
-    return res;
-  };
-}
-
-const where: CpuKernel = ([c, a, b], _p, out) => {
-  const C = c!.buf, A = a!.buf, B = b!.buf, res = alloc(out);
-  const ic = broadcastIndex(c!.shape, out.shape), ia = broadcastIndex(a!.shape, out.shape), ib = broadcastIndex(b!.shape, out.shape);
-  for (let i = 0; i < res.length; i++) {
-    res[i] = C[ic ? ic[i]! : i] ? A[ia ? ia[i]! : i]! : B[ib ? ib[i]! : i]!;
-  }
-  return res;
-};
 
 const decode: Partial<Record<DType, (h: number) => number>> = { float16: fromFloat16Bits, bfloat16: fromBFloat16Bits };
 const encode: Partial<Record<DType, (x: number) => number>> = { float16: toFloat16Bits, bfloat16: toBFloat16Bits };
@@ -174,9 +144,10 @@ let table: Record<string, Kernel<StorageArray>> | null = null;
 /** The kernel table, built on first use (the op rows load after this module). */
 export function cpuKernels(): Record<string, Kernel<StorageArray>> {
   table ??= {
-    ...Object.fromEntries(UNARY.map((r) => [r.name, unaryKernel(r.js)])),
-    ...Object.fromEntries(BINARY.map((r) => [r.name, binaryKernel(r.js)])),
-    where, cast, sum, max, argmax,
+    ...Object.fromEntries(UNARY.map((r) => [r.name, specializedKernel(r.name, r.js)])),
+    ...Object.fromEntries(BINARY.map((r) => [r.name, specializedKernel(r.name, r.js)])),
+    where: specializedKernel("where", (c, a, b) => (c ? a : b)),
+    cast, sum, max, argmax,
     reshape, transpose, broadcastTo, slice, pad, concat,
     gather, scatterAdd, matmul,
   };
