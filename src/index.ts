@@ -20,3 +20,5 @@ export type { Backend, BackendStatus } from "./backends/backend.js";
 export * as safetensors from "./io/safetensors.js";
 export * as objectives from "./objectives/index.js";
 export { sequenceLogps } from "./objectives/sequence-logps.js";
+export * as nn from "./nn/index.js";
+export * as models from "./models/index.js";

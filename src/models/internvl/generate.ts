@@ -1,0 +1,124 @@
+/**
+ * Autoregressive generation with the KV cache: one prefill over the prompt
+ * (images included), then one position per step. Greedy by default;
+ * temperature / top-p (nucleus) sampling draws from a seeded counter-based
+ * stream, so a seed reproduces a run on any backend. Each row stops at its
+ * first stop token (<|im_end|> and the config's eos).
+ */
+import { randomUniform } from "../../tensor/create.js";
+import { scope } from "../../tensor/memory.js";
+import { fromStorage } from "../../tensor/create.js";
+import { treeLeaves } from "../../tensor/pytree.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import type { InternVLModel } from "./checkpoint.js";
+import { forwardWithCache, InputError } from "./model.js";
+import type { DecoderCache } from "./language.js";
+
+export interface GenerateOptions {
+  /** int32 [B, T]: B prompts of equal length. */
+  readonly inputIds: Tensor;
+  readonly pixelValues?: Tensor | null;
+  readonly maxNewTokens: number;
+  /** 0 (default): greedy. */
+  readonly temperature?: number;
+  /** Nucleus mass in (0, 1]; 1 (default) keeps every token. */
+  readonly topP?: number;
+  readonly seed?: number;
+  /** Default: the tokenizer's <|im_end|> and eos, and the config's eos_token_id. */
+  readonly stopTokenIds?: readonly number[];
+}
+
+export interface GenerateResult {
+  /** New tokens of each row, its stop token included when it stopped. */
+  readonly tokens: number[][];
+  /** Each row decoded without special tokens (null without a tokenizer). */
+  readonly text: string[] | null;
+  readonly stats: {
+    readonly promptTokens: number;
+    readonly newTokens: number;
+    readonly prefillMs: number;
+    readonly decodeMs: number;
+    /** New tokens (summed over rows) per second of the whole call, prefill included. */
+    readonly tokensPerSecond: number;
+  };
+}
+
+/** Pick the next token from one row of logits: argmax, or a tempered nucleus sample at uniform draw `u`. */
+export function pickToken(logits: ArrayLike<number>, temperature: number, topP: number, u: number): number {
+  const V = logits.length;
+  if (!(temperature > 0)) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[i]! > logits[best]!) best = i;
+    return best;
+  }
+  let m = -Infinity;
+  for (let i = 0; i < V; i++) m = Math.max(m, logits[i]!);
+  const p = new Float64Array(V);
+  let z = 0;
+  for (let i = 0; i < V; i++) z += p[i] = Math.exp((logits[i]! - m) / temperature);
+  let order = Array.from({ length: V }, (_, i) => i);
+  if (topP < 1) {
+    order.sort((a, b) => p[b]! - p[a]! || a - b);
+    let mass = 0, keep = 0;
+    while (keep < V && (keep === 0 || mass < topP * z)) mass += p[order[keep++]!]!;
+    order = order.slice(0, keep);
+    z = mass;
+  }
+  let acc = 0;
+  for (const i of order) {
+    acc += p[i]! / z;
+    if (u < acc) return i;
+  }
+  return order[order.length - 1]!;
+}
+
+const disposeCache = (c: DecoderCache) => treeLeaves(c.layers as unknown as object).forEach((t) => t.dispose());
+
+/** Generate up to `maxNewTokens` tokens per row. */
+export async function generate(model: InternVLModel, opts: GenerateOptions): Promise<GenerateResult> {
+  const { config: c, params: p, tokenizer } = model;
+  const [B, T] = opts.inputIds.shape as [number, number];
+  const maxNew = opts.maxNewTokens;
+  if (!Number.isInteger(maxNew) || maxNew < 1) throw new InputError(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);
+  if (T + maxNew > c.text.maxPositionEmbeddings) {
+    throw new InputError(`generate: the prompt has ${T} tokens; with ${maxNew} new ones that exceeds the context of ${c.text.maxPositionEmbeddings} positions (max_position_embeddings)`);
+  }
+  const temperature = opts.temperature ?? 0, topP = opts.topP ?? 1, seed = opts.seed ?? 0;
+  if (!(temperature >= 0) || !(topP > 0 && topP <= 1)) throw new InputError(`generate: need temperature ≥ 0 and 0 < topP ≤ 1, got ${temperature} and ${topP}`);
+  const stops = new Set(opts.stopTokenIds ?? [tokenizer?.specialIds.imEnd, tokenizer?.specialIds.eos, c.text.eosTokenId].filter((x): x is number => typeof x === "number"));
+  const V = c.text.vocabSize;
+  const tokens: number[][] = Array.from({ length: B }, () => []);
+  const done = new Array<boolean>(B).fill(false);
+
+  const t0 = performance.now();
+  let step = scope(() => forwardWithCache(c, p, { inputIds: opts.inputIds, pixelValues: opts.pixelValues ?? null }, { lastOnly: true }));
+  let prefillMs = 0;
+  for (let k = 0; ; k++) {
+    const logits = await step.logits.data();
+    step.logits.dispose();
+    if (k === 0) prefillMs = performance.now() - t0;
+    const draws = temperature > 0 ? randomUniform([B], { seed, offset: k * B, dtype: "float64" }) : null;
+    const u = draws?.dataSync();
+    draws?.dispose();
+    const next = new Int32Array(B);
+    for (let b = 0; b < B; b++) {
+      if (done[b]) { next[b] = tokens[b]![tokens[b]!.length - 1]!; continue; }
+      const id = pickToken(logits.subarray(b * V, (b + 1) * V), temperature, topP, u?.[b] ?? 0);
+      tokens[b]!.push(id);
+      next[b] = id;
+      if (stops.has(id)) done[b] = true;
+    }
+    if (done.every(Boolean) || k + 1 >= maxNew) break;
+    const prev = step.cache;
+    step = scope(() => forwardWithCache(c, p, { inputIds: fromStorage(next, [B, 1], "int32") }, { cache: prev, lastOnly: true }));
+    disposeCache(prev);
+  }
+  disposeCache(step.cache);
+  const totalMs = performance.now() - t0;
+  const newTokens = tokens.reduce((n, r) => n + r.length, 0);
+  return {
+    tokens,
+    text: tokenizer ? tokens.map((r) => tokenizer.decode(r, { skipSpecial: true })) : null,
+    stats: { promptTokens: T, newTokens, prefillMs, decodeMs: totalMs - prefillMs, tokensPerSecond: newTokens / (totalMs / 1000) },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The whole model as a pure function of (config, params, inputs): token
+ * embeddings, with the <IMG_CONTEXT> positions replaced in order by the
+ * image features, through the decoder to logits.
+ */
+import { embedding } from "../../nn/embedding.js";
+import { gather } from "../../ops/indexing.js";
+import { concat, reshape, slice } from "../../ops/shape.js";
+import { fromStorage } from "../../tensor/create.js";
+import { AnchorError, DTypeError, ShapeError } from "../../tensor/errors.js";
+import { fmt } from "../../tensor/shape.js";
+import type { Tensor } from "../../tensor/tensor.js";
+import type { InternVLConfig } from "./config.js";
+import { imageFeatures } from "./connector.js";
+import { decoder, lmHead, type DecoderCache } from "./language.js";
+import type { InternVLParams } from "./params.js";
+
+export interface ForwardInputs {
+  /** int32 [B, T]. Pad batches on the right: attention is causal, so padding never reaches earlier tokens. */
+  readonly inputIds: Tensor;
+  /** float [N, C, H, W]: every tile of every image, in the order their <IMG_CONTEXT> runs appear (row by row). */
+  readonly pixelValues?: Tensor | null;
+}
+
+/** A forward pass that does not fit the inputs (the message names the counts or ids). */
+export class InputError extends AnchorError {
+  override name = "InputError";
+}
+
+/** Host copy of the ids, checked against the vocabulary. */
+function readIds(c: InternVLConfig, ids: Tensor): Int32Array {
+  if (ids.dtype !== "int32") throw new DTypeError(`internvl.forward: inputIds must be int32, got ${ids.dtype}`);
+  if (ids.ndim !== 2) throw new ShapeError(`internvl.forward: inputIds must be [B, T], got ${fmt(ids.shape)}`);
+  const host = ids.dataSync() as Int32Array;
+  const V = c.text.vocabSize;
+  for (let i = 0; i < host.length; i++) {
+    const id = host[i]!;
+    if (id < 0 || id >= V) throw new InputError(`internvl.forward: token id ${id} at [${Math.floor(i / ids.shape[1]!)}, ${i % ids.shape[1]!}] is outside the vocabulary of ${V}`);
+  }
+  return host;
+}
+
+/**
+ * Token embeddings [B, T, d] with the image features spliced in: the k-th
+ * <IMG_CONTEXT> position (row-major over the batch) gets the k-th image
+ * token. One gather from [text rows; image rows], so gradients reach both.
+ */
+export function embedInputs(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs): Tensor {
+  const ids = readIds(c, inputs.inputIds);
+  const [B, T] = inputs.inputIds.shape as [number, number];
+  const text = embedding(p.language.embed, inputs.inputIds);
+  const slots: number[] = [];
+  ids.forEach((id, i) => { if (id === c.imageTokenId) slots.push(i); });
+  const pixels = inputs.pixelValues ?? null;
+  if (!pixels) {
+    if (slots.length) throw new InputError(`internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but no pixelValues were given`);
+    return text;
+  }
+  const feats = imageFeatures(c, p, pixels); // [N, perTile, d]
+  const [N, perTile, d] = feats.shape as [number, number, number];
+  if (slots.length !== N * perTile) {
+    throw new InputError(`internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but pixelValues ${fmt(pixels.shape)} give ${N} tiles × ${perTile} = ${N * perTile} image tokens`);
+  }
+  const index = Int32Array.from({ length: B * T }, (_, i) => i);
+  slots.forEach((pos, k) => { index[pos] = B * T + k; });
+  const rows = concat([reshape(text, [B * T, d]), reshape(feats, [N * perTile, d])], 0);
+  return reshape(gather(rows, fromStorage(index, [B * T], "int32", text.device), 0), [B, T, d]);
+}
+
+export interface StepOptions {
+  /** Continue from these cached positions (decoding). */
+  readonly cache?: DecoderCache;
+  /** Only the last position's logits ([B, 1, V]); what sampling needs. */
+  readonly lastOnly?: boolean;
+}
+
+/** Logits plus the decoder cache covering every position so far. */
+export function forwardWithCache(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs, opts: StepOptions = {}): { logits: Tensor; cache: DecoderCache } {
+  const T = inputs.inputIds.shape[1] ?? 0, start = opts.cache?.length ?? 0;
+  if (start + T > c.text.maxPositionEmbeddings) {
+    throw new InputError(`internvl.forward: ${start + T} positions exceed the context of ${c.text.maxPositionEmbeddings} (max_position_embeddings)`);
+  }
+  const { hidden, cache } = decoder(c.text, p.language, embedInputs(c, p, inputs), opts.cache);
+  const [B, , d] = hidden.shape as [number, number, number];
+  const h = opts.lastOnly ? slice(hidden, [0, T - 1, 0], [B, T, d]) : hidden;
+  return { logits: lmHead(p.language, h), cache };
+}
+
+/** logits [B, T, vocab]. Pure: `valueAndGrad` differentiates through it with respect to params. */
+export function forward(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs): Tensor {
+  return forwardWithCache(c, p, inputs).logits;
+}
