@@ -28,11 +28,23 @@ export interface MatmulTiling {
   wgy: number;
 }
 
-export const DEFAULT_TILING: MatmulTiling = { tm: 4, tn4: 1, wgx: 8, wgy: 8 };
+/**
+ * Software Vulkan: one row of 64 invocations shares its rows, so loads of A
+ * are uniform across the workgroup (one scalar load, not a gather), and each
+ * invocation keeps a 4 × 4 block. Measured on llvmpipe at 1024³ against
+ * other shapes (2-8 rows, 1-4 vec4 columns, 8×8 and 32-256 wide groups).
+ */
+export const CPU_TILING: MatmulTiling = { tm: 4, tn4: 1, wgx: 64, wgy: 1 };
+/** Hardware GPUs: a 16 × 16 workgroup of 4 × 4 blocks (64 × 64 outputs). */
+export const GPU_TILING: MatmulTiling = { tm: 4, tn4: 1, wgx: 16, wgy: 16 };
 
-let tiling = DEFAULT_TILING;
-/** Override the block shape (benchmarks and tuning on a new device). */
-export function setMatmulTiling(t: MatmulTiling): void { tiling = t; }
+let override: MatmulTiling | null = null;
+/** Force a block shape (benchmarks and tuning on a new device); null restores the default. */
+export function setMatmulTiling(t: MatmulTiling | null): void { override = t; }
+
+function tilingFor(rt: Runtime): MatmulTiling {
+  return override ?? (rt.handle.info.architecture === "software" || /llvmpipe|swiftshader/i.test(rt.handle.adapterName) ? CPU_TILING : GPU_TILING);
+}
 
 const range = (n: number) => [...Array(n).keys()];
 
@@ -81,7 +93,7 @@ ${batchCode}
   let aOff = aB * M * ${vec ? "K4" : "K"};
   let bOff = bB * K * ${vec ? "N4" : "N"};
   let oOff = t * M * N;
-  let row0 = (wid.y * ${wgy}u + lid.y) * ${tm}u;
+  let row0 = ${wgy === 1 ? "wid.y" : `(wid.y * ${wgy}u + lid.y)`} * ${tm}u;
   let col0 = (wid.x * ${wgx}u + lid.x) * ${tn4 * 4}u;
 ${vec ? C.map((c) => `  let bc${c} = min(col0 / 4u + ${c}u, N4 - 1u);`).join("\n") : ""}
 ${rows}
@@ -103,7 +115,7 @@ export const matmul: GpuKernel = (rt: Runtime, [a, b], _p, out) => {
   const matStrides = (shape: readonly number[]) => broadcastStrides(shape.slice(0, -2), batchShape);
   const aS = matStrides(a!.shape), bS = matStrides(b!.shape);
   const rank = batchShape.length;
-  const tl = tiling;
+  const tl = tilingFor(rt);
   const gx = Math.ceil(N / (tl.wgx * tl.tn4 * 4)), gy = Math.ceil(M / (tl.wgy * tl.tm));
   const maxZ = rt.limits.maxComputeWorkgroupsPerDimension;
   if (gx > maxZ || gy > maxZ) throw new AnchorError(`matmul: output ${M}×${N} needs ${gy}×${gx} workgroups, more than maxComputeWorkgroupsPerDimension (${maxZ}); split the matrix`);
