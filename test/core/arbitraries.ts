@@ -121,3 +121,35 @@ export function axesOf(rank: number, o: { allowAll?: boolean; allowEmpty?: boole
   }
   return fc.oneof(...choices);
 }
+
+/** A tensor leaf of a drawn pytree (a class, so it cannot be mistaken for an object node). */
+export class LeafSpec {
+  constructor(readonly spec: InputSpec) {}
+}
+
+/**
+ * Nested plain objects and arrays (up to a few levels) whose leaves are
+ * tensors of any shape or static numbers.
+ */
+export function pytree(domain: Domain = interval(-2, 2)): fc.Arbitrary<unknown> {
+  const keys = ["w", "b", "bias", "layers", "norm", "embed"];
+  const { tree } = fc.letrec<{ tree: unknown; leaf: unknown; array: unknown[]; object: Record<string, unknown> }>((tie) => ({
+    tree: fc.oneof({ depthSize: "small", withCrossShrink: true }, tie("leaf"), tie("array"), tie("object")),
+    leaf: fc.oneof(
+      { arbitrary: shape({ maxRank: 3 }).chain((s) => floatInputs([s], domain)).map(([spec]) => new LeafSpec(spec!)), weight: 4 },
+      { arbitrary: fc.integer({ min: -3, max: 3 }), weight: 1 },
+    ),
+    array: fc.array(tie("tree"), { maxLength: 3 }),
+    object: fc.uniqueArray(fc.constantFrom(...keys), { maxLength: 3 }).chain((ks) =>
+      fc.tuple(...ks.map(() => tie("tree"))).map((vs) => Object.fromEntries(ks.map((k, i) => [k, vs[i]])))),
+  }));
+  return tree;
+}
+
+/** Replace each LeafSpec of a drawn tree by `leaf(spec)`. */
+export function buildTree<T>(tree: unknown, leaf: (s: InputSpec) => T): unknown {
+  if (tree instanceof LeafSpec) return leaf(tree.spec);
+  if (Array.isArray(tree)) return tree.map((t) => buildTree(t, leaf));
+  if (tree && typeof tree === "object") return Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, buildTree(v, leaf)]));
+  return tree;
+}
