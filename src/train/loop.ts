@@ -19,6 +19,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import "../ops/index.js"; // registers the op set that autodiff sums cotangents with
 import { valueAndGrad } from "../autograd/transforms.js";
 import type { PreferenceRow } from "../data/mpo.js";
 import { Stream } from "../data/rng.js";

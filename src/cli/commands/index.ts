@@ -1,5 +1,8 @@
 /** Every subcommand, in the order `anchorgrad help` lists them. */
 import type { Command } from "../command.js";
+import { demo } from "./demo.js";
 import { doctor } from "./doctor.js";
+import { generateCommand } from "./generate.js";
+import { initModel } from "./init-model.js";
 
-export const commands: readonly Command[] = [doctor];
+export const commands: readonly Command[] = [doctor, initModel, generateCommand, demo];
