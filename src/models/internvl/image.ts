@@ -1,6 +1,8 @@
 /**
  * InternVL image preprocessing: decode (PNG, JPEG, anything sharp reads),
- * dynamic tiling, bicubic resizes, ImageNet normalisation.
+ * dynamic tiling, bicubic resizes (Pillow's, bit for bit: see io/bicubic.ts),
+ * ImageNet normalisation (in float32 steps, as torchvision's ToTensor and
+ * Normalize compute it).
  *
  * Dynamic tiling: among the grids (cols, rows) with minTiles ≤ cols·rows ≤
  * maxTiles, ordered by tile count, take the one whose aspect ratio cols/rows
@@ -21,6 +23,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import sharp from "sharp";
+import { resampleBicubic } from "../../io/bicubic.js";
 import { fromStorage } from "../../tensor/create.js";
 import { AnchorError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
@@ -89,14 +92,14 @@ export function selectGrid(width: number, height: number, opts: TilingOptions): 
 }
 
 /** The tiles of one image: grid tiles row-major, then the thumbnail if any. */
-export async function tileImage(img: RGBImage, opts: TilingOptions): Promise<{ tiles: RGBImage[]; grid: Grid }> {
+export function tileImage(img: RGBImage, opts: TilingOptions): { tiles: RGBImage[]; grid: Grid } {
   const S = checkTileSize(opts.imageSize);
-  if (opts.dynamic === false) return { tiles: [await resizeImage(img, S, S)], grid: { cols: 1, rows: 1 } };
+  if (opts.dynamic === false) return { tiles: [resizeImage(img, S, S)], grid: { cols: 1, rows: 1 } };
   const grid = selectGrid(img.width, img.height, opts);
-  const resized = await resizeImage(img, S * grid.cols, S * grid.rows);
+  const resized = resizeImage(img, S * grid.cols, S * grid.rows);
   const tiles: RGBImage[] = [];
   for (let r = 0; r < grid.rows; r++) for (let c = 0; c < grid.cols; c++) tiles.push(cropImage(resized, c * S, r * S, S, S));
-  if (tiles.length > 1 && (opts.useThumbnail ?? true)) tiles.push(await resizeImage(img, S, S));
+  if (tiles.length > 1 && (opts.useThumbnail ?? true)) tiles.push(resizeImage(img, S, S));
   return { tiles, grid };
 }
 
@@ -104,8 +107,9 @@ export async function tileImage(img: RGBImage, opts: TilingOptions): Promise<{ t
 export function normalizeTiles(tiles: readonly RGBImage[], size: number): Float32Array {
   const plane = size * size;
   const out = new Float32Array(tiles.length * 3 * plane);
-  // (v/255 - mean)/std as one multiply-add per channel, from a 256-entry table.
-  const lut = IMAGENET_MEAN.map((mean, ch) => Float64Array.from({ length: 256 }, (_, v) => (v / 255 - mean) / IMAGENET_STD[ch]!));
+  // ToTensor then Normalize, each step rounded to float32 as torch does; 256 values per channel.
+  const f = Math.fround;
+  const lut = IMAGENET_MEAN.map((mean, ch) => Float32Array.from({ length: 256 }, (_, v) => f(f(f(v / 255) - f(mean)) / f(IMAGENET_STD[ch]!))));
   tiles.forEach((t, i) => {
     if (t.width !== size || t.height !== size) throw new ImageError(`normalizeTiles: tile ${i} is ${t.width}×${t.height}, expected ${size}×${size}`);
     const base = i * 3 * plane;
@@ -134,7 +138,7 @@ export async function preprocessImages(sources: readonly (string | Uint8Array | 
   const grids: Grid[] = [];
   for (const src of sources) {
     const img = typeof src === "string" || src instanceof Uint8Array ? await decodeImage(src) : src;
-    const { tiles, grid } = await tileImage(img, opts);
+    const { tiles, grid } = tileImage(img, opts);
     all.push(...tiles);
     numTiles.push(tiles.length);
     grids.push(grid);
@@ -163,15 +167,10 @@ export async function decodeImage(source: string | Uint8Array, name = typeof sou
   }
 }
 
-/** Bicubic resize to exactly width × height (aspect not kept); same size returns a copy. */
-export async function resizeImage(img: RGBImage, width: number, height: number): Promise<RGBImage> {
+/** Bicubic resize to exactly width × height (aspect not kept), as Pillow's resize(BICUBIC) computes it. */
+export function resizeImage(img: RGBImage, width: number, height: number): RGBImage {
   checkSize(width, height, "resizeImage");
-  if (width === img.width && height === img.height) return { width, height, data: img.data.slice() };
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(width, height, { kernel: "cubic", fit: "fill" })
-    .raw()
-    .toBuffer();
-  return { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  return { width, height, data: resampleBicubic(img.data, img.width, img.height, 3, width, height) };
 }
 
 /** The w × h region with top-left corner (x, y). */
