@@ -3,13 +3,14 @@ import type { Backend } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { cpuKernels } from "./kernels.js";
+import { releaseBuffer } from "./pool.js";
 
 export const cpuBackend: Backend<StorageArray> = {
   name: "cpu",
   upload: (values) => values.slice(),
   read: async (buf) => buf.slice(),
   readSync: (buf) => buf.slice(),
-  free: () => {},
+  free: (buf, dtype) => releaseBuffer(buf, dtype),
   run(prim, inputs, params, out) {
     const k = cpuKernels()[prim];
     if (!k) throw new AnchorError(`cpu backend has no kernel for primitive "${prim}"`);

@@ -7,11 +7,12 @@ import { BINARY, UNARY } from "../../ops/elementwise.js";
 import { copyStrided } from "./strided.js";
 import { matmul } from "./matmul.js";
 import { specializedKernel } from "./specialize.js";
+import { takeBuffer } from "./pool.js";
 
 type Ref = BufferRef<StorageArray>;
 type CpuKernel = (inputs: readonly Ref[], params: any, out: OutSpec) => StorageArray;
 
-const alloc = (out: OutSpec) => allocArray(out.dtype, sizeOf(out.shape));
+const alloc = (out: OutSpec) => takeBuffer(out.dtype, sizeOf(out.shape));
 
 const decode: Partial<Record<DType, (h: number) => number>> = { float16: fromFloat16Bits, bfloat16: fromBFloat16Bits };
 const encode: Partial<Record<DType, (x: number) => number>> = { float16: toFloat16Bits, bfloat16: toBFloat16Bits };

@@ -5,7 +5,8 @@
  * otherwise, and for ANCHORGRAD_WASM=0, on the cache-blocked JS GEMM below.
  */
 import type { BufferRef, OutSpec } from "../backend.js";
-import { allocArray, type StorageArray } from "../../tensor/dtype.js";
+import type { StorageArray } from "../../tensor/dtype.js";
+import { takeBuffer } from "./pool.js";
 import { broadcastIndex } from "./strided.js";
 import { sizeOf } from "../../tensor/shape.js";
 import { wasmMatmul } from "./wasm/gemm.js";
@@ -81,7 +82,7 @@ export function matmulPlan(aShape: readonly number[], bShape: readonly number[],
 
 export function matmul([a, b]: readonly BufferRef<StorageArray>[], _p: unknown, out: OutSpec): StorageArray {
   const plan = matmulPlan(a!.shape, b!.shape, out.shape);
-  const C = allocArray(out.dtype, sizeOf(out.shape)) as Arr;
+  const C = takeBuffer(out.dtype, sizeOf(out.shape)) as Arr;
   const big = plan.M * plan.K * plan.N >= WASM_MIN_MACS;
   (fast && big ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);
   return C;

@@ -14,7 +14,8 @@
  * dims as the inputs' strides allow, and the innermost dim is a contiguous
  * run in which each input either advances (stride 1) or repeats (stride 0).
  */
-import { allocArray, type DType, type StorageArray } from "../../tensor/dtype.js";
+import type { DType, StorageArray } from "../../tensor/dtype.js";
+import { takeBuffer } from "./pool.js";
 import { broadcastStrides, sizeOf, type Shape } from "../../tensor/shape.js";
 import type { BufferRef, OutSpec } from "../backend.js";
 
@@ -72,7 +73,7 @@ function collapse(shape: Shape, strides: number[][]): { shape: number[]; strides
 /** An elementwise kernel over any number of broadcast inputs. */
 export function specializedKernel(name: string, fn: ScalarFn) {
   return (inputs: readonly Ref[], _p: unknown, out: OutSpec): StorageArray => {
-    const res = allocArray(out.dtype, sizeOf(out.shape));
+    const res = takeBuffer(out.dtype, sizeOf(out.shape), true);
     if (res.length === 0) return res;
     const run = compiledRun(name, fn, inputs.length, [...inputs.map((x) => x.dtype), out.dtype]);
     const { shape, strides } = collapse(out.shape, inputs.map((x) => broadcastStrides(x.shape, out.shape)));
