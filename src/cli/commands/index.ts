@@ -4,5 +4,6 @@ import { demo } from "./demo.js";
 import { doctor } from "./doctor.js";
 import { generateCommand } from "./generate.js";
 import { initModel } from "./init-model.js";
+import { trainCommand } from "./train.js";
 
-export const commands: readonly Command[] = [doctor, initModel, generateCommand, demo];
+export const commands: readonly Command[] = [doctor, initModel, generateCommand, trainCommand, demo];

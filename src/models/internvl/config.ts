@@ -292,8 +292,9 @@ const TEXT_ARCHS: Record<string, TextConfig["arch"]> = { Qwen2ForCausalLM: "qwen
 
 function readText(r: Reader): TextConfig {
   const archs = r.strings("architectures");
+  // the class name decides when there is one (an InternLM2 config may still say model_type "qwen2")
   const named = archs[0] ?? r.str("model_type", "qwen2");
-  const arch = TEXT_ARCHS[named] ?? TEXT_ARCHS[r.str("model_type", "")];
+  const arch = TEXT_ARCHS[named];
   if (!arch) {
     r.fail(archs.length ? "architectures" : "model_type", `names "${named}"; supported language models: Qwen2ForCausalLM (InternVL2/2.5/3-1B) and Qwen3ForCausalLM (InternVL3.5-1B). InternLM2 and LLaMA backbones are not implemented`);
   }
