@@ -4,9 +4,10 @@
  *
  * - Buffers come from a pool keyed by size class (powers of two and the 3/4
  *   points between them). A buffer freed while its last use is still being
- *   encoded may be reused by later kernels of the same batch (the encoder
- *   orders them) but not by an upload: `queue.writeBuffer` runs before the
- *   unsubmitted batch, so uploads take only buffers freed before the last submit.
+ *   encoded may be reused by later work of the same batch (the encoder
+ *   orders it). `queue.writeBuffer` runs ahead of the unsubmitted batch, so
+ *   small uploads are written into a staging arena and copied in order;
+ *   large ones go straight into a buffer freed before the last submit.
  * - Pipelines are cached by shader key and bind-group layout.
  * - Kernels are encoded into one command encoder and submitted once per sync
  *   point (a read), or when the batch grows large.
@@ -52,6 +53,7 @@ export interface Dispatch {
 
 const MIN_CLASS = 256;
 const ARENA_BYTES = 1 << 16;
+const UPLOAD_ARENA_BYTES = 1 << 18;
 const MAX_BATCH = 512;
 const POOL_CAP_BYTES = 1 << 30;
 
@@ -66,6 +68,12 @@ const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 /** The bit pattern of a float32, for passing floats as u32 params. */
 export function f32Bits(x: number): number { f32[0] = x; return u32[0]!; }
+
+function padTo4(data: ArrayBufferView, bytes: number): Uint8Array {
+  const padded = new Uint8Array(bytes);
+  padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return padded;
+}
 
 /** Index-error codes written by kernels into the error flag buffer. */
 export const INDEX_ERROR_OPS = ["", "gather", "scatterAdd"] as const;
@@ -98,6 +106,8 @@ export class Runtime {
   private batched = 0;
   private arena: GPUBuffer;
   private arenaOffset = 0;
+  private uploadArena: GPUBuffer;
+  private uploadOffset = 0;
   private reads: PendingRead[] = [];
   private flushScheduled = false;
 
@@ -117,6 +127,7 @@ export class Runtime {
     this.device.onuncapturederror = (ev) => { this.uncaptured.push(ev.error.message); };
     void handle.lost.then((reason) => { this.lostReason = this.released ? "the backend was released" : reason; });
     this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.uploadArena = this.device.createBuffer({ size: UPLOAD_ARENA_BYTES, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     this.errorFlag = this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   }
 
@@ -166,16 +177,27 @@ export class Runtime {
     this.stats.pooledBytes += b.bytes;
   }
 
-  /** Copy host bytes into a new buffer (length padded to a multiple of 4). */
+  /**
+   * Copy host bytes into a new buffer (length padded to a multiple of 4).
+   * Small uploads are staged in an arena and copied in order with the
+   * kernels, so their target may be any pooled buffer; large ones are
+   * written directly into a buffer that no unsubmitted work uses.
+   */
   upload(data: ArrayBufferView, what: string): GpuBuffer {
     const bytes = Math.max(4, Math.ceil(data.byteLength / 4) * 4);
-    const b = this.alloc(bytes, what, true);
-    if (data.byteLength % 4 === 0) {
-      if (data.byteLength > 0) this.device.queue.writeBuffer(b.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
-    } else {
-      const padded = new Uint8Array(bytes);
-      padded.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      this.device.queue.writeBuffer(b.buffer, 0, padded);
+    const src = data.byteLength % 4 === 0 ? data : padTo4(data, bytes);
+    if (bytes > UPLOAD_ARENA_BYTES / 4) {
+      const b = this.alloc(bytes, what, true);
+      this.device.queue.writeBuffer(b.buffer, 0, src.buffer, src.byteOffset, src.byteLength);
+      return b;
+    }
+    if (this.uploadOffset + bytes > UPLOAD_ARENA_BYTES) this.submit();
+    const b = this.alloc(bytes, what);
+    const offset = this.uploadOffset;
+    this.uploadOffset += bytes;
+    if (src.byteLength > 0) {
+      this.device.queue.writeBuffer(this.uploadArena, offset, src.buffer, src.byteOffset, src.byteLength);
+      this.copy(this.uploadArena, offset, b.buffer, 0, src.byteLength);
     }
     return b;
   }
@@ -298,6 +320,7 @@ export class Runtime {
     }
     this.batched = 0;
     this.arenaOffset = 0;
+    this.uploadOffset = 0;
     const dirty = this.dirty;
     this.dirty = [];
     for (const b of dirty) this.toClean(b);
