@@ -22,3 +22,8 @@ export * as objectives from "./objectives/index.js";
 export { sequenceLogps } from "./objectives/sequence-logps.js";
 export * as nn from "./nn/index.js";
 export * as models from "./models/index.js";
+export * as optim from "./optim/index.js";
+export * as data from "./data/index.js";
+export * as training from "./train/index.js";
+export { train } from "./train/loop.js";
+export * as report from "./report/index.js";

@@ -8,3 +8,7 @@ export { referenceLogps, type ReferenceLogps } from "./reference.js";
 export { scoreAll, scoreSequences, paramsFingerprint } from "./scoring.js";
 export { collate, encodeRows, gatherPixels, pairSequences, type Collated, type Example, type Sequence } from "./examples.js";
 export { PixelCache } from "./images.js";
+export { internvlModel, type InternVLAdapterOptions } from "./internvl.js";
+export { objectiveFromSpec, OBJECTIVES, type ObjectiveSpec } from "./objectives.js";
+export { readTrainConfig, trainFromConfig, ConfigFileError, type TrainConfig } from "./config.js";
+export { runDemo, DEMO_DEFAULTS, type DemoOptions } from "./demo.js";
