@@ -50,10 +50,23 @@ export function assertDType(d: unknown, where: string): DType {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** float32 bits -> bfloat16 bits, round to nearest even; NaN stays NaN. */
-export function toBFloat16Bits(x: number): number {
+/**
+ * float32 bits of x rounded to odd: truncated toward zero, with the last bit
+ * set if anything was cut off. Rounding that to nearest even in a narrower
+ * format (bfloat16, float16) gives the same bits as rounding x itself, while
+ * rounding a double to nearest float32 first would round twice and can break
+ * a tie the wrong way (1 + 2^-8 + 2^-30 must round up to bfloat16).
+ */
+function float32BitsRoundToOdd(x: number): number {
   f32[0] = x;
-  const bits = u32[0]!;
+  if (f32[0] === x || Number.isNaN(x)) return u32[0]!;
+  if (Math.abs(f32[0]!) > Math.abs(x)) u32[0] = u32[0]! - 1;
+  return (u32[0]! | 1) >>> 0;
+}
+
+/** number -> bfloat16 bits, round to nearest even; NaN stays NaN. */
+export function toBFloat16Bits(x: number): number {
+  const bits = float32BitsRoundToOdd(x);
   if ((bits & 0x7fffffff) > 0x7f800000) return (bits >>> 16) | 0x40;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
@@ -65,8 +78,7 @@ export function fromBFloat16Bits(h: number): number {
 
 /** number -> IEEE half bits, round to nearest even, overflow to ±Inf. */
 export function toFloat16Bits(x: number): number {
-  f32[0] = x;
-  const bits = u32[0]!;
+  const bits = float32BitsRoundToOdd(x);
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   let mant = bits & 0x7fffff;
