@@ -20,7 +20,7 @@ const base = { reference: true, rewardScale: (o: { beta: number }) => o.beta } a
 const margin = (t: Terms): Tensor => sub(t.chosenRatio, t.rejectedRatio);
 const scaled = (x: Tensor, beta: number): Tensor => mul(x, beta);
 const oneMinus = (x: Tensor): Tensor => sub(1, x);
-const sum = (...xs: Tensor[]): Tensor => xs.reduce((a, b) => add(a, b));
+const addAll = (...xs: Tensor[]): Tensor => xs.reduce((a, b) => add(a, b));
 const plus = (a: Tensor, b: TensorLike): Tensor => add(a, b);
 
 /** Sigmoid DPO; with labelSmoothing ε > 0 the conservative cDPO form. */
@@ -77,7 +77,7 @@ export const ncaPair = defineObjective({
   defaults: FAMILY,
   pairLoss: (t, { beta }) => {
     const rc = scaled(t.chosenRatio, beta), rr = scaled(t.rejectedRatio, beta);
-    return sum(logistic(rc), mul(logistic(neg(rc)), 0.5), mul(logistic(neg(rr)), 0.5));
+    return addAll(logistic(rc), mul(logistic(neg(rc)), 0.5), mul(logistic(neg(rr)), 0.5));
   },
 });
 

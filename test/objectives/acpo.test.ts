@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import {
-  acpoAlphaReference, acpoFrozen, batchSize, closeTo, LOGP_FIELDS, lossAndGrads, logpTensors, ratios, rawBatchArb, runs, smoothBatchArb, toBatch, type RawBatch,
+  acpoAlphaReference, acpoFrozen, batchSize, closeTo, concatBatches, LOGP_FIELDS, lossAndGrads, logpTensors, ratios, rawBatchArb, runs, smoothBatchArb, toBatch, type RawBatch,
 } from "./cases.js";
 
 const O = ag.objectives;
@@ -144,7 +144,7 @@ describe("ACPO", () => {
       chosenLengths: [5], rejectedLengths: [5], policyChosenLogpsNoImage: [0], refChosenLogpsNoImage: [0],
     };
     const long: RawBatch = { ...one, chosenLengths: [400], rejectedLengths: [400] };
-    const both: RawBatch = Object.fromEntries(Object.entries(one).map(([k, v]) => [k, [...v, ...(long as any)[k]]])) as RawBatch;
+    const both = concatBatches(one, long);
     expect(alphaOf(one)[0]).toBeLessThan(1);
     expect(alphaOf(both)[0]).toBe(1);
     expect(alphaOf(both, { target: "pair" })[0]).toBe(alphaOf(one, { target: "pair" })[0]);
