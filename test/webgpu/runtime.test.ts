@@ -118,6 +118,22 @@ describeWebGPU("webgpu runtime", () => {
     releaseDevice(rt.handle);
   });
 
+  it("selects the adapter named by ANCHORGRAD_ADAPTER, and says which exist when none matches", async () => {
+    const name = String((await webgpuStatus()).info!.adapter);
+    const prev = process.env.ANCHORGRAD_ADAPTER;
+    try {
+      process.env.ANCHORGRAD_ADAPTER = "no-such-gpu";
+      await expect(acquireDevice()).rejects.toThrow(new RegExp(`ANCHORGRAD_ADAPTER="no-such-gpu" matches none of the adapters here: .*${name.slice(0, 8)}`));
+      process.env.ANCHORGRAD_ADAPTER = name.slice(0, 8).toUpperCase();
+      const h = await acquireDevice();
+      expect(h.adapterName).toBe(name);
+      releaseDevice(h);
+    } finally {
+      if (prev === undefined) delete process.env.ANCHORGRAD_ADAPTER;
+      else process.env.ANCHORGRAD_ADAPTER = prev;
+    }
+  });
+
   it("reports adapter name, limits and features for doctor", async () => {
     const s = await webgpuStatus();
     expect(s.available).toBe(true);

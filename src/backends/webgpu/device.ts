@@ -31,6 +31,8 @@ export interface DeviceHandle {
 interface Dawn { gpu: GPU }
 
 let dawn: Dawn | null = null;
+/** Devices acquired and not yet released; Dawn's GPU object is dropped when none is left. */
+const liveHandles = new Set<DeviceHandle>();
 
 async function loadDawn(): Promise<Dawn> {
   if (dawn) return dawn;
@@ -92,13 +94,15 @@ export async function acquireDevice(): Promise<DeviceHandle> {
   for (const k of WANTED_LIMITS) limits[k] = device.limits[k];
   const { name, info } = describeAdapter(adapter);
   const lost = device.lost.then((l) => `${l.reason}: ${l.message}`);
-  return { device, adapterName: name, info, limits, features: [...device.features].sort(), lost };
+  const handle: DeviceHandle = { device, adapterName: name, info, limits, features: [...device.features].sort(), lost };
+  liveHandles.add(handle);
+  return handle;
 }
 
-/** Destroy the device and drop Dawn's GPU object so the process can exit. */
+/** Destroy the device; with no device left, drop Dawn's GPU object so the process can exit. */
 export function releaseDevice(h: DeviceHandle | null): void {
-  h?.device.destroy();
-  dawn = null;
+  if (h && liveHandles.delete(h)) h.device.destroy();
+  if (liveHandles.size === 0) dawn = null;
 }
 
 /** Adapter name, limits and features, without keeping anything alive. */

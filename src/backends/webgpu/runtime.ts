@@ -273,9 +273,9 @@ export class Runtime {
 
   /** Encode one kernel launch into the current batch. */
   dispatch(d: Dispatch): void {
-    if (this.debug) this.device.pushErrorScope("validation");
     const grid = typeof d.workgroups === "number" ? this.grid(d.workgroups, d.name) : d.workgroups;
-    if (grid[0] * grid[1] * grid[2] === 0) return this.popScope(d.name);
+    if (grid[0] * grid[1] * grid[2] === 0) return;
+    if (this.debug) this.device.pushErrorScope("validation");
     const { key, layout } = this.layoutFor(d.bindings);
     const pipe = this.pipeline(d, key, layout);
     const words = Math.max(4, Math.ceil(d.params.length / 4) * 4);
