@@ -43,7 +43,8 @@ function forEachTensor(value: unknown, fn: (t: Tensor) => void): void { walker(v
 
 /**
  * Run `fn`, then dispose every tensor it created that is not part of its
- * result. Results (and tensors `keep`-ed) move to the enclosing scope.
+ * result. Results move to the enclosing scope; `keep`-ed tensors leave scope
+ * management altogether (no enclosing scope frees them; dispose them yourself).
  * An async `fn` is awaited first; do not interleave two async scopes.
  */
 export function scope<T>(fn: () => T): T {

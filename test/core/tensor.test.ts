@@ -370,6 +370,11 @@ describe("scope, keep and memoryStats", () => {
       return null;
     });
     expect(fromInner.isDisposed).toBe(true);
+    // keep() takes a tensor out of every scope, not just the innermost
+    let keptInner!: ag.Tensor;
+    ag.scope(() => ag.scope(() => { keptInner = ag.keep(ag.ones([2])); return null; }));
+    expect(keptInner.isDisposed).toBe(false);
+    keptInner.dispose();
     let made!: ag.Tensor;
     expect(() => ag.scope(() => { made = ag.ones([5]); throw new Error("boom"); })).toThrow("boom");
     expect(made.isDisposed).toBe(true);
