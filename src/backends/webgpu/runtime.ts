@@ -96,7 +96,8 @@ export class Runtime {
   readonly debug = process.env.ANCHORGRAD_DEBUG_GPU === "1";
 
   private readonly clean = new Map<number, GPUBuffer[]>();
-  private dirty: GpuBuffer[] = [];
+  /** Freed since the last submit: reusable by encoded work only. */
+  private dirty = new Map<number, GPUBuffer[]>();
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
@@ -143,10 +144,8 @@ export class Runtime {
       throw new AnchorError(`webgpu: ${what} needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize (${this.maxBinding} bytes); split it into smaller tensors or use the cpu backend`);
     }
     const cls = Math.min(sizeClass(bytes), this.maxBinding - (this.maxBinding % 4));
-    if (!forUpload) {
-      const i = this.dirty.findIndex((b) => b.bytes === cls);
-      if (i >= 0) return this.dirty.splice(i, 1)[0]!;
-    }
+    const recent = forUpload ? undefined : this.dirty.get(cls)?.pop();
+    if (recent) return { buffer: recent, bytes: cls };
     const free = this.clean.get(cls);
     const reused = free?.pop();
     if (reused) {
@@ -161,8 +160,10 @@ export class Runtime {
   /** Return a buffer to the pool. */
   free(b: GpuBuffer): void {
     if (this.released) return;
-    if (this.encoder) this.dirty.push(b);
-    else this.toClean(b);
+    if (!this.encoder) return this.toClean(b);
+    let list = this.dirty.get(b.bytes);
+    if (!list) this.dirty.set(b.bytes, (list = []));
+    list.push(b.buffer);
   }
 
   private toClean(b: GpuBuffer): void {
@@ -321,9 +322,8 @@ export class Runtime {
     this.batched = 0;
     this.arenaOffset = 0;
     this.uploadOffset = 0;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (const b of dirty) this.toClean(b);
+    for (const [bytes, list] of this.dirty) for (const buffer of list) this.toClean({ buffer, bytes });
+    this.dirty.clear();
   }
 
   // --- readback -----------------------------------------------------------
@@ -436,6 +436,6 @@ export class Runtime {
     this.layouts.clear();
     this.clean.clear();
     this.staging.clear();
-    this.dirty = [];
+    this.dirty.clear();
   }
 }

@@ -4,12 +4,12 @@
  * Elements move as 32-bit words, so one shader serves every 32-bit dtype;
  * regions that collapse to one contiguous run become a buffer copy.
  */
+import { AnchorError } from "../../../tensor/errors.js";
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { collapse, offsetCode } from "../strides.js";
 import { decl, deviceBytes, entry1d, groups, isPacked16, paramsDecl } from "../wgsl.js";
 import type { GpuKernel, GpuRef } from "./types.js";
-import { AnchorError } from "../../../tensor/errors.js";
 
 const WG = 256;
 
