@@ -13,7 +13,7 @@
  * multiply-add, so each step is a mul then an add, rounded in between, as a
  * scalar loop would round.
  *
- * Exported: gemm(a, b, c, M, K, N, lda, ldb, ldc, accumulate, ws):
+ * Exported: gemm(ws, a, b, c, M, K, N, lda, ldb, ldc, accumulate):
  * C[M,N] (+)= A[M,K] B[K,N]; a, b, c, ws are byte addresses, lda/ldb/ldc
  * row strides in elements, ws a per-thread scratch of `workspaceBytes(tile)`.
  * With accumulate = 0, C is overwritten (its old contents are never read).
@@ -219,7 +219,7 @@ interface Parts { kernel: FunctionBuilder; packA: FunctionBuilder; packB: Functi
 
 function gemmFn(m: ModuleBuilder, e: Elt, t: GemmTile, p: Parts): FunctionBuilder {
   const f = m.fn("gemm", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [a, b, c, M, K, N, lda, ldb, ldc, accumulate, ws] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const [ws, a, b, c, M, K, N, lda, ldb, ldc, accumulate] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const L = () => f.local("i32");
   const Bp = L(), Ap = L(), tile = L(), ldcB = L();
   const jc = L(), nc = L(), pc = L(), kc = L(), ic = L(), mc = L(), jr = L(), nr = L(), ir = L(), mr = L();

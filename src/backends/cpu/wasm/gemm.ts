@@ -19,6 +19,8 @@ type Arr = Float32Array | Float64Array;
 const STAGING_BYTES = 256 << 20;
 /** Below this many multiply-adds a call runs on the main thread only (a worker wake-up costs ~20-50 µs). */
 const PARALLEL_MIN_MACS = 1 << 19;
+/** Pieces a lone product is cut into per thread (each piece re-packs the operand it shares, a few % at n = 1024). */
+const PIECES_PER_THREAD = 3;
 
 const KINDS: readonly FloatKind[] = ["f32", "f64"];
 
@@ -146,24 +148,19 @@ class Job {
     }));
     const macs = this.items.reduce((s, it) => s + (it.m1 - it.m0) * (it.n1 - it.n0) * (it.k1 - it.k0), 0);
     const threads = macs < PARALLEL_MIN_MACS ? 1 : this.rt.threads;
-    const perThread: Unit[][] = Array.from({ length: threads }, () => []);
-    const load = new Array<number>(threads).fill(0);
-    const pieces = units.length >= 4 * threads ? 1 : threads;
+    // a few pieces per thread, so that a thread that loses its core is covered by the others
+    const pieces = threads === 1 || units.length >= 4 * threads ? 1 : Math.ceil((PIECES_PER_THREAD * threads) / units.length);
+    const work: Unit[] = [];
     for (const u of units) {
       const m = u.it.m1 - u.it.m0, n = u.it.n1 - u.it.n0, k = u.it.k1 - u.it.k0;
       for (const [r0, r1, c0, c1] of split(m, n, pieces)) {
-        const t = load.indexOf(Math.min(...load));
-        load[t]! += (r1 - r0) * (c1 - c0) * k;
-        perThread[t]!.push({
+        work.push({
           kernel,
-          args: [
-            u.a.ptr + r0 * u.a.ld * e, u.b.ptr + c0 * e, u.c.ptr + (r0 * u.c.ld + c0) * e,
-            r1 - r0, k, c1 - c0, u.a.ld, u.b.ld, u.c.ld, u.it.k0 > 0 ? 1 : 0, this.rt.scratch[t]!,
-          ],
+          args: [u.a.ptr + r0 * u.a.ld * e, u.b.ptr + c0 * e, u.c.ptr + (r0 * u.c.ld + c0) * e, r1 - r0, k, c1 - c0, u.a.ld, u.b.ld, u.c.ld, u.it.k0 > 0 ? 1 : 0],
         });
       }
     }
-    this.rt.run(perThread, align(this.top, 64));
+    this.rt.run(work, align(this.top, 64), threads);
     const heap = this.heap();
     for (const u of units) {
       const { t, m0, m1, n0, n1 } = u.it, w = n1 - n0, at = u.c.ptr / e;

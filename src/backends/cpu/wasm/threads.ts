@@ -5,9 +5,12 @@
  *
  * Kernels on the cpu backend are synchronous, so the join blocks the main
  * thread with Atomics.wait (allowed in Node) instead of awaiting a message.
- * A job is a list of "units" per thread, each one call of an exported
- * kernel with up to UNIT_ARGS i32 arguments, laid out in shared memory; a
- * worker runs its list and bumps its `done` word. Workers are unref'd, so
+ * A job is a list of "units", each one call of an exported kernel with up to
+ * UNIT_ARGS i32 arguments, laid out in shared memory. Every thread, the main
+ * one included, claims the next unit with an atomic counter until none are
+ * left, so a thread the OS descheduled (other processes share the cores)
+ * costs its in-flight unit, not half the job. A kernel gets the scratch of
+ * the thread that runs it as its first argument. Workers are unref'd, so
  * they never keep the process alive, and are started from source text
  * (eval), so this works the same from dist/ and from TypeScript sources.
  *
@@ -31,15 +34,17 @@ const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit; only what is used is committed
 /** i32 slots per thread in the control page. */
 const SLOT = 16;
-const GEN = 0, DONE = 1, TABLE = 2, COUNT = 3, STATUS = 4, READY = 5;
-/** Arguments of one unit: kernel index, then its i32 arguments. */
-export const UNIT_ARGS = 15;
+const GEN = 0, DONE = 1, STATUS = 2, READY = 3;
+/** Job words, in the main thread's slot: unit table address, unit count, next unclaimed unit. */
+const TABLE = 4, COUNT = 5, NEXT = 6;
+/** Arguments of one unit (after the scratch pointer): kernel index, then its i32 arguments. */
+export const UNIT_ARGS = 14;
 export const UNIT_WORDS = UNIT_ARGS + 1;
 
 /** The helper thread's whole program. Plain JS, evaluated as a CommonJS script. */
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { memory, modules, slot, names } = workerData;
+const { memory, modules, slot, names, scratch } = workerData;
 const kernels = [];
 for (const m of modules) {
   const ex = new WebAssembly.Instance(m, { env: { memory } }).exports;
@@ -57,10 +62,11 @@ for (;;) {
   let status = 0;
   try {
     const heap = new Int32Array(memory.buffer);
-    let u = Atomics.load(ctrl, slot + ${TABLE}) >> 2;
-    for (let n = Atomics.load(ctrl, slot + ${COUNT}); n > 0; n--, u += ${UNIT_WORDS}) {
-      kernels[heap[u]](heap[u + 1], heap[u + 2], heap[u + 3], heap[u + 4], heap[u + 5], heap[u + 6], heap[u + 7],
-        heap[u + 8], heap[u + 9], heap[u + 10], heap[u + 11], heap[u + 12], heap[u + 13], heap[u + 14], heap[u + 15]);
+    const table = Atomics.load(ctrl, ${TABLE}) >> 2, count = Atomics.load(ctrl, ${COUNT});
+    for (let i = Atomics.add(ctrl, ${NEXT}, 1); i < count; i = Atomics.add(ctrl, ${NEXT}, 1)) {
+      const u = table + i * ${UNIT_WORDS};
+      kernels[heap[u]](scratch, heap[u + 1], heap[u + 2], heap[u + 3], heap[u + 4], heap[u + 5], heap[u + 6], heap[u + 7],
+        heap[u + 8], heap[u + 9], heap[u + 10], heap[u + 11], heap[u + 12], heap[u + 13], heap[u + 14]);
     }
   } catch (e) {
     status = 1;
@@ -78,7 +84,7 @@ export interface KernelSet {
   readonly exports: readonly string[];
 }
 
-/** A unit: index into the flattened exports of all kernel sets, and its arguments. */
+/** A unit: index into the flattened exports of all kernel sets, and its arguments after the scratch pointer. */
 export interface Unit { readonly kernel: number; readonly args: readonly number[] }
 
 export class WasmThreads {
@@ -116,7 +122,7 @@ export class WasmThreads {
     const slot = t * SLOT;
     let w: Worker;
     try {
-      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, modules, slot, names } });
+      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, modules, slot, names, scratch: this.scratch[t] } });
     } catch {
       return; // no worker threads here: run on the main thread alone
     }
@@ -138,31 +144,34 @@ export class WasmThreads {
   }
 
   /**
-   * Run `perThread[t]` on thread t (units laid out at byte offset `table`
-   * onwards, which must have room for all of them) and wait for all.
+   * Run every unit (laid out from byte offset `table` on) on up to `threads`
+   * threads, and return when all are done.
    */
-  run(perThread: readonly (readonly Unit[])[], table: number): void {
-    if (perThread.length > this.threads) throw new AnchorError(`wasm kernels: ${perThread.length} unit lists for ${this.threads} threads`);
-    const words = perThread.reduce((n, u) => n + u.length, 0) * UNIT_WORDS;
-    this.ensure(table + words * 4);
+  run(units: readonly Unit[], table: number, threads = this.threads): void {
+    this.ensure(table + units.length * UNIT_WORDS * 4);
     const heap = new Int32Array(this.memory.buffer);
-    const gen = ++this.gen;
     let at = table >> 2;
-    const started: number[] = [];
-    for (let t = 1; t < perThread.length; t++) {
-      const units = perThread[t]!;
-      if (units.length === 0) continue;
-      const slot = t * SLOT;
-      this.ctrl[slot + TABLE] = at << 2;
-      this.ctrl[slot + COUNT] = units.length;
-      for (const u of units) { heap[at] = u.kernel; heap.set(u.args, at + 1); at += UNIT_WORDS; }
+    for (const u of units) {
+      if (u.args.length > UNIT_ARGS) throw new AnchorError(`wasm kernels: a unit has ${u.args.length} arguments, at most ${UNIT_ARGS} fit`);
+      heap[at] = u.kernel;
+      heap.set(u.args, at + 1);
+      at += UNIT_WORDS;
+    }
+    this.ctrl[TABLE] = table;
+    this.ctrl[COUNT] = units.length;
+    Atomics.store(this.ctrl, NEXT, 0);
+    const gen = ++this.gen;
+    const helpers = this.workers.slice(0, Math.max(0, Math.min(threads, units.length) - 1)).map((_, i) => (i + 1) * SLOT);
+    for (const slot of helpers) {
       Atomics.store(this.ctrl, slot + GEN, gen);
       Atomics.notify(this.ctrl, slot + GEN);
-      started.push(slot);
     }
-    for (const u of perThread[0] ?? []) this.kernels[u.kernel]!(...u.args);
+    const scratch = this.scratch[0]!;
+    for (let i = Atomics.add(this.ctrl, NEXT, 1); i < units.length; i = Atomics.add(this.ctrl, NEXT, 1)) {
+      this.kernels[units[i]!.kernel]!(scratch, ...units[i]!.args);
+    }
     let failed = false;
-    for (const slot of started) {
+    for (const slot of helpers) {
       for (;;) {
         const d = Atomics.load(this.ctrl, slot + DONE);
         if (d === gen) break;
