@@ -135,13 +135,14 @@ export class Runtime {
   // --- buffers ------------------------------------------------------------
 
   /** The largest tensor a kernel may bind, in bytes. */
-  get maxBinding(): number { return this.limits.maxStorageBufferBindingSize; }
+  get maxBinding(): number { return Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize); }
 
   /** A storage buffer of at least `bytes`; `forUpload` excludes buffers still used by unsubmitted work. */
   alloc(bytes: number, what: string, forUpload = false): GpuBuffer {
     this.assertAlive();
     if (bytes > this.maxBinding) {
-      throw new AnchorError(`webgpu: ${what} needs ${bytes} bytes, more than this device's maxStorageBufferBindingSize (${this.maxBinding} bytes); split it into smaller tensors or use the cpu backend`);
+      const limit = this.limits.maxBufferSize < this.limits.maxStorageBufferBindingSize ? "maxBufferSize" : "maxStorageBufferBindingSize";
+      throw new AnchorError(`webgpu: ${what} needs ${bytes} bytes, more than this device's ${limit} (${this.maxBinding} bytes); split it into smaller tensors or use the cpu backend`);
     }
     const cls = Math.min(sizeClass(bytes), this.maxBinding - (this.maxBinding % 4));
     const recent = forUpload ? undefined : this.dirty.get(cls)?.pop();

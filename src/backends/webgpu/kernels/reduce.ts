@@ -4,7 +4,9 @@
  * The reduced axes are first moved to the end (a strided copy, skipped when
  * they already are), so every reduction runs over `rows` contiguous rows of
  * `len` elements. Short rows take one invocation each; longer rows one
- * workgroup each (strided partial sums, then a tree in workgroup memory).
+ * workgroup each: a two-level tree, 64 strided partials folded in order by
+ * the first invocation after a single barrier (each barrier is a context
+ * switch on software Vulkan, so a log-depth tree of barriers costs more).
  * Few long rows (a full sum) are split into chunks reduced in a second pass,
  * so the whole device works. Max propagates NaN and argmax picks the first
  * NaN, else the first maximum, as the CPU does.
@@ -16,7 +18,12 @@ import { copyRegion } from "./layout.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
 const TREE = 64; // invocations per row in the workgroup form
-const SHORT = 32; // rows up to this long are reduced by one invocation each
+// One invocation per segment when segments are short, or when there are
+// enough of them to fill the device and they are not long; else a
+// workgroup tree per segment (barriers are costly on software Vulkan).
+const SHORT = 32;
+const MANY = 8192;
+const MEDIUM = 1024;
 const CHUNK = 4096; // a first pass reduces long rows in chunks of about this length
 
 type Op = "sum" | "max" | "argmax";
@@ -48,7 +55,7 @@ function reduceRows(rt: Runtime, op: Op, input: GpuBuffer, t: string, outType: s
   const segments = s.rows * s.chunks;
   const out = rt.alloc(segments * 4, `the output of ${op}`);
   const { identity, fold } = algebra(op, t);
-  const short = s.seg <= SHORT;
+  const short = s.seg <= SHORT || (segments >= MANY && s.seg <= MEDIUM);
   const head = `  let row = seg_id / p(2u);
   let c = seg_id % p(2u);
   let start = row * p(1u) + c * p(3u);
@@ -68,19 +75,11 @@ ${head}
   for (var i = start + lid; i < end; i += ${TREE}u) { let v = In[i]; ${fold} }
   sv[lid] = acc;
   si[lid] = ai;
-  for (var w = ${TREE / 2}u; w > 0u; w >>= 1u) {
-    workgroupBarrier();
-    if (lid < w) {
-      let v = sv[lid + w];
-      let i = si[lid + w];
-      acc = sv[lid];
-      ai = si[lid];
-      ${fold}
-      sv[lid] = acc;
-      si[lid] = ai;
-    }
-  }
-  if (lid == 0u) { acc = sv[0]; ai = si[0]; Out[seg_id] = ${result}; }`;
+  workgroupBarrier();
+  if (lid == 0u) {
+    for (var k = 1u; k < ${TREE}u; k++) { let v = sv[k]; let i = si[k]; ${fold} }
+    Out[seg_id] = ${result};
+  }`;
   const params = [segments, s.len, s.chunks, s.seg];
   rt.dispatch({
     name: op,
