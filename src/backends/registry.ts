@@ -13,6 +13,8 @@ interface Loader {
   status(): Promise<BackendStatus>;
   /** Free what load() acquired (a GPU device), so the process can exit. */
   release?(): Promise<void>;
+  /** false once the loaded backend can no longer run (a lost GPU device): useBackend then loads afresh. */
+  isLive?(): Promise<boolean>;
 }
 
 const loaders = new Map<string, Loader>([
@@ -27,6 +29,7 @@ loaders.set("webgpu", {
   load: async () => (await webgpuModule()).loadWebGPU(),
   status: async () => (await webgpuModule()).webgpuStatus(),
   release: async () => (await webgpuModule()).releaseWebGPU(),
+  isLive: async () => (await webgpuModule()).webgpuIsLive(),
 });
 
 /** Register a lazily loaded backend (webgpu registers itself this way). */
@@ -47,6 +50,11 @@ export async function useBackend(name: BackendName | string): Promise<Backend> {
   const loader = loaders.get(name);
   if (!loader) throw new AnchorError(`unknown backend "${name}"; known: ${[...loaders.keys()].join(", ")}`);
   let b = loaded.get(name);
+  if (b && loader.isLive && !(await loader.isLive())) {
+    await loader.release?.();
+    loaded.delete(name);
+    b = undefined;
+  }
   if (!b) {
     b = await loader.load();
     loaded.set(name, b);

@@ -160,4 +160,15 @@ describeWebGPU("webgpu runtime", () => {
     const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
     expect(out).toMatchObject({ before: false, afterCpu: false, backend: "webgpu", value: 6, current: "cpu" });
   });
+
+  it("recovers from a lost device through useBackend (last: it replaces the suite's device)", async () => {
+    const x = ag.ones([3], { device: "webgpu" });
+    gpu.handle.device.destroy();
+    await gpu.handle.lost;
+    expect(() => ag.exp(x)).toThrow(/device was lost.*useBackend\("webgpu"\)/);
+    await expect(x.data()).rejects.toThrow(/device was lost/);
+    const fresh = await ag.useBackend("webgpu");
+    expect(fresh).not.toBe(gpu);
+    expect(await ag.sum(ag.ones([3])).data()).toEqual(new Float32Array([3]));
+  });
 });

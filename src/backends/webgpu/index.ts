@@ -72,9 +72,8 @@ function makeBackend(handle: DeviceHandle): WebGPUBackend {
     runtime: rt,
     handle,
     upload(values, dtype) {
-      const data = toDevice(values, dtype);
-      deviceBytes(dtype, values.length, "tensor upload"); // refuses float64 by name
-      return rt.upload(data, `a ${dtype} tensor of ${values.length} elements`);
+      storageType(dtype, "tensor upload"); // refuses float64 by name
+      return rt.upload(toDevice(values, dtype), `a ${dtype} tensor of ${values.length} elements`);
     },
     async read(buf, dtype, size) {
       const bytes = await rt.read(buf.buffer, deviceBytes(dtype, size, "read"));
@@ -102,12 +101,15 @@ let live: WebGPUBackend | null = null;
 /** Start a device and return a backend on it (the registry calls this once per useBackend). */
 export async function loadWebGPU(): Promise<WebGPUBackend> {
   if (live?.runtime.isAlive) return live;
-  const handle = await acquireDevice();
-  live = makeBackend(handle);
+  releaseWebGPU(); // a lost device
   const missing = kernelPrimitives().filter((p) => !(p in webgpuKernels()));
   if (missing.length) throw new AnchorError(`webgpu backend lacks kernels for: ${missing.join(", ")}`);
+  live = makeBackend(await acquireDevice());
   return live;
 }
+
+/** Whether the loaded backend's device still works. */
+export const webgpuIsLive = (): boolean => live?.runtime.isAlive ?? false;
 
 /** Destroy the device (tensors on it become unusable) so the process can exit. */
 export function releaseWebGPU(): void {
