@@ -13,6 +13,9 @@
  *   caption   "Describe the image."          "A blue circle and a green square." / "A blue circle and a red square."
  *   existence "Is there a red circle in ...?" "No, there is no red circle." / "Yes, there is a red circle."   (yes bias)
  *
+ * The SFT set also asks which colours are present: a question answerable
+ * from colour alone, which is what a small model first learns to see.
+ *
  * The POPE-style evaluation asks "Is there a <colour> <kind> in the image?"
  * for every object present and for as many absent ones, picked three ways
  * (POPE's splits): random (uniform), popular (most frequent in the training
@@ -123,6 +126,12 @@ export const existenceAnswer = (o: ShapeObject, present: boolean): string =>
   present ? `Yes, there is ${article(o)}.` : `No, there is no ${objectName(o)}.`;
 export const existenceQuestion = (o: ShapeObject): string => `Is there ${article(o)} in the image?`;
 export const CAPTION_QUESTION = "Describe the image.";
+export const COLOURS_QUESTION = "What colors are in the image?";
+/** The colours present, in a fixed order: answerable from colour alone, the first visual skill a model picks up. */
+export const coloursAnswer = (os: readonly ShapeObject[]): string => {
+  const cs: string[] = COLOURS.filter((c) => os.some((o) => o.colour === c));
+  return cs.length === 1 ? `The color is ${cs[0]}.` : `The colors are ${cs.slice(0, -1).join(", ")} and ${cs[cs.length - 1]}.`;
+};
 export const colourQuestion = (kind: Kind): string => `What color is the ${kind}?`;
 
 /** The most frequent colour under the prior other than `not`. */
@@ -132,9 +141,9 @@ const uniqueKinds = (scene: Scene) => KINDS.filter((k) => scene.objects.filter((
 
 interface Qa { question: string; answer: string }
 
-/** SFT turns for one scene: its caption, a colour question, and one yes and one no question. */
+/** SFT turns for one scene: its caption, the colours present, a colour question, and one yes and one no question. */
 function sftTurns(scene: Scene, rng: Stream): Qa[] {
-  const turns: Qa[] = [{ question: CAPTION_QUESTION, answer: caption(scene.objects) }];
+  const turns: Qa[] = [{ question: CAPTION_QUESTION, answer: caption(scene.objects) }, { question: COLOURS_QUESTION, answer: coloursAnswer(scene.objects) }];
   const kinds = uniqueKinds(scene);
   if (kinds.length) {
     const k = kinds[rng.int(kinds.length)]!;
@@ -251,7 +260,7 @@ export async function generateShapes(opts: ShapesOptions): Promise<ShapesManifes
     ...POPE_SPLITS.flatMap((s) => pope[s].map((r) => r.text)),
     // every possible answer, so the vocabulary does not depend on the draw
     ...ALL_OBJECTS.flatMap((o) => [existenceQuestion(o), existenceAnswer(o, true), existenceAnswer(o, false), caption([o]), colourAnswer(o.kind, o.colour), colourQuestion(o.kind)]),
-    CAPTION_QUESTION, "a, and",
+    CAPTION_QUESTION, COLOURS_QUESTION, coloursAnswer(ALL_OBJECTS), coloursAnswer(ALL_OBJECTS.slice(0, 1)), "a, and",
   ];
   const manifest: ShapesManifest = {
     seed: opts.seed,
