@@ -4,6 +4,7 @@
  * grid (both the vec4 and the scalar paths, batched with broadcasting),
  * dispatches past 65535 workgroups, and the size limit error.
  */
+import fc from "fast-check";
 import { expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { describeWebGPU, expectClose, gpu } from "./setup.js";
@@ -80,6 +81,18 @@ describeWebGPU("webgpu edge cases", () => {
     for (const [a, b] of shapes) await parity(`matmul ${JSON.stringify(a)} @ ${JSON.stringify(b)}`, [a, b], (x, y) => ag.matmul(x, y));
     await parity("matmul gradient [7,13] @ [13,5]", [[7, 13], [13, 5]], (x, y) => ag.grad((u: ag.Tensor) => ag.sum(ag.tanh(ag.matmul(u, y))))(x));
     await parity("matmul 256³ (vec4 path, several workgroups)", [[256, 256], [256, 256]], (x, y) => ag.matmul(x, y), { atol: 1e-5 });
+  });
+
+  it("matmul over random shapes and broadcast batches (property)", async () => {
+    const dim = fc.integer({ min: 1, max: 70 });
+    const batch = fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 2 });
+    // each batch axis is kept, or set to 1 on one side (broadcast), or dropped from b
+    const layout = fc.constantFrom("same", "a1", "b1", "bNone");
+    await fc.assert(fc.asyncProperty(dim, dim, dim, batch, layout, async (M, K, N, bs, how) => {
+      const aB = how === "a1" ? bs.map(() => 1) : bs;
+      const bB = how === "b1" ? bs.map(() => 1) : how === "bNone" ? [] : bs;
+      await parity(`matmul [${aB},${M},${K}] @ [${bB},${K},${N}]`, [[...aB, M, K], [...bB, K, N]], (a, b) => ag.matmul(a, b));
+    }), { numRuns: process.env.ANCHORGRAD_FULL === "1" ? 150 : 25, seed: 11 });
   });
 
   it("gather and scatterAdd with repeated indices, in a fixed summation order", async () => {

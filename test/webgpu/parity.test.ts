@@ -10,7 +10,7 @@ import { OP_TABLE, sampleCases } from "../core/op-table.js";
 import { evaluateRow, type RowResult } from "../core/run-row.js";
 import { describeWebGPU, expectClose, gpu } from "./setup.js";
 
-const CASES = process.env.ANCHORGRAD_FULL === "1" ? 24 : 5;
+const CASES = process.env.ANCHORGRAD_FULL === "1" ? 24 : 8;
 
 async function readAll(r: RowResult, device: string) {
   for (const t of [r.value, ...(r.grads ?? [])]) expect(t.device).toBe(device);
