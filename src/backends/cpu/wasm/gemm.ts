@@ -16,7 +16,14 @@ import { align, defaultThreadCount, WasmThreads, type Unit } from "./threads.js"
 type Arr = Float32Array | Float64Array;
 
 /** Upper bound on staged operands per job. */
-const STAGING_BYTES = 256 << 20;
+let STAGING_BYTES = 256 << 20;
+
+/** Change the staging bound (tests use a small one to reach the tiled paths); returns the previous one. */
+export function setStagingLimit(bytes: number): number {
+  const prev = STAGING_BYTES;
+  STAGING_BYTES = bytes;
+  return prev;
+}
 /** Below this many multiply-adds a call runs on the main thread only (a worker wake-up costs ~20-50 µs). */
 const PARALLEL_MIN_MACS = 1 << 19;
 /** Pieces a lone product is cut into per thread (each piece re-packs the operand it shares, a few % at n = 1024). */
@@ -78,10 +85,10 @@ export function wasmMatmul(A: Arr, B: Arr, C: Arr, plan: MatmulPlan): void {
 function tileFor(M: number, K: number, N: number, e: number): [number, number, number] {
   let m = M, n = N, k = K;
   const bytes = () => (m * k + k * n + m * n) * e;
-  while (bytes() > STAGING_BYTES) {
-    if (n >= m && n >= k) n = align(Math.ceil(n / 2), 64);
-    else if (k >= m) k = align(Math.ceil(k / 2), 64);
-    else m = align(Math.ceil(m / 2), 64);
+  while (bytes() > STAGING_BYTES && (m > 16 || n > 16 || k > 16)) {
+    if (n >= m && n >= k) n = align(Math.ceil(n / 2), 16);
+    else if (k >= m) k = align(Math.ceil(k / 2), 16);
+    else m = align(Math.ceil(m / 2), 16);
   }
   return [m, n, k];
 }
