@@ -68,7 +68,7 @@ describe("save / load", () => {
     expect(m.config.text.tieWordEmbeddings).toBe(true);
     const ids = ag.tensor([[1, 2, 3]], { dtype: "int32" });
     const tied = iv.forward(m.config, m.params, { inputIds: ids });
-    const manual = iv.forward(m.config, { ...m.params, language: { ...m.params.language, lmHead: { weight: m.params.language.embed.weight } } }, { inputIds: ids });
+    const manual = iv.forward(m.config, { ...m.params, language: { ...m.params.language, lmHead: { kernel: ag.transpose(m.params.language.embed.weight) } } }, { inputIds: ids });
     expect(Array.from(tied.dataSync())).toEqual(Array.from(manual.dataSync()));
   });
 

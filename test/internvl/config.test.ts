@@ -19,7 +19,8 @@ describe("presets", () => {
     const t = iv.preset("internvl3.5-1b").text;
     expect([t.arch, t.hiddenSize, t.numLayers, t.numHeads, t.numKvHeads, t.headDim, t.intermediateSize, t.qkNorm, t.qkvBias]).toEqual(["qwen3", 1024, 28, 16, 8, 128, 3072, true, false]);
     const q = iv.paramSpecs(iv.preset("internvl3.5-1b")).find((s) => s.names.original[0] === "language_model.model.layers.0.self_attn.q_proj.weight")!;
-    expect(q.shape).toEqual([2048, 1024]);
+    expect(q.shape).toEqual([1024, 2048]); // our kernel [in, out]
+    expect(q.transposed).toBe(true); // the checkpoint's weight is [2048, 1024]
   });
 
   it("name an unknown preset", () => {

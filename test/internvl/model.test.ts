@@ -97,7 +97,7 @@ describe("forward", () => {
     expect(leaves.length).toBe(ref.length);
     leaves.forEach((t, i) => expect(t.shape).toEqual(ref[i]!.shape));
     // vision and projector parameters get non-zero gradients through the image tokens
-    expect(maxAbsDiff(g.vision.layers[0]!.attn.qkv.weight.dataSync(), new Float32Array(g.vision.layers[0]!.attn.qkv.weight.size))).toBeGreaterThan(0);
+    expect(maxAbsDiff(g.vision.layers[0]!.attn.qkv.kernel.dataSync(), new Float32Array(g.vision.layers[0]!.attn.qkv.kernel.size))).toBeGreaterThan(0);
     expect(maxAbsDiff(g.vision.positionEmbedding.dataSync(), new Float32Array(g.vision.positionEmbedding.size))).toBeGreaterThan(0);
   });
 
@@ -109,13 +109,13 @@ describe("forward", () => {
     const f = (pos: ag.Tensor, qkv: ag.Tensor, fc1: ag.Tensor, q: ag.Tensor) => {
       const p = {
         ...p64,
-        vision: { ...p64.vision, positionEmbedding: pos, layers: [{ ...p64.vision.layers[0]!, attn: { ...p64.vision.layers[0]!.attn, qkv: { ...p64.vision.layers[0]!.attn.qkv, weight: qkv } } }] },
-        projector: { ...p64.projector, fc1: { ...p64.projector.fc1, weight: fc1 } },
-        language: { ...p64.language, layers: [{ ...p64.language.layers[0]!, attn: { ...p64.language.layers[0]!.attn, q: { ...p64.language.layers[0]!.attn.q, weight: q } } }] },
+        vision: { ...p64.vision, positionEmbedding: pos, layers: [{ ...p64.vision.layers[0]!, attn: { ...p64.vision.layers[0]!.attn, qkv: { ...p64.vision.layers[0]!.attn.qkv, kernel: qkv } } }] },
+        projector: { ...p64.projector, fc1: { ...p64.projector.fc1, kernel: fc1 } },
+        language: { ...p64.language, layers: [{ ...p64.language.layers[0]!, attn: { ...p64.language.layers[0]!.attn, q: { ...p64.language.layers[0]!.attn.q, kernel: q } } }] },
       };
       return ag.sum(ag.mul(iv.forward(tiny, p, { inputIds: twoImagePrompt(tiny, 1, 0, 9), pixelValues: px }), w));
     };
     const l0 = p64.vision.layers[0]!, t0 = p64.language.layers[0]!;
-    ag.checkGrads(f, [p64.vision.positionEmbedding, l0.attn.qkv.weight, p64.projector.fc1.weight, t0.attn.q.weight], { atol: 1e-6, rtol: 1e-5 });
+    ag.checkGrads(f, [p64.vision.positionEmbedding, l0.attn.qkv.kernel, p64.projector.fc1.kernel, t0.attn.q.kernel], { atol: 1e-6, rtol: 1e-5 });
   });
 });

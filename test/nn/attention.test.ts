@@ -119,7 +119,7 @@ describe("selfAttention", () => {
     const x = f64([1, 3, 8], 10), w = f64([1, 3, 8], 11);
     const rope = nn.ropeTables(2, 3, 4, 1e4, "float64");
     const loss = (xx: ag.Tensor, qw: ag.Tensor, kn: ag.Tensor, vw: ag.Tensor) =>
-      ag.sum(ag.mul(nn.selfAttention({ ...p, q: { weight: qw }, kNorm: { weight: kn }, v: { weight: vw } }, xx, { heads: 4, kvHeads: 2, causal: true, rope }).y, w));
-    ag.checkGrads(loss, [x, p.q.weight, ag.add(p.kNorm!.weight, f64([4], 12)), p.v.weight], { atol: 1e-6, rtol: 1e-5 });
+      ag.sum(ag.mul(nn.selfAttention({ ...p, q: { kernel: qw }, kNorm: { weight: kn }, v: { kernel: vw } }, xx, { heads: 4, kvHeads: 2, causal: true, rope }).y, w));
+    ag.checkGrads(loss, [x, p.q.kernel, ag.add(p.kNorm!.weight, f64([4], 12)), p.v.kernel], { atol: 1e-6, rtol: 1e-5 });
   });
 });

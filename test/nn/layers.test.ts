@@ -12,15 +12,15 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number) => {
 };
 
 describe("linear", () => {
-  it("computes x·Wᵀ + b over the last axis for any leading shape", () => {
-    const p = { weight: f64([3, 4], 1), bias: f64([3], 2) };
+  it("computes x·K + b over the last axis for any leading shape, K stored [in, out]", () => {
+    const p = { kernel: f64([4, 3], 1), bias: f64([3], 2) };
     const x = f64([2, 5, 4], 3);
     const y = nn.linear(p, x).dataSync();
-    const W = p.weight.dataSync(), b = p.bias.dataSync(), X = x.dataSync();
+    const K = p.kernel.dataSync(), b = p.bias.dataSync(), X = x.dataSync();
     const want = new Float64Array(2 * 5 * 3);
     for (let r = 0; r < 10; r++) for (let o = 0; o < 3; o++) {
       let s = b[o]!;
-      for (let i = 0; i < 4; i++) s += X[r * 4 + i]! * W[o * 4 + i]!;
+      for (let i = 0; i < 4; i++) s += X[r * 4 + i]! * K[i * 3 + o]!;
       want[r * 3 + o] = s;
     }
     close(y, want, 1e-12);
@@ -28,13 +28,14 @@ describe("linear", () => {
 
   it("names both shapes when the input does not fit", () => {
     const p = nn.initLinear(0, 4, 3);
-    expect(() => nn.linear(p, ag.zeros([2, 5]))).toThrow(/linear: input \[2, 5\] does not match weight \[3, 4\]/);
+    expect(() => nn.linear(p, ag.zeros([2, 5]))).toThrow(/linear: input \[2, 5\] does not match kernel \[4, 3\] \(\[in, out\]\)/);
   });
 
   it("initialises deterministically per seed, with zero biases", () => {
     const a = nn.initLinear(7, 4, 3), b = nn.initLinear(7, 4, 3), c = nn.initLinear(8, 4, 3);
-    expect(Array.from(a.weight.dataSync())).toEqual(Array.from(b.weight.dataSync()));
-    expect(Array.from(a.weight.dataSync())).not.toEqual(Array.from(c.weight.dataSync()));
+    expect(a.kernel.shape).toEqual([4, 3]);
+    expect(Array.from(a.kernel.dataSync())).toEqual(Array.from(b.kernel.dataSync()));
+    expect(Array.from(a.kernel.dataSync())).not.toEqual(Array.from(c.kernel.dataSync()));
     expect(Array.from(a.bias!.dataSync())).toEqual([0, 0, 0]);
     expect(nn.initLinear(7, 4, 3, { bias: false }).bias).toBeUndefined();
   });
@@ -87,9 +88,9 @@ describe("MLPs", () => {
     const s = nn.initSwiGlu(3, 4, 5, "float64"), g = nn.initGeluMlp(4, 4, 5, "float64"), ln = { weight: f64([4], 10), bias: f64([4], 11) };
     const loss = (xx: ag.Tensor, gate: ag.Tensor, fc1: ag.Tensor, lnw: ag.Tensor) => {
       const h = nn.layerNorm({ ...ln, weight: lnw }, xx, 1e-5);
-      return ag.sum(ag.mul(nn.swiGlu({ ...s, gate: { weight: gate } }, nn.geluMlp({ ...g, fc1: { ...g.fc1, weight: fc1 } }, h)), f64([3, 4], 12)));
+      return ag.sum(ag.mul(nn.swiGlu({ ...s, gate: { kernel: gate } }, nn.geluMlp({ ...g, fc1: { ...g.fc1, kernel: fc1 } }, h)), f64([3, 4], 12)));
     };
-    ag.checkGrads(loss, [x, s.gate.weight, g.fc1.weight, ln.weight], { atol: 1e-6, rtol: 1e-5 });
+    ag.checkGrads(loss, [x, s.gate.kernel, g.fc1.kernel, ln.weight], { atol: 1e-6, rtol: 1e-5 });
   });
 });
 

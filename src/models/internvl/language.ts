@@ -13,6 +13,8 @@ import { swiGlu } from "../../nn/mlp.js";
 import { rmsNorm } from "../../nn/norm.js";
 import { ropeTables } from "../../nn/rope.js";
 import { add } from "../../ops/elementwise.js";
+import { matmul } from "../../ops/linalg.js";
+import { mT } from "../../ops/shape.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { TextConfig } from "./config.js";
 import type { LanguageParams } from "./params.js";
@@ -44,5 +46,6 @@ export function decoder(c: TextConfig, p: LanguageParams, embeds: Tensor, cache?
   return { hidden: rmsNorm(p.norm, x, c.rmsNormEps), cache: { layers, length: start + T } };
 }
 
-/** hidden [..., d] -> logits [..., vocab]. */
-export const lmHead = (p: LanguageParams, hidden: Tensor): Tensor => linear(p.lmHead ?? p.embed, hidden);
+/** hidden [..., d] -> logits [..., vocab]; a tied head multiplies by the embedding matrix transposed. */
+export const lmHead = (p: LanguageParams, hidden: Tensor): Tensor =>
+  p.lmHead ? linear(p.lmHead, hidden) : matmul(hidden, mT(p.embed.weight));

@@ -5,9 +5,10 @@
  * saving, initialising and counting parameters all read this table, so the
  * layouts cannot drift apart.
  *
- * Linear weights keep PyTorch's [out, in] layout, so checkpoints map 1:1;
- * the one exception is InternViT's fused qkv, which the "-hf" layout stores
- * as three tensors (q_proj, k_proj, v_proj) concatenated here on axis 0.
+ * Linear layers keep their kernels [in, out] (see nn/linear.ts), the
+ * transpose of the checkpoints' [out, in] weights; InternViT's fused qkv,
+ * which the "-hf" layout stores as three tensors (q_proj, k_proj, v_proj),
+ * is their concatenation on the checkpoint's axis 0.
  */
 import type { AttentionParams } from "../../nn/attention.js";
 import type { EmbeddingParams } from "../../nn/embedding.js";
@@ -78,6 +79,8 @@ export interface ParamSpec {
   readonly init: Init;
   /** Checkpoint tensors per layout; several are concatenated on axis 0. */
   readonly names: Readonly<Record<Layout, readonly string[]>>;
+  /** The checkpoint holds the transpose (a linear layer's [out, in] weight for our [in, out] kernel). */
+  readonly transposed: boolean;
   /** Only the lm_head: when a checkpoint lacks it, the head is tied to the embeddings. */
   readonly optional?: boolean;
 }
@@ -92,13 +95,13 @@ const ones: Init = { kind: "const", value: 1 };
  */
 export function paramSpecs(c: InternVLConfig): ParamSpec[] {
   const specs: ParamSpec[] = [];
-  const add = (path: ParamPath, shape: number[], init: Init, original: string, hf: string | string[], optional = false) =>
-    specs.push({ path, shape, init, names: { original: [original], hf: typeof hf === "string" ? [hf] : hf }, optional });
-  /** weight [out, in] and optional bias of a linear layer. */
-  const linear = (path: ParamPath, original: string, hf: string | string[], out: number, inDim: number, bias: boolean, std: number) => {
+  const add = (path: ParamPath, shape: number[], init: Init, original: string, hf: string | string[], opts: { optional?: boolean; transposed?: boolean } = {}) =>
+    specs.push({ path, shape, init, names: { original: [original], hf: typeof hf === "string" ? [hf] : hf }, transposed: opts.transposed ?? false, optional: opts.optional ?? false });
+  /** kernel [in, out] (stored as weight [out, in]) and optional bias of a linear layer. */
+  const linear = (path: ParamPath, original: string, hf: string | string[], out: number, inDim: number, bias: boolean, std: number, optional = false) => {
     const names = (suffix: string) => (typeof hf === "string" ? `${hf}.${suffix}` : hf.map((n) => `${n}.${suffix}`));
-    add([...path, "weight"], [out, inDim], { kind: "normal", std }, `${original}.weight`, names("weight"));
-    if (bias) add([...path, "bias"], [out], zeros, `${original}.bias`, names("bias"));
+    add([...path, "kernel"], [inDim, out], { kind: "normal", std }, `${original}.weight`, names("weight"), { transposed: true, optional });
+    if (bias) add([...path, "bias"], [out], zeros, `${original}.bias`, names("bias"), { optional });
   };
   const layerNorm = (path: ParamPath, original: string, hf: string, dim: number) => {
     add([...path, "weight"], [dim], ones, `${original}.weight`, `${hf}.weight`);
@@ -155,9 +158,7 @@ export function paramSpecs(c: InternVLConfig): ParamSpec[] {
     mlp("down", "down_proj", d, t.intermediateSize);
   }
   add(["language", "norm", "weight"], [d], ones, `${lo}.norm.weight`, `${lh}.norm.weight`);
-  if (!t.tieWordEmbeddings) {
-    add(["language", "lmHead", "weight"], [t.vocabSize, d], { kind: "normal", std: tStd }, "language_model.lm_head.weight", "lm_head.weight", true);
-  }
+  if (!t.tieWordEmbeddings) linear(["language", "lmHead"], "language_model.lm_head", "lm_head", t.vocabSize, d, false, tStd, true);
   return specs;
 }
 

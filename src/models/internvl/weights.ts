@@ -5,7 +5,7 @@
  * a time (so peak memory is the model plus one tensor).
  */
 import { openCheckpoint, writeSafetensors, type TensorSource } from "../../io/safetensors.js";
-import { concat, split } from "../../ops/shape.js";
+import { concat, split, transpose } from "../../ops/shape.js";
 import type { DType } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { fmt, sameShape } from "../../tensor/shape.js";
@@ -22,6 +22,9 @@ export class WeightsError extends AnchorError {
 const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
 
 const list = (items: string[], limit = 40) => items.slice(0, limit).join("\n    ") + (items.length > limit ? `\n    ... and ${items.length - limit} more` : "");
+
+/** Shape of the (joined) checkpoint tensor of a spec. */
+const storedShape = (spec: ParamSpec): readonly number[] => (spec.transposed ? [...spec.shape].reverse() : spec.shape);
 
 /** Checkpoint names of one spec as `source` spells them (the "-hf" layout has two spellings). */
 function namesIn(spec: ParamSpec, layout: Layout, legacy: boolean): readonly string[] {
@@ -52,13 +55,15 @@ export async function loadWeights(source: TensorSource, c: InternVLConfig, layou
     names.forEach((n) => used.add(n));
     const absent = names.filter((n) => !source.has(n));
     if (absent.length) {
-      if (!spec.optional) missing.push(...absent.map((n) => `${n} ${fmt(names.length > 1 ? [spec.shape[0]! / names.length, ...spec.shape.slice(1)] : spec.shape)}`));
+      const want = storedShape(spec);
+      if (!spec.optional) missing.push(...absent.map((n) => `${n} ${fmt(names.length > 1 ? [want[0]! / names.length, ...want.slice(1)] : want)}`));
       continue;
     }
     const rows = names.map((n) => source.info(n).shape);
+    const want = storedShape(spec);
     const joined = [rows.reduce((s, r) => s + (r[0] ?? 0), 0), ...(rows[0]!.slice(1))];
-    if (rows.some((r) => r.length !== spec.shape.length || !sameShape(r.slice(1), spec.shape.slice(1))) || !sameShape(joined, spec.shape)) {
-      wrong.push(`${names.join(" + ")}: ${rows.map(fmt).join(" + ")} in the checkpoint, ${fmt(spec.shape)} expected`);
+    if (rows.some((r) => r.length !== want.length || !sameShape(r.slice(1), want.slice(1))) || !sameShape(joined, want)) {
+      wrong.push(`${names.join(" + ")}: ${rows.map(fmt).join(" + ")} in the checkpoint, ${fmt(names.length > 1 ? [want[0]! / names.length, ...want.slice(1)] : want)}${names.length > 1 ? " each" : ""} expected`);
       continue;
     }
     present.push(spec);
@@ -80,8 +85,10 @@ export async function loadWeights(source: TensorSource, c: InternVLConfig, layou
     const names = namesIn(spec, layout, legacy);
     const parts: Tensor[] = [];
     for (const n of names) parts.push(await source.read(n, { dtype }));
-    const value = concat(parts, 0);
+    const joined = concat(parts, 0);
     if (parts.length > 1) parts.forEach((t) => t.dispose());
+    const value = spec.transposed ? transpose(joined) : joined;
+    if (value !== joined) joined.dispose();
     setIn(tree, spec.path, value);
   }
   return tree as unknown as InternVLParams;
@@ -109,7 +116,8 @@ export function checkpointTensors(c: InternVLConfig, params: InternVLParams, lay
     }
     if (!sameShape(t.shape, spec.shape)) { problems.push(`${spec.path.join(".")} is ${fmt(t.shape)}, ${fmt(spec.shape)} expected`); continue; }
     const names = spec.names[layout];
-    const pieces = names.length > 1 ? split(t, names.length, 0) : [t];
+    const stored = spec.transposed ? transpose(t) : t;
+    const pieces = names.length > 1 ? split(stored, names.length, 0) : [stored];
     names.forEach((n, i) => { out[n] = pieces[i]!; });
   }
   if (problems.length) throw new WeightsError(`save: the parameters do not match the config:\n  ${list(problems)}`);
