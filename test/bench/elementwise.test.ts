@@ -30,7 +30,7 @@ function reference(shapes: Shape[], out: Shape, inputs: ArrayLike<number>[], fn:
 }
 
 /** An output shape and two or three input shapes broadcast to it (size-1 axes, dropped leading axes). */
-const broadcastGroup = (arity: number) => fc.array(fc.constantFrom(1, 2, 3, 5), { minLength: 0, maxLength: 4 }).chain((out) =>
+const broadcastGroup = (arity: number) => fc.array(fc.constantFrom<number>(1, 2, 3, 5), { minLength: 0, maxLength: 4 }).chain((out) =>
   fc.tuple(...Array.from({ length: arity }, () => fc.tuple(fc.integer({ min: 0, max: out.length }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }))))
     .map((specs) => ({ out, shapes: specs.map(([drop, ones]) => out.slice(drop).map((d, i) => (ones[i] ? 1 : d))) })));
 
