@@ -110,9 +110,9 @@ interface ReduceParams { axis: number | number[] | undefined; keepdims: boolean 
 
 /** A reduction over an axis argument and keepdims. */
 function reduction(name: string, f: (x: ag.Tensor, axis: ReduceParams["axis"], keepdims: boolean) => ag.Tensor, domain: Domain, torch: string,
-  o: { primitive?: string; allowAll?: boolean; allowEmpty?: boolean; finiteDifferences?: false; nameSuffix?: string } = {}): OpRow<ReduceParams> {
+  o: { primitive?: string; allowAll?: boolean; allowEmpty?: boolean; finiteDifferences?: false } = {}): OpRow<ReduceParams> {
   return {
-    name: name + (o.nameSuffix ?? ""), primitive: o.primitive, differentiable: true, smooth: true, torch,
+    name, primitive: o.primitive, differentiable: true, smooth: true, torch,
     ...(o.finiteDifferences === false && { finiteDifferences: false }),
     arb: anyShape.filter((s) => (o.allowAll ?? true) || s.length > 0).chain((s) => withParams(
       floatInputs([s], domain),
@@ -219,7 +219,7 @@ const CAST_ROWS: OpRow[] = [
 const REDUCE_ROWS: OpRow[] = [
   reduction("sum", ag.sum, wide, "tsum(x0, p.get('axis'), p['keepdims'])", { primitive: "sum", allowEmpty: true }),
   reduction("max", ag.max, separated, "tamax(x0, p.get('axis'), p['keepdims'])", { primitive: "max" }),
-  reduction("max", ag.max, ties, "tamax(x0, p.get('axis'), p['keepdims'])", { primitive: "max", nameSuffix: ".ties", finiteDifferences: false }),
+  reduction("max.ties", ag.max, ties, "tamax(x0, p.get('axis'), p['keepdims'])", { primitive: "max", finiteDifferences: false }),
   {
     // ties resolve to the first maximum, as in PyTorch
     name: "argmax", primitive: "argmax", differentiable: false, smooth: false,
