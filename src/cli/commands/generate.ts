@@ -57,7 +57,7 @@ export const generateCommand: Command = {
       ...(values.system !== undefined && { system: values.system as string }),
     });
     const out = await generate(model, {
-      inputIds: fromStorage(Int32Array.from(ids), [1, ids.length], "int32"),
+      inputIds: fromStorage(Int32Array.from(ids), [1, ids.length], "int32", "cpu"),
       pixelValues: images?.pixelValues ?? null,
       maxNewTokens, temperature, topP, seed,
     });

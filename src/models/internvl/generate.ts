@@ -5,9 +5,8 @@
  * stream, so a seed reproduces a run on any backend. Each row stops at its
  * first stop token (<|im_end|> and the config's eos).
  */
-import { randomUniform } from "../../tensor/create.js";
+import { fromStorage, randomUniform } from "../../tensor/create.js";
 import { scope } from "../../tensor/memory.js";
-import { fromStorage } from "../../tensor/create.js";
 import { treeLeaves } from "../../tensor/pytree.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { InternVLModel } from "./checkpoint.js";
@@ -97,7 +96,7 @@ export async function generate(model: InternVLModel, opts: GenerateOptions): Pro
     const logits = await step.logits.data();
     step.logits.dispose();
     if (k === 0) prefillMs = performance.now() - t0;
-    const draws = temperature > 0 ? randomUniform([B], { seed, offset: k * B, dtype: "float64" }) : null;
+    const draws = temperature > 0 ? randomUniform([B], { seed, offset: k * B, dtype: "float64", device: "cpu" }) : null;
     const u = draws?.dataSync();
     draws?.dispose();
     const next = new Int32Array(B);
@@ -110,7 +109,7 @@ export async function generate(model: InternVLModel, opts: GenerateOptions): Pro
     }
     if (done.every(Boolean) || k + 1 >= maxNew) break;
     const prev = step.cache;
-    step = scope(() => forwardWithCache(c, p, { inputIds: fromStorage(next, [B, 1], "int32") }, { cache: prev, lastOnly: true }));
+    step = scope(() => forwardWithCache(c, p, { inputIds: fromStorage(next, [B, 1], "int32", "cpu") }, { cache: prev, lastOnly: true }));
     disposeCache(prev);
   }
   disposeCache(step.cache);

@@ -16,7 +16,11 @@ import { decoder, lmHead, type DecoderCache } from "./language.js";
 import type { InternVLParams } from "./params.js";
 
 export interface ForwardInputs {
-  /** int32 [B, T]. Pad batches on the right: attention is causal, so padding never reaches earlier tokens. */
+  /**
+   * int32 [B, T], on the cpu (or any device readable synchronously); they are
+   * copied to the parameters' device. Pad batches on the right: attention is
+   * causal, so padding never reaches earlier tokens.
+   */
   readonly inputIds: Tensor;
   /** float [N, C, H, W]: every tile of every image, in the order their <IMG_CONTEXT> runs appear (row by row). */
   readonly pixelValues?: Tensor | null;
@@ -27,11 +31,19 @@ export class InputError extends AnchorError {
   override name = "InputError";
 }
 
-/** Host copy of the ids, checked against the vocabulary. */
+/**
+ * Host copy of the ids, checked against the vocabulary. Their values decide
+ * where the image features go, so they must be readable synchronously.
+ */
 function readIds(c: InternVLConfig, ids: Tensor): Int32Array {
   if (ids.dtype !== "int32") throw new DTypeError(`internvl.forward: inputIds must be int32, got ${ids.dtype}`);
   if (ids.ndim !== 2) throw new ShapeError(`internvl.forward: inputIds must be [B, T], got ${fmt(ids.shape)}`);
-  const host = ids.dataSync() as Int32Array;
+  let host: Int32Array;
+  try {
+    host = ids.dataSync() as Int32Array;
+  } catch {
+    throw new InputError(`internvl.forward: inputIds live on ${ids.device}, which cannot be read synchronously; make them on the cpu (ag.tensor(ids, { dtype: "int32", device: "cpu" })): their values decide where the image features go`);
+  }
   const V = c.text.vocabSize;
   for (let i = 0; i < host.length; i++) {
     const id = host[i]!;
@@ -48,7 +60,9 @@ function readIds(c: InternVLConfig, ids: Tensor): Int32Array {
 export function embedInputs(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs): Tensor {
   const ids = readIds(c, inputs.inputIds);
   const [B, T] = inputs.inputIds.shape as [number, number];
-  const text = embedding(p.language.embed, inputs.inputIds);
+  const device = p.language.embed.weight.device;
+  const onDevice = inputs.inputIds.device === device ? inputs.inputIds : fromStorage(ids, [B, T], "int32", device);
+  const text = embedding(p.language.embed, onDevice);
   const slots: number[] = [];
   ids.forEach((id, i) => { if (id === c.imageTokenId) slots.push(i); });
   const pixels = inputs.pixelValues ?? null;
