@@ -20,7 +20,7 @@ import { jaxjs } from "./peers/jaxjs.js";
 import { tfjs } from "./peers/tfjs.js";
 import { runTorch } from "./peers/torch.js";
 import { growthTable, kernelTable, modelTable, PEERS, render, writeResults, type Row, type Target } from "./report.js";
-import { gemmRuntime } from "../src/backends/cpu/wasm/gemm.js";
+import { wasmRuntime } from "../src/backends/cpu/wasm/runtime.js";
 
 const full = process.argv.includes("--full");
 const started = performance.now();
@@ -50,7 +50,7 @@ async function measure(impl: Impl, reason: string | null, c: Case): Promise<Row>
 async function main(): Promise<void> {
   const cases = kernelCases(full);
   const rows: Row[] = [];
-  const threads = gemmRuntime().threads;
+  const threads = wasmRuntime().threads.threads;
   log(`anchorgrad bench (${full ? "full" : "reduced"} sizes), ${threads} cpu threads for the GEMM`);
   for (const backend of ["cpu", "webgpu"] as const) {
     const impls = backend === "cpu" ? [anchorgrad("cpu"), jaxjs("cpu"), tfjs()] : [anchorgrad("webgpu"), jaxjs("webgpu")];

@@ -3,11 +3,15 @@ import type { Backend } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { cpuKernels } from "./kernels.js";
-import { releaseBuffer } from "./pool.js";
+import { releaseBuffer, takeBuffer } from "./pool.js";
 
 export const cpuBackend: Backend<StorageArray> = {
   name: "cpu",
-  upload: (values) => values.slice(),
+  upload(values, dtype) {
+    const buf = takeBuffer(dtype, values.length, true);
+    buf.set(values as Float64Array);
+    return buf;
+  },
   read: async (buf) => buf.slice(),
   readSync: (buf) => buf.slice(),
   free: (buf, dtype) => releaseBuffer(buf, dtype),

@@ -1,13 +1,18 @@
 /**
- * Reuse of large CPU buffers. A fresh 32 MB typed array costs a page fault
- * per 4 KB page on first touch (2-3 ns an element, more than an add), so
- * buffers that tensors release through `dispose`/`scope` wait here, per
- * dtype and length, for the next kernel output of that size.
+ * Where cpu buffers come from. Large ones live in the Wasm heap (so the Wasm
+ * kernels on every thread use them in place) while it has room, else in
+ * ordinary typed arrays kept for reuse: a fresh 32 MB array costs a page
+ * fault per 4 KB page on first touch (2-3 ns an element, more than an add).
+ * Buffers come back through `dispose`/`scope` (backend.free), or, for
+ * tensors never disposed, when the garbage collector drops their array.
  *
  * Contract: a cpu kernel returns a buffer it owns (never an input's), so a
  * released buffer is referenced by nobody.
  */
-import { allocArray, type DType, type StorageArray } from "../../tensor/dtype.js";
+import { allocArray, byteSize, type DType, type StorageArray } from "../../tensor/dtype.js";
+import { viewAt, type Block } from "./wasm/heap.js";
+import { wasmRuntime } from "./wasm/runtime.js";
+import { wasmAvailable } from "./wasm/threads.js";
 
 /** Smaller buffers are cheap to allocate and are not kept. */
 const MIN_BYTES = 1 << 16;
@@ -20,11 +25,32 @@ let idleBytes = 0;
 
 const keyOf = (dtype: DType, n: number) => `${dtype}:${n}`;
 
+const useHeap = wasmAvailable() && process.env.ANCHORGRAD_WASM !== "0";
+const CTOR = { float32: Float32Array, float64: Float64Array, int32: Int32Array, float16: Uint16Array, bfloat16: Uint16Array, bool: Uint8Array } as const;
+const blocks = new WeakMap<StorageArray, Block>();
+const collected = new FinalizationRegistry<Block>((b) => wasmRuntime().heap.free(b));
+
+function fromHeap(dtype: DType, n: number): StorageArray | null {
+  const rt = wasmRuntime();
+  const block = rt.heap.alloc(n * byteSize(dtype));
+  if (!block) return null;
+  const view = viewAt(rt.threads, CTOR[dtype], block.ptr, n);
+  blocks.set(view, block);
+  collected.register(view, block, view);
+  return view;
+}
+
 /**
  * A buffer of n elements of dtype; zero-filled unless `overwrite` says the
  * caller writes every element itself.
  */
 export function takeBuffer(dtype: DType, n: number, overwrite = false): StorageArray {
+  if (n * byteSize(dtype) < MIN_BYTES) return allocArray(dtype, n);
+  const heap = useHeap ? fromHeap(dtype, n) : null;
+  if (heap) {
+    if (!overwrite) heap.fill(0);
+    return heap;
+  }
   const list = idle.get(keyOf(dtype, n));
   const buf = list?.pop();
   if (!buf) return allocArray(dtype, n);
@@ -36,6 +62,13 @@ export function takeBuffer(dtype: DType, n: number, overwrite = false): StorageA
 
 /** Hand a buffer that no tensor uses any more back for reuse. */
 export function releaseBuffer(buf: StorageArray, dtype: DType): void {
+  const block = blocks.get(buf);
+  if (block) {
+    blocks.delete(buf);
+    collected.unregister(buf);
+    wasmRuntime().heap.free(block);
+    return;
+  }
   if (buf.byteLength < MIN_BYTES || held.has(buf) || idleBytes + buf.byteLength > CAP_BYTES) return;
   const key = keyOf(dtype, buf.length);
   let list = idle.get(key);
@@ -45,7 +78,7 @@ export function releaseBuffer(buf: StorageArray, dtype: DType): void {
   idleBytes += buf.byteLength;
 }
 
-/** Drop every idle buffer (tests, or to return memory to the system). */
+/** Drop every idle ordinary buffer (tests, or to return memory to the system). */
 export function clearBufferPool(): void {
   idle.clear();
   idleBytes = 0;

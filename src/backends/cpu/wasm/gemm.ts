@@ -1,17 +1,19 @@
 /**
  * Batched matmul on the Wasm SIMD GEMM, split over threads.
  *
- * Operands live in JS typed arrays, so each call stages them into the shared
- * Wasm memory (memcpy speed; a few percent of the GEMM at n = 1024), runs the
- * kernel on every thread, and copies C back. A call is cut into "items"
+ * Operands that live in the Wasm heap (cpu buffers do, up to its cap) are
+ * used in place; others are staged into it (memcpy speed; a few percent of
+ * the GEMM at n = 1024), and a C outside it is copied back. A call is cut into "items"
  * (one output block C[t][m0:m1, n0:n1] over k0:k1); items are packed into
  * jobs whose staging fits STAGING_BYTES, so a 151k-wide LM head or a long
  * batch streams through a bounded arena. Each distinct A or B block is staged
  * once per job, so a weight broadcast over the batch is copied once.
  */
 import type { MatmulPlan } from "../matmul.js";
-import { buildGemmModule, DEFAULT_TILES, workspaceBytes, type FloatKind } from "./gemm-module.js";
-import { align, defaultThreadCount, WasmThreads, type Unit } from "./threads.js";
+import type { FloatKind } from "./gemm-module.js";
+import { inWasmMemory, type Block } from "./heap.js";
+import { wasmRuntime, type WasmRuntime } from "./runtime.js";
+import { align, type Unit } from "./threads.js";
 
 type Arr = Float32Array | Float64Array;
 
@@ -29,20 +31,6 @@ const PARALLEL_MIN_MACS = 1 << 19;
 /** Pieces a lone product is cut into per thread (each piece re-packs the operand it shares, a few % at n = 1024). */
 const PIECES_PER_THREAD = 3;
 
-const KINDS: readonly FloatKind[] = ["f32", "f64"];
-
-let runtime: WasmThreads | null = null;
-
-/** The shared runtime, created on first use. */
-export function gemmRuntime(): WasmThreads {
-  if (!runtime) {
-    const scratch = Math.max(...KINDS.map((k) => workspaceBytes(k, DEFAULT_TILES[k])));
-    const sets = KINDS.map((k) => ({ bytes: buildGemmModule(k, DEFAULT_TILES[k], { initialPages: 1, maxPages: 65536 }), exports: ["gemm"] }));
-    runtime = new WasmThreads(sets, scratch, defaultThreadCount());
-  }
-  return runtime;
-}
-
 const kindOf = (a: Arr): FloatKind => (a instanceof Float32Array ? "f32" : "f64");
 
 /** One output block: C[t][m0:m1, n0:n1] (+)= A[ia][m0:m1, k0:k1] B[ib][k0:k1, n0:n1]. */
@@ -59,9 +47,9 @@ export function wasmMatmul(A: Arr, B: Arr, C: Arr, plan: MatmulPlan): void {
   const { M, K, N, batch } = plan;
   if (M === 0 || N === 0 || batch === 0) return;
   if (K === 0) { C.fill(0); return; }
-  const rt = gemmRuntime();
+  const rt = wasmRuntime();
   const e = A.BYTES_PER_ELEMENT;
-  const [Mt, Nt, Kt] = tileFor(M, K, N, e);
+  const [Mt, Nt, Kt] = tileFor(M, K, N, e, [A, B, C].map((x) => !inWasmMemory(x)) as [boolean, boolean, boolean]);
   const items: Item[] = [];
   for (let t = 0; t < batch; t++) {
     const ia = plan.aIndex ? plan.aIndex[t]! : t, ib = plan.bIndex ? plan.bIndex[t]! : t;
@@ -81,10 +69,10 @@ export function wasmMatmul(A: Arr, B: Arr, C: Arr, plan: MatmulPlan): void {
   job.flush();
 }
 
-/** The largest (Mt, Nt, Kt) block, from the full problem down, whose staging fits. */
-function tileFor(M: number, K: number, N: number, e: number): [number, number, number] {
+/** The largest (Mt, Nt, Kt) block, from the full problem down, whose staging (of A, B, C where flagged) fits. */
+function tileFor(M: number, K: number, N: number, e: number, [sa, sb, sc]: [boolean, boolean, boolean]): [number, number, number] {
   let m = M, n = N, k = K;
-  const bytes = () => (m * k + k * n + m * n) * e;
+  const bytes = () => ((sa ? m * k : 0) + (sb ? k * n : 0) + (sc ? m * n : 0)) * e;
   while (bytes() > STAGING_BYTES && (m > 16 || n > 16 || k > 16)) {
     if (n >= m && n >= k) n = align(Math.ceil(n / 2), 16);
     else if (k >= m) k = align(Math.ceil(k / 2), 16);
@@ -96,65 +84,66 @@ function tileFor(M: number, K: number, N: number, e: number): [number, number, n
 class Job {
   private items: Item[] = [];
   private staged = new Map<string, Staged>();
-  private top: number;
+  private blocks: Block[] = [];
+  private stagedBytes = 0;
+  private readonly e: number;
 
-  constructor(private readonly rt: WasmThreads, private readonly A: Arr, private readonly B: Arr, private readonly C: Arr, private readonly plan: MatmulPlan) {
-    this.top = rt.arenaBase;
+  constructor(private readonly rt: WasmRuntime, private readonly A: Arr, private readonly B: Arr, private readonly C: Arr, private readonly plan: MatmulPlan) {
+    this.e = A.BYTES_PER_ELEMENT;
   }
 
+  /** Bytes an item would stage: only operands outside the Wasm memory are copied. */
   private cost(it: Item): number {
-    const e = this.A.BYTES_PER_ELEMENT, m = it.m1 - it.m0, n = it.n1 - it.n0, k = it.k1 - it.k0;
-    return (m * k + k * n + m * n) * e + 64 * 3;
+    const m = it.m1 - it.m0, n = it.n1 - it.n0, k = it.k1 - it.k0;
+    return ((inWasmMemory(this.A) ? 0 : m * k) + (inWasmMemory(this.B) ? 0 : k * n) + (inWasmMemory(this.C) ? 0 : m * n)) * this.e;
   }
 
   fits(it: Item): boolean {
-    return this.items.length === 0 || this.top + this.cost(it) - this.rt.arenaBase <= STAGING_BYTES;
+    return this.items.length === 0 || this.stagedBytes + this.cost(it) <= STAGING_BYTES;
   }
 
   add(it: Item): void {
     const { M, K, N } = this.plan;
-    this.stage(`a${it.ia},${it.m0},${it.k0}`, this.A, it.ia * M * K, K, it.m0, it.m1, it.k0, it.k1);
-    this.stage(`b${it.ib},${it.k0},${it.n0}`, this.B, it.ib * K * N, N, it.k0, it.k1, it.n0, it.n1);
-    // C is read back only when accumulating over a K split
-    const c = this.reserve(`c${it.t},${it.m0},${it.n0}`, it.m1 - it.m0, it.n1 - it.n0);
-    if (it.k0 > 0) this.copyIn(this.C, it.t * M * N, N, it.m0, it.m1, it.n0, it.n1, c);
+    this.place(`a${it.ia},${it.m0},${it.k0}`, this.A, it.ia * M * K, K, it.m0, it.m1, it.k0, it.k1, true);
+    this.place(`b${it.ib},${it.k0},${it.n0}`, this.B, it.ib * K * N, N, it.k0, it.k1, it.n0, it.n1, true);
+    // C's old values are read only when accumulating over a K split
+    this.place(`c${it.t},${it.m0},${it.n0}`, this.C, it.t * M * N, N, it.m0, it.m1, it.n0, it.n1, it.k0 > 0);
     this.items.push(it);
   }
 
-  private reserve(key: string, rows: number, cols: number): Staged {
-    const s = { ptr: align(this.top, 64), ld: cols };
-    this.top = s.ptr + rows * cols * this.A.BYTES_PER_ELEMENT;
-    this.rt.ensure(this.top);
-    this.staged.set(key, s);
-    return s;
-  }
-
-  private stage(key: string, src: Arr, base: number, ld: number, r0: number, r1: number, c0: number, c1: number): void {
+  /** Where block [r0:r1, c0:c1] of the ld-strided matrix at `base` of `src` is, staging it when it is outside the Wasm memory. */
+  private place(key: string, src: Arr, base: number, ld: number, r0: number, r1: number, c0: number, c1: number, copyIn: boolean): void {
     if (this.staged.has(key)) return;
-    this.copyIn(src, base, ld, r0, r1, c0, c1, this.reserve(key, r1 - r0, c1 - c0));
+    if (inWasmMemory(src)) {
+      this.staged.set(key, { ptr: src.byteOffset + (base + r0 * ld + c0) * this.e, ld });
+      return;
+    }
+    const w = c1 - c0, bytes = (r1 - r0) * w * this.e;
+    const block = this.rt.heap.alloc(bytes, true)!;
+    this.blocks.push(block);
+    this.stagedBytes += bytes;
+    this.staged.set(key, { ptr: block.ptr, ld: w });
+    if (!copyIn) return;
+    const heap = this.heap(), at = block.ptr / this.e;
+    if (w === ld) heap.set(src.subarray(base + r0 * ld, base + r1 * ld), at);
+    else for (let r = r0; r < r1; r++) heap.set(src.subarray(base + r * ld + c0, base + r * ld + c1), at + (r - r0) * w);
   }
 
   private heap(): Arr {
-    return this.A instanceof Float32Array ? new Float32Array(this.rt.memory.buffer) : new Float64Array(this.rt.memory.buffer);
-  }
-
-  private copyIn(src: Arr, base: number, ld: number, r0: number, r1: number, c0: number, c1: number, dst: Staged): void {
-    const heap = this.heap(), e = this.A.BYTES_PER_ELEMENT, at = dst.ptr / e, w = c1 - c0;
-    if (w === ld) { heap.set(src.subarray(base + r0 * ld, base + r1 * ld), at); return; }
-    for (let r = r0; r < r1; r++) heap.set(src.subarray(base + r * ld + c0, base + r * ld + c1), at + (r - r0) * w);
+    return this.A instanceof Float32Array ? new Float32Array(this.rt.threads.memory.buffer) : new Float64Array(this.rt.threads.memory.buffer);
   }
 
   flush(): void {
     if (this.items.length === 0) return;
-    const { M, N } = this.plan;
-    const e = this.A.BYTES_PER_ELEMENT, kernel = KINDS.indexOf(kindOf(this.A));
+    const { M, N } = this.plan, e = this.e;
+    const kernel = this.rt.threads.kernel(`gemm.${kindOf(this.A)}`, "gemm");
     const get = (k: string) => this.staged.get(k)!;
     const units = this.items.map((it) => ({
       it,
       a: get(`a${it.ia},${it.m0},${it.k0}`), b: get(`b${it.ib},${it.k0},${it.n0}`), c: get(`c${it.t},${it.m0},${it.n0}`),
     }));
     const macs = this.items.reduce((s, it) => s + (it.m1 - it.m0) * (it.n1 - it.n0) * (it.k1 - it.k0), 0);
-    const threads = macs < PARALLEL_MIN_MACS ? 1 : this.rt.threads;
+    const threads = macs < PARALLEL_MIN_MACS ? 1 : this.rt.threads.threads;
     // a few pieces per thread, so that a thread that loses its core is covered by the others
     const pieces = threads === 1 || units.length >= 4 * threads ? 1 : Math.ceil((PIECES_PER_THREAD * threads) / units.length);
     const work: Unit[] = [];
@@ -167,16 +156,20 @@ class Job {
         });
       }
     }
-    this.rt.run(work, align(this.top, 64), threads);
-    const heap = this.heap();
-    for (const u of units) {
-      const { t, m0, m1, n0, n1 } = u.it, w = n1 - n0, at = u.c.ptr / e;
-      if (w === N) this.C.set(heap.subarray(at, at + (m1 - m0) * N), t * M * N + m0 * N);
-      else for (let r = m0; r < m1; r++) this.C.set(heap.subarray(at + (r - m0) * w, at + (r - m0 + 1) * w), t * M * N + r * N + n0);
+    this.rt.threads.runUnits(this.rt.heap, work, threads);
+    if (!inWasmMemory(this.C)) {
+      const heap = this.heap();
+      for (const u of units) {
+        const { t, m0, m1, n0, n1 } = u.it, w = n1 - n0, at = u.c.ptr / e;
+        if (w === N) this.C.set(heap.subarray(at, at + (m1 - m0) * N), t * M * N + m0 * N);
+        else for (let r = m0; r < m1; r++) this.C.set(heap.subarray(at + (r - m0) * w, at + (r - m0 + 1) * w), t * M * N + r * N + n0);
+      }
     }
+    for (const b of this.blocks) this.rt.heap.free(b);
+    this.blocks = [];
     this.items = [];
     this.staged.clear();
-    this.top = this.rt.arenaBase;
+    this.stagedBytes = 0;
   }
 }
 

@@ -46,10 +46,10 @@ const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
 const { memory, modules, slot, names, scratch } = workerData;
 const kernels = [];
-for (const m of modules) {
+modules.forEach((m, i) => {
   const ex = new WebAssembly.Instance(m, { env: { memory } }).exports;
-  for (const n of names) kernels.push(ex[n]);
-}
+  for (const n of names[i]) kernels.push(ex[n]);
+});
 const ctrl = new Int32Array(memory.buffer, 0, ${PAGE / 4});
 Atomics.store(ctrl, slot + ${READY}, 1);
 Atomics.notify(ctrl, slot + ${READY});
@@ -78,6 +78,8 @@ for (;;) {
 `;
 
 export interface KernelSet {
+  /** Its name, for `kernel(set, fn)`. */
+  readonly name: string;
   /** Compiled module bytes. */
   readonly bytes: Uint8Array;
   /** Exported functions that units may call, in order. */
@@ -91,6 +93,7 @@ export class WasmThreads {
   readonly memory: WasmMemory;
   /** Flattened exports, as the units index them. */
   private readonly kernels: ((...args: number[]) => void)[] = [];
+  private readonly index = new Map<string, number>();
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
   /** Byte offset of each thread's scratch; thread 0 is the main thread. */
@@ -108,17 +111,26 @@ export class WasmThreads {
     const modules = sets.map((s) => new WA.Module(s.bytes));
     modules.forEach((m, i) => {
       const ex = new WA.Instance(m, { env: { memory: this.memory } }).exports;
-      for (const n of sets[i]!.exports) this.kernels.push(ex[n]!);
+      for (const n of sets[i]!.exports) {
+        this.index.set(`${sets[i]!.name}.${n}`, this.kernels.length);
+        this.kernels.push(ex[n]!);
+      }
     });
-    const names = sets[0]!.exports;
-    if (sets.some((s) => s.exports.join() !== names.join())) throw new AnchorError("wasm kernel sets must export the same names");
+    const names = sets.map((s) => s.exports);
     for (let t = 1; t < threads; t++) this.startWorker(t, modules, names);
+  }
+
+  /** The unit kernel index of export `fn` of kernel set `set`. */
+  kernel(set: string, fn: string): number {
+    const k = this.index.get(`${set}.${fn}`);
+    if (k === undefined) throw new AnchorError(`wasm kernels: no export "${fn}" in kernel set "${set}"`);
+    return k;
   }
 
   /** Threads that take part in a job: the main thread plus the workers that came up. */
   get threads(): number { return 1 + this.workers.length; }
 
-  private startWorker(t: number, modules: object[], names: readonly string[]): void {
+  private startWorker(t: number, modules: object[], names: readonly (readonly string[])[]): void {
     const slot = t * SLOT;
     let w: Worker;
     try {
@@ -141,6 +153,12 @@ export class WasmThreads {
       if (have / PAGE + pages > MAX_PAGES) throw new AnchorError(`wasm kernels: ${bytes} bytes of working memory exceed the 4 GiB wasm32 limit`);
       this.memory.grow(pages);
     }
+  }
+
+  /** `run` with the unit table in a transient block of `heap`. */
+  runUnits(heap: { alloc(bytes: number, transient: boolean): { ptr: number; size: number } | null; free(b: { ptr: number; size: number }): void }, units: readonly Unit[], threads = this.threads): void {
+    const table = heap.alloc(Math.max(1, units.length) * UNIT_WORDS * 4, true)!;
+    try { this.run(units, table.ptr, threads); } finally { heap.free(table); }
   }
 
   /**

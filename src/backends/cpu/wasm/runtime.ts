@@ -1,0 +1,33 @@
+/**
+ * The one Wasm runtime of the cpu backend, made on first use: the GEMM
+ * kernels (f32, f64) and the f32 elementwise kernels, instantiated on the
+ * main thread and on the worker threads over one shared memory, plus the
+ * heap that cpu buffers and GEMM staging come from.
+ *
+ * ANCHORGRAD_THREADS sets the thread count; ANCHORGRAD_WASM_HEAP_MB the
+ * heap's cap (default 2048; buffers past it are ordinary typed arrays).
+ */
+import { buildGemmModule, DEFAULT_TILES, workspaceBytes, type FloatKind } from "./gemm-module.js";
+import { WasmHeap } from "./heap.js";
+import { defaultThreadCount, WasmThreads, type KernelSet } from "./threads.js";
+
+export interface WasmRuntime {
+  readonly threads: WasmThreads;
+  readonly heap: WasmHeap;
+}
+
+const GEMM_KINDS: readonly FloatKind[] = ["f32", "f64"];
+const MEMORY = { initialPages: 1, maxPages: 65536 };
+
+let runtime: WasmRuntime | null = null;
+
+export function wasmRuntime(): WasmRuntime {
+  if (!runtime) {
+    const scratch = Math.max(...GEMM_KINDS.map((k) => workspaceBytes(k, DEFAULT_TILES[k])));
+    const sets: KernelSet[] = GEMM_KINDS.map((k) => ({ name: `gemm.${k}`, bytes: buildGemmModule(k, DEFAULT_TILES[k], MEMORY), exports: ["gemm"] }));
+    const threads = new WasmThreads(sets, scratch, defaultThreadCount());
+    const mb = Number(process.env.ANCHORGRAD_WASM_HEAP_MB);
+    runtime = { threads, heap: new WasmHeap(threads, (Number.isFinite(mb) && mb >= 0 ? mb : 2048) * 2 ** 20) };
+  }
+  return runtime;
+}
