@@ -12,7 +12,7 @@ import { acquireDevice, releaseDevice } from "../../src/backends/webgpu/device.j
 import { Runtime, sizeClass, type Dispatch } from "../../src/backends/webgpu/runtime.js";
 import { webgpuStatus } from "../../src/backends/webgpu/index.js";
 import { doctor } from "../../src/cli/commands/doctor.js";
-import { describeWebGPU, gpu } from "./setup.js";
+import { describeWebGPU, gate, gpu } from "./setup.js";
 
 /** A kernel whose WGSL does not compile. */
 const broken: Dispatch = { name: "bogusKernel", key: "bogus", wgsl: () => "fn main() { let x: u32 = 1.5; }", bindings: [], params: [], workgroups: 1 };
@@ -148,6 +148,21 @@ describeWebGPU("webgpu runtime", () => {
     expect(text).toMatch(/backend webgpu: available/);
     expect(text).toContain(String(s.info!.adapter));
     expect(text).toMatch(/maxStorageBufferBindingSize/);
+  });
+
+  it("without an adapter: status gives the reason and the fix; suites skip, or fail under CI", () => {
+    const script = fileURLToPath(new URL("./child-status.mts", import.meta.url));
+    const r = spawnSync(process.execPath, ["--import", "tsx", script], {
+      encoding: "utf8", timeout: 60_000, env: { ...process.env, VK_ICD_FILENAMES: "/nonexistent/icd.json", ANCHORGRAD_BACKEND: "" },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    expect(s).toMatchObject({ name: "webgpu", available: false });
+    expect(s.reason).toMatch(/npm run setup:webgpu-sw/);
+    expect(gate(false, {})).toBe("skip");
+    expect(gate(false, { CI: "true" })).toBe("fail");
+    expect(gate(false, { ANCHORGRAD_REQUIRE_WEBGPU: "1" })).toBe("fail");
+    expect(gate(true, { CI: "true" })).toBe("run");
   });
 
   it("loads Dawn only when webgpu is used, honours ANCHORGRAD_BACKEND, and lets the process exit", () => {

@@ -12,13 +12,19 @@ import { loadWebGPU, webgpuStatus, type WebGPUBackend } from "../../src/backends
 
 const status = await webgpuStatus();
 export const adapterInfo = status.info;
-const required = process.env.ANCHORGRAD_REQUIRE_WEBGPU === "1" || process.env.CI === "true";
+
+/** What a WebGPU suite does here: run, fail (an adapter is required), or skip. */
+export function gate(available: boolean, env: NodeJS.ProcessEnv): "run" | "fail" | "skip" {
+  if (available) return "run";
+  return env.ANCHORGRAD_REQUIRE_WEBGPU === "1" || env.CI === "true" ? "fail" : "skip";
+}
 
 /** The live backend inside a describeWebGPU body (set in beforeAll). */
 export let gpu: WebGPUBackend;
 
 export function describeWebGPU(name: string, body: () => void): void {
-  if (status.available) {
+  const action = gate(status.available, process.env);
+  if (action === "run") {
     describe(name, () => {
       beforeAll(async () => {
         await ag.useBackend("webgpu");
@@ -31,7 +37,7 @@ export function describeWebGPU(name: string, body: () => void): void {
     });
     return;
   }
-  if (required) {
+  if (action === "fail") {
     describe(name, () => it("has a WebGPU adapter (required by CI / ANCHORGRAD_REQUIRE_WEBGPU=1)", () => { throw new Error(status.reason); }));
     return;
   }

@@ -119,5 +119,8 @@ export async function probeAdapter(): Promise<{ available: boolean; reason?: str
 }
 
 export function statusInfo(h: DeviceHandle): Record<string, unknown> {
-  return { adapter: h.adapterName, ...h.info, limits: h.limits, features: h.features };
+  return {
+    adapter: h.adapterName, ...h.info, limits: h.limits, features: h.features,
+    dtypes: "float32, int32, bool; float16/bfloat16 stored as 16 bits and computed in float32; no float64 (WGSL has none)",
+  };
 }
