@@ -62,7 +62,7 @@ for (;;) {
   let status = 0;
   try {
     const heap = new Int32Array(memory.buffer);
-    const table = Atomics.load(ctrl, ${TABLE}) >> 2, count = Atomics.load(ctrl, ${COUNT});
+    const table = Atomics.load(ctrl, ${TABLE}) >>> 2, count = Atomics.load(ctrl, ${COUNT});
     for (let i = Atomics.add(ctrl, ${NEXT}, 1); i < count; i = Atomics.add(ctrl, ${NEXT}, 1)) {
       const u = table + i * ${UNIT_WORDS};
       kernels[heap[u]](scratch, heap[u + 1], heap[u + 2], heap[u + 3], heap[u + 4], heap[u + 5], heap[u + 6], heap[u + 7],
@@ -168,7 +168,7 @@ export class WasmThreads {
   run(units: readonly Unit[], table: number, threads = this.threads): void {
     this.ensure(table + units.length * UNIT_WORDS * 4);
     const heap = new Int32Array(this.memory.buffer);
-    let at = table >> 2;
+    let at = table >>> 2; // unsigned: tables may sit above 2 GiB
     for (const u of units) {
       if (u.args.length > UNIT_ARGS) throw new AnchorError(`wasm kernels: a unit has ${u.args.length} arguments, at most ${UNIT_ARGS} fit`);
       heap[at] = u.kernel;
