@@ -72,6 +72,17 @@ describe("save / load", () => {
     expect(Array.from(tied.dataSync())).toEqual(Array.from(manual.dataSync()));
   });
 
+  it("lets the checkpoint decide the head: an lm_head present stays untied even if the config says tied", async () => {
+    const a = tempDir("head");
+    const made = await iv.createModel(a, { preset: "tiny", layout: "original", seed: 8 });
+    const cfg = JSON.parse(readFileSync(join(a, "config.json"), "utf8"));
+    cfg.llm_config.tie_word_embeddings = true;
+    writeFileSync(join(a, "config.json"), JSON.stringify(cfg));
+    const m = await iv.load(a);
+    expect(m.config.text.tieWordEmbeddings).toBe(false);
+    expect(bits(m.params.language.lmHead!.kernel)).toEqual(bits(made.params.language.lmHead!.kernel));
+  });
+
   it("loads a sharded checkpoint (model.safetensors.index.json)", async () => {
     const a = tempDir("shard");
     const made = await iv.createModel(a, { preset: "tiny", layout: "original", seed: 6 });

@@ -52,6 +52,35 @@ describe("config.json", () => {
     expect(() => iv.configJson(iv.preset("internvl2-1b"), "hf")).toThrow(/Hermes-2/);
   });
 
+  it("reads a config.json shaped like InternVL3-1B's own (extra fields, dynamic rope_scaling) as the preset", () => {
+    const real = {
+      architectures: ["InternVLChatModel"], auto_map: { AutoConfig: "configuration_internvl_chat.InternVLChatConfig" },
+      downsample_ratio: 0.5, dynamic_image_size: true, force_image_size: 448, hidden_size: 896, image_fold: null,
+      llm_config: {
+        architectures: ["Qwen2ForCausalLM"], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151643, hidden_act: "silu",
+        hidden_size: 896, initializer_range: 0.02, intermediate_size: 4864, max_position_embeddings: 32768, max_window_layers: 70,
+        model_type: "qwen2", moe_config: null, num_attention_heads: 14, num_hidden_layers: 24, num_key_value_heads: 2, rms_norm_eps: 1e-6,
+        rope_scaling: { factor: 2.0, rope_type: "dynamic", type: "dynamic" }, rope_theta: 1000000.0, sliding_window: null,
+        torch_dtype: "bfloat16", use_bfloat16: true, use_cache: true, use_sliding_window: false, vocab_size: 151674,
+      },
+      max_dynamic_patch: 12, min_dynamic_patch: 1, model_type: "internvl_chat", pad2square: false, ps_version: "v2", select_layer: -1,
+      system_message: null, template: "internvl2_5", tie_word_embeddings: false, torch_dtype: "bfloat16", use_backbone_lora: 0, use_llm_lora: 0, use_thumbnail: true,
+      vision_config: {
+        architectures: ["InternVisionModel"], attention_dropout: 0.0, drop_path_rate: 0.1, dropout: 0.0, hidden_act: "gelu", hidden_size: 1024,
+        image_size: 448, initializer_factor: 0.1, initializer_range: 1e-10, intermediate_size: 4096, layer_norm_eps: 1e-6, model_type: "intern_vit_6b",
+        norm_type: "layer_norm", num_attention_heads: 16, num_channels: 3, num_hidden_layers: 24, patch_size: 14, qk_normalization: false, qkv_bias: true, use_flash_attn: true,
+      },
+    };
+    const c = iv.parseConfig(real, { imageTokenId: 151667 });
+    const want = iv.preset("internvl3-1b");
+    expect({ ...c, vision: { ...c.vision, initializerRange: 0.02 }, text: { ...c.text, eosTokenId: 151645 } }).toEqual(want);
+    expect(c.text.ropeScaling).toEqual({ type: "dynamic", factor: 2 });
+    const linear = { ...real, llm_config: { ...real.llm_config, rope_scaling: { type: "linear", factor: 4 } } };
+    expect(() => iv.parseConfig(linear, { imageTokenId: 1 })).toThrow(/llm_config\.rope_scaling has type "linear"; only the "dynamic"/);
+    const sliding = { ...real, llm_config: { ...real.llm_config, use_sliding_window: true } };
+    expect(() => iv.parseConfig(sliding, { imageTokenId: 1 })).toThrow(/use_sliding_window is set/);
+  });
+
   const hfJson = () => iv.configJson({ ...iv.preset("tiny"), layout: "hf" }) as Record<string, any>;
   it("rejects architectures we do not implement, naming the field", () => {
     const orig = iv.configJson(iv.preset("tiny"), "original") as Record<string, any>;

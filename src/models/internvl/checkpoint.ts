@@ -73,14 +73,15 @@ export interface LoadOptions {
 
 /**
  * Load a model directory in either layout. Weights are read one tensor at a
- * time and converted to `dtype`; a missing lm_head ties the head to the
- * embeddings (and the returned config says so).
+ * time and converted to `dtype`. The head is tied to the embeddings exactly
+ * when the checkpoint has no lm_head, and the returned config says so.
  */
 export async function load(dir: string, opts: LoadOptions = {}): Promise<InternVLModel> {
   const tokenizer = (await exists(join(dir, "tokenizer.json"))) ? await loadTokenizer(dir) : null;
   let config = await readConfig(dir, tokenizer);
   const params = await loadWeightsFromDir(dir, config, config.layout, opts);
-  if (!params.language.lmHead && !config.text.tieWordEmbeddings) config = { ...config, text: { ...config.text, tieWordEmbeddings: true } };
+  const tied = !params.language.lmHead;
+  if (tied !== config.text.tieWordEmbeddings) config = { ...config, text: { ...config.text, tieWordEmbeddings: tied } };
   return { config, params, tokenizer };
 }
 

@@ -48,6 +48,12 @@ export interface TextConfig {
   readonly intermediateSize: number;
   readonly vocabSize: number;
   readonly ropeTheta: number;
+  /**
+   * transformers' "dynamic" NTK scaling (InternVL2.5/3-1B set factor 2). It
+   * changes θ only for sequences longer than max_position_embeddings, which
+   * forward refuses, so within the context it is plain RoPE.
+   */
+  readonly ropeScaling: { readonly type: "dynamic"; readonly factor: number } | null;
   readonly rmsNormEps: number;
   /** Biases on q/k/v (Qwen2); o_proj never has one. */
   readonly qkvBias: boolean;
@@ -125,7 +131,7 @@ const INTERN_VIT_300M: VisionConfig = {
 
 const QWEN2_0_5B: TextConfig = {
   arch: "qwen2", hiddenSize: 896, numLayers: 24, numHeads: 14, numKvHeads: 2, headDim: 64, intermediateSize: 4864,
-  vocabSize: 151674, ropeTheta: 1e6, rmsNormEps: 1e-6, qkvBias: true, qkNorm: false, tieWordEmbeddings: false,
+  vocabSize: 151674, ropeTheta: 1e6, ropeScaling: { type: "dynamic", factor: 2 }, rmsNormEps: 1e-6, qkvBias: true, qkNorm: false, tieWordEmbeddings: false,
   maxPositionEmbeddings: 32768, bosTokenId: 151643, eosTokenId: 151645, initializerRange: 0.02,
 };
 
@@ -146,7 +152,7 @@ function tiny(arch: "qwen2" | "qwen3", vocabSize: number, imageTokenId: number):
     vision: { ...INTERN_VIT_300M, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, imageSize: 56, patchSize: 7 },
     text: {
       ...QWEN2_0_5B, arch, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, intermediateSize: 128,
-      vocabSize, qkvBias: arch === "qwen2", qkNorm: arch === "qwen3", maxPositionEmbeddings: 2048, bosTokenId: null, eosTokenId: null,
+      vocabSize, ropeScaling: null, qkvBias: arch === "qwen2", qkNorm: arch === "qwen3", maxPositionEmbeddings: 2048, bosTokenId: null, eosTokenId: null,
     },
     template: "internvl2_5",
     imageTokenId,
@@ -167,7 +173,7 @@ export function preset(name: PresetName | string): InternVLConfig {
     }
     case "internvl2-1b":
       // Qwen2-0.5B-Instruct's 151,646 ids plus InternVL's 9 added tokens; <IMG_CONTEXT> = 151648
-      return { ...base, vision: INTERN_VIT_300M, text: { ...QWEN2_0_5B, vocabSize: 151655 }, template: "Hermes-2", imageTokenId: 151648 };
+      return { ...base, vision: INTERN_VIT_300M, text: { ...QWEN2_0_5B, vocabSize: 151655, ropeScaling: null }, template: "Hermes-2", imageTokenId: 151648 };
     case "internvl2.5-1b":
     case "internvl3-1b":
       return { ...base, vision: INTERN_VIT_300M, text: QWEN2_0_5B, template: "internvl2_5", imageTokenId: 151667 };
@@ -177,7 +183,7 @@ export function preset(name: PresetName | string): InternVLConfig {
         ...base, vision: INTERN_VIT_300M, template: "internvl2_5", imageTokenId: 151671,
         text: {
           ...QWEN2_0_5B, arch: "qwen3", hiddenSize: 1024, numLayers: 28, numHeads: 16, numKvHeads: 8, headDim: 128,
-          intermediateSize: 3072, vocabSize: 151936, qkvBias: false, qkNorm: true, maxPositionEmbeddings: 40960,
+          intermediateSize: 3072, vocabSize: 151936, ropeScaling: null, qkvBias: false, qkNorm: true, maxPositionEmbeddings: 40960,
         },
       };
     default:
@@ -288,6 +294,14 @@ function readVision(r: Reader, layout: Layout): VisionConfig {
   };
 }
 
+function readRopeScaling(r: Reader): TextConfig["ropeScaling"] {
+  if (!r.has("rope_scaling")) return null;
+  const s = r.sub("rope_scaling");
+  const type = s.str("rope_type", s.str("type", ""));
+  if (type !== "dynamic") r.fail("rope_scaling", `has type "${type}"; only the "dynamic" (NTK) scaling of the InternVL checkpoints is supported`);
+  return { type: "dynamic", factor: s.num("factor") };
+}
+
 const TEXT_ARCHS: Record<string, TextConfig["arch"]> = { Qwen2ForCausalLM: "qwen2", Qwen3ForCausalLM: "qwen3", qwen2: "qwen2", qwen3: "qwen3" };
 
 function readText(r: Reader): TextConfig {
@@ -301,7 +315,7 @@ function readText(r: Reader): TextConfig {
   const hidden = r.int("hidden_size"), heads = r.int("num_attention_heads");
   const act = r.str("hidden_act", "silu");
   if (act !== "silu") r.fail("hidden_act", `is "${act}"; only SwiGLU (silu) decoders are supported`);
-  if (r.has("rope_scaling")) r.fail("rope_scaling", "is set; RoPE scaling is not supported");
+  if (r.bool("use_sliding_window", false)) r.fail("use_sliding_window", "is set; sliding-window attention is not supported");
   return {
     arch: arch!,
     hiddenSize: hidden,
@@ -312,6 +326,7 @@ function readText(r: Reader): TextConfig {
     intermediateSize: r.int("intermediate_size"),
     vocabSize: r.int("vocab_size"),
     ropeTheta: r.num("rope_theta", 10000),
+    ropeScaling: readRopeScaling(r),
     rmsNormEps: r.num("rms_norm_eps", 1e-6),
     qkvBias: arch === "qwen2" ? true : r.bool("attention_bias", false),
     qkNorm: arch === "qwen3",
@@ -416,7 +431,7 @@ function textJson(t: TextConfig, extra: Json): Json {
     max_position_embeddings: t.maxPositionEmbeddings,
     rms_norm_eps: t.rmsNormEps,
     rope_theta: t.ropeTheta,
-    rope_scaling: null,
+    rope_scaling: t.ropeScaling && { factor: t.ropeScaling.factor, rope_type: t.ropeScaling.type, type: t.ropeScaling.type },
     ...(t.arch === "qwen3" && { attention_bias: t.qkvBias }),
     tie_word_embeddings: t.tieWordEmbeddings,
     vocab_size: t.vocabSize,

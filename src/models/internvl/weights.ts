@@ -41,13 +41,15 @@ export interface LoadWeightsOptions {
 
 /**
  * Read the parameters of `c` from `source` (checkpoint names in `layout`).
- * A missing lm_head ties the head to the embeddings; one present while the
- * config ties them is ignored.
+ * The checkpoint decides the head: an lm_head tensor is loaded as an untied
+ * head, a missing one ties the head to the embeddings (`load` sets the
+ * config's tie_word_embeddings to match).
  */
 export async function loadWeights(source: TensorSource, c: InternVLConfig, layout: Layout, opts: LoadWeightsOptions = {}): Promise<InternVLParams> {
   const label = opts.label ?? "checkpoint";
   const legacy = layout === "hf" && !source.has("model.language_model.embed_tokens.weight") && source.has("language_model.model.embed_tokens.weight");
-  const specs = paramSpecs(c);
+  // the head is optional whatever the config says: present means untied (safetensors drops tied copies)
+  const specs = paramSpecs({ ...c, text: { ...c.text, tieWordEmbeddings: false } });
   const used = new Set<string>();
   const missing: string[] = [], wrong: string[] = [], present: ParamSpec[] = [];
   for (const spec of specs) {
@@ -68,8 +70,6 @@ export async function loadWeights(source: TensorSource, c: InternVLConfig, layou
     }
     present.push(spec);
   }
-  // a tied config may still ship the head
-  for (const n of ["language_model.lm_head.weight", "lm_head.weight"]) used.add(n);
   const unexpected = source.names.filter((n) => !used.has(n) && !IGNORED.test(n));
   if (missing.length || wrong.length || unexpected.length) {
     const parts = [
