@@ -8,6 +8,7 @@ import { copyStrided } from "./strided.js";
 import { matmul } from "./matmul.js";
 import { specializedKernel } from "./specialize.js";
 import { takeBuffer } from "./pool.js";
+import { wasmRowReduce } from "./wasm/elementwise.js";
 
 type Ref = BufferRef<StorageArray>;
 type CpuKernel = (inputs: readonly Ref[], params: any, out: OutSpec) => StorageArray;
@@ -45,6 +46,7 @@ function rowsOver(x: Ref, axes: readonly number[]): { data: StorageArray; rows: 
 
 const sum: CpuKernel = ([x], { axes }, out) => {
   const { data, rows, len } = rowsOver(x!, axes), res = alloc(out);
+  if (wasmRowReduce("rowsum", data, rows, len, res)) return res;
   for (let r = 0; r < rows; r++) {
     let s = 0;
     for (let j = r * len, e = j + len; j < e; j++) s += data[j]!;
@@ -55,6 +57,7 @@ const sum: CpuKernel = ([x], { axes }, out) => {
 
 const max: CpuKernel = ([x], { axes }, out) => {
   const { data, rows, len } = rowsOver(x!, axes), res = alloc(out);
+  if (wasmRowReduce("rowmax", data, rows, len, res)) return res;
   for (let r = 0; r < rows; r++) {
     let m = -Infinity;
     for (let j = r * len, e = j + len; j < e; j++) { const v = data[j]!; if (v > m || v !== v) m = v; if (m !== m) break; }

@@ -10,12 +10,16 @@
  * arithmetic. The scalar functions are the op table's own (`row.js`), so
  * results are bit-identical to the generic loops.
  *
+ * Large float32 ops of the ones the Wasm SIMD kernels have (arithmetic,
+ * min/max, neg, abs, sqrt, exp, where) run there instead, on every thread.
+ *
  * Broadcasting runs without index arrays: the output is collapsed to as few
  * dims as the inputs' strides allow, and the innermost dim is a contiguous
  * run in which each input either advances (stride 1) or repeats (stride 0).
  */
 import type { DType, StorageArray } from "../../tensor/dtype.js";
 import { takeBuffer } from "./pool.js";
+import { wasmElementwise } from "./wasm/elementwise.js";
 import { broadcastStrides, sizeOf, type Shape } from "../../tensor/shape.js";
 import type { BufferRef, OutSpec } from "../backend.js";
 
@@ -54,7 +58,7 @@ function compiledRun(name: string, fn: ScalarFn, arity: number, dtypes: readonly
  * Merge adjacent output dims wherever every input is contiguous across them
  * (or broadcast across both); returns the collapsed shape and per-input strides.
  */
-function collapse(shape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
+export function collapse(shape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
   const dims: number[] = [], st: number[][] = strides.map(() => []);
   for (let d = 0; d < shape.length; d++) {
     if (shape[d] === 1) continue;
@@ -74,7 +78,7 @@ function collapse(shape: Shape, strides: number[][]): { shape: number[]; strides
 export function specializedKernel(name: string, fn: ScalarFn) {
   return (inputs: readonly Ref[], _p: unknown, out: OutSpec): StorageArray => {
     const res = takeBuffer(out.dtype, sizeOf(out.shape), true);
-    if (res.length === 0) return res;
+    if (res.length === 0 || wasmElementwise(name, inputs, out, res)) return res;
     const run = compiledRun(name, fn, inputs.length, [...inputs.map((x) => x.dtype), out.dtype]);
     const { shape, strides } = collapse(out.shape, inputs.map((x) => broadcastStrides(x.shape, out.shape)));
     const r = shape.length;

@@ -46,6 +46,26 @@ export interface Local { readonly index: number; readonly type: ValType }
 /** Loads and stores take a byte offset folded into the instruction. */
 const SIMD = 0xfd;
 
+/** SIMD opcodes (after the 0xfd prefix) used by `simd(name)`. */
+export const SIMD_OPS = {
+  "i32x4.splat": 0x11, "f32x4.splat": 0x13, "f64x2.splat": 0x14,
+  "v128.bitselect": 0x52, "i32x4.eq": 0x37,
+  "f32x4.demote_f64x2_zero": 0x5e, "f64x2.promote_low_f32x4": 0x5f,
+  "i16x8.extend_low_i8x16_u": 0x89, "i32x4.extend_low_i16x8_u": 0xa9,
+  "i64x2.extend_low_i32x4_s": 0xc7, "i64x2.shl": 0xcb, "i64x2.add": 0xce,
+  "f64x2.nearest": 0x94,
+  "f32x4.abs": 0xe0, "f32x4.neg": 0xe1, "f32x4.sqrt": 0xe3, "f32x4.add": 0xe4, "f32x4.sub": 0xe5, "f32x4.mul": 0xe6,
+  "f32x4.div": 0xe7, "f32x4.min": 0xe8, "f32x4.max": 0xe9,
+  "f64x2.add": 0xf0, "f64x2.sub": 0xf1, "f64x2.mul": 0xf2, "f64x2.min": 0xf4, "f64x2.max": 0xf5,
+  "i32x4.trunc_sat_f64x2_s_zero": 0xfc,
+} as const;
+
+/** Scalar opcodes used by `scalar(name)`. */
+export const SCALAR_OPS = {
+  "f32.abs": 0x8b, "f32.neg": 0x8c, "f32.sqrt": 0x91, "f32.add": 0x92, "f32.sub": 0x93, "f32.mul": 0x94, "f32.div": 0x95,
+  "f32.min": 0x96, "f32.max": 0x97, "f64.add": 0xa0, "f32.demote_f64": 0xb6, "f64.promote_f32": 0xbb,
+} as const;
+
 /**
  * The body of one function. Every method appends one instruction and
  * returns `this`, so straight-line code reads top to bottom; structured
@@ -68,7 +88,7 @@ export class FunctionBuilder {
   }
 
   private op(...bytes: number[]): this { this.code.push(...bytes); return this; }
-  private simd(opcode: number): this { this.code.push(SIMD); uleb(this.code, opcode); return this; }
+  private simd_(opcode: number): this { this.code.push(SIMD); uleb(this.code, opcode); return this; }
   private memarg(alignLog2: number, offset: number): this { uleb(this.code, alignLog2); uleb(this.code, offset); return this; }
 
   get(l: Local): this { this.op(0x20); uleb(this.code, l.index); return this; }
@@ -112,15 +132,30 @@ export class FunctionBuilder {
 
   f32Add(): this { return this.op(0x92); }
   f64Add(): this { return this.op(0xa0); }
-  v128Load(offset = 0): this { this.simd(0x00); return this.memarg(0, offset); }
-  v128Store(offset = 0): this { this.simd(0x0b); return this.memarg(0, offset); }
-  load32Splat(offset = 0): this { this.simd(0x09); return this.memarg(2, offset); }
-  load64Splat(offset = 0): this { this.simd(0x0a); return this.memarg(3, offset); }
-  v128Zero(): this { this.simd(0x0c); this.code.push(...new Array<number>(16).fill(0)); return this; }
-  f32x4Add(): this { return this.simd(0xe4); }
-  f32x4Mul(): this { return this.simd(0xe6); }
-  f64x2Add(): this { return this.simd(0xf0); }
-  f64x2Mul(): this { return this.simd(0xf2); }
+  simd(name: keyof typeof SIMD_OPS): this { return this.simd_(SIMD_OPS[name]); }
+  scalar(name: keyof typeof SCALAR_OPS): this { return this.op(SCALAR_OPS[name]); }
+  /** v128 constant from two float64 lanes. */
+  f64x2Const(a: number, b = a): this { this.simd_(0x0c); this.code.push(...new Uint8Array(new Float64Array([a, b]).buffer)); return this; }
+  /** v128 constant from two int64 lanes (small integers). */
+  i64x2Const(a: number, b = a): this { this.simd_(0x0c); this.code.push(...new Uint8Array(new BigInt64Array([BigInt(a), BigInt(b)]).buffer)); return this; }
+  /** 8 bytes into lane 0, zeros above. */
+  load64Zero(offset = 0): this { this.simd_(0x5d); return this.memarg(3, offset); }
+  /** 4 bytes into lane 0, zeros above. */
+  load32Zero(offset = 0): this { this.simd_(0x5c); return this.memarg(2, offset); }
+  /** Store the low 8 bytes (lane 0 of an i64x2). */
+  store64Lane0(offset = 0): this { this.simd_(0x5b); this.memarg(3, offset); this.code.push(0); return this; }
+  f32x4ExtractLane(lane: number): this { this.simd_(0x1f); this.code.push(lane); return this; }
+  f64x2ExtractLane(lane: number): this { this.simd_(0x21); this.code.push(lane); return this; }
+  load8U(offset = 0): this { this.op(0x2d); return this.memarg(0, offset); }
+  v128Load(offset = 0): this { this.simd_(0x00); return this.memarg(0, offset); }
+  v128Store(offset = 0): this { this.simd_(0x0b); return this.memarg(0, offset); }
+  load32Splat(offset = 0): this { this.simd_(0x09); return this.memarg(2, offset); }
+  load64Splat(offset = 0): this { this.simd_(0x0a); return this.memarg(3, offset); }
+  v128Zero(): this { this.simd_(0x0c); this.code.push(...new Array<number>(16).fill(0)); return this; }
+  f32x4Add(): this { return this.simd("f32x4.add"); }
+  f32x4Mul(): this { return this.simd("f32x4.mul"); }
+  f64x2Add(): this { return this.simd("f64x2.add"); }
+  f64x2Mul(): this { return this.simd("f64x2.mul"); }
 
   /** block ... end; `br(0)` inside jumps to its end. */
   block(body: () => void): this { this.op(0x02, 0x40); body(); return this.op(0x0b); }

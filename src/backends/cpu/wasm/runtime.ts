@@ -7,6 +7,7 @@
  * ANCHORGRAD_THREADS sets the thread count; ANCHORGRAD_WASM_HEAP_MB the
  * heap's cap (default 2048; buffers past it are ordinary typed arrays).
  */
+import { buildElementwiseModule } from "./elementwise-module.js";
 import { buildGemmModule, DEFAULT_TILES, workspaceBytes, type FloatKind } from "./gemm-module.js";
 import { WasmHeap } from "./heap.js";
 import { defaultThreadCount, WasmThreads, type KernelSet } from "./threads.js";
@@ -25,6 +26,7 @@ export function wasmRuntime(): WasmRuntime {
   if (!runtime) {
     const scratch = Math.max(...GEMM_KINDS.map((k) => workspaceBytes(k, DEFAULT_TILES[k])));
     const sets: KernelSet[] = GEMM_KINDS.map((k) => ({ name: `gemm.${k}`, bytes: buildGemmModule(k, DEFAULT_TILES[k], MEMORY), exports: ["gemm"] }));
+    sets.push({ name: "ew.f32", ...buildElementwiseModule(MEMORY) });
     const threads = new WasmThreads(sets, scratch, defaultThreadCount());
     const mb = Number(process.env.ANCHORGRAD_WASM_HEAP_MB);
     runtime = { threads, heap: new WasmHeap(threads, (Number.isFinite(mb) && mb >= 0 ? mb : 2048) * 2 ** 20) };
