@@ -21,6 +21,8 @@ export function copyStrided(
   for (let done = 0; done < n; done += L) {
     if (ss === 1 && ds === 1) {
       (dst as Float64Array).set((src as Float64Array).subarray(so, so + L), doff);
+    } else if (ss === 0 && ds === 1) {
+      dst.fill(src[so]!, doff, doff + L); // a broadcast row
     } else {
       for (let j = 0; j < L; j++) dst[doff + j * ds] = src[so + j * ss]!;
     }
