@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import * as ag from "../../src/index.js";
+import { divMagic } from "../../src/backends/webgpu/strides.js";
 import { describeWebGPU, expectClose, gpu } from "./setup.js";
 
 const SIZES = [1, 3, 17, 1000, 1023];
@@ -70,6 +71,29 @@ describeWebGPU("webgpu edge cases", () => {
     await parity("broadcastTo [1,3] -> [1000,3]", [[1, 3]], (x) => ag.broadcastTo(x, [1000, 3]));
     // gradients sum over the broadcast axes
     await parity("grad of [3,1,5] * [1,4,1]", [[3, 1, 5], [1, 4, 1]], (a, b) => ag.grad((u: ag.Tensor) => ag.sum(ag.mul(ag.mul(u, b), u)))(a));
+  });
+
+  it("index division by multiply-high matches exact division for every u32 (property; the kernels' broadcasting depends on it)", () => {
+    // the WGSL mulhi works on 16-bit halves; emulate it exactly as written
+    const mulhi = (a: number, b: number) => {
+      const al = a & 0xffff, ah = a >>> 16, bl = b & 0xffff, bh = b >>> 16;
+      const t = (Math.imul(ah, bl) >>> 0) + ((Math.imul(al, bl) >>> 0) >>> 16);
+      const w = ((t & 0xffff) + (Math.imul(al, bh) >>> 0)) >>> 0;
+      return ((Math.imul(ah, bh) >>> 0) + (t >>> 16) + (w >>> 16)) >>> 0;
+    };
+    const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
+    fc.assert(fc.property(fc.integer({ min: 2, max: 2 ** 32 - 1 }), u32, (d, n) => {
+      const [magic, shift] = divMagic(d);
+      const t = mulhi(magic, n);
+      expect(t).toBe(Number((BigInt(magic) * BigInt(n)) >> 32n));
+      expect((t + ((n - t) >>> 1)) >>> shift).toBe(Math.floor(n / d));
+    }), { numRuns: 2000, seed: 5 });
+  });
+
+  it("broadcasting and copies over axes longer than 65536", async () => {
+    await parity("[3, 70001] + [3, 1]", [[3, 70001], [3, 1]], (a, b) => ag.add(a, b));
+    await parity("transpose [70001, 3]", [[70001, 3]], (x) => ag.transpose(x));
+    await parity("[2, 65537, 2] * [65537, 1]", [[2, 65537, 2], [65537, 1]], (a, b) => ag.mul(a, b));
   });
 
   it("matmul shapes that are not multiples of the tile", async () => {

@@ -60,6 +60,27 @@ ${body}
 export const groups = (n: number, wg: number): number => Math.ceil(n / wg);
 
 /**
+ * Grid-stride loops: at most this many workgroups, each invocation taking
+ * every (total invocations)-th item. Enough to fill a large GPU; on software
+ * Vulkan every workgroup has a fixed cost, so one item per invocation over
+ * millions of items spent most of its time starting workgroups.
+ */
+const MAX_LOOP_GROUPS = 1024;
+export const loopGroups = (n: number, wg: number): number => Math.min(groups(n, wg), MAX_LOOP_GROUPS);
+
+/** Entry point running `body` for every `idx` in [0, limit) in a grid-stride loop (launch loopGroups workgroups). */
+export function entryLoop(wg: number, limit: string, body: string): string {
+  return `@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let stride = nwg.x * nwg.y * ${wg}u;
+  let end = ${limit};
+  for (var idx = (wid.x + wid.y * nwg.x) * ${wg}u + lid; idx < end; idx += stride) {
+${body}
+  }
+}`;
+}
+
+/**
  * Helpers the op rows refer to. erf_f32: Taylor series below |x| = 0.5, the
  * Chebyshev-fitted erfc of Numerical Recipes above (max abs error 3e-8 in
  * double, so f32 rounding dominates). pow_signed matches Math.pow for

@@ -8,7 +8,7 @@
 import type { DType } from "../../../tensor/dtype.js";
 import { sizeOf } from "../../../tensor/shape.js";
 import type { GpuBuffer } from "../runtime.js";
-import { decl, deviceBytes, entry1d, groups, isPacked16, paramsDecl, storageType } from "../wgsl.js";
+import { decl, deviceBytes, entryLoop, isPacked16, loopGroups, paramsDecl, storageType } from "../wgsl.js";
 import type { GpuKernel } from "./types.js";
 
 const WG = 256;
@@ -84,13 +84,11 @@ export const cast: GpuKernel = (rt, [x], _p, out) => {
     // one invocation per output word: elements 2w and 2w+1
     ? `  let n = p(0u);
   let i0 = idx * 2u;
-  if (i0 >= n) { return; }
   let lo = ${convert(from, to, load(from, "i0"))};
   var hi = 0u;
   if (i0 + 1u < n) { let i1 = i0 + 1u; hi = ${convert(from, to, load(from, "i1"))}; }
   Out[idx] = lo | (hi << 16u);`
-    : `  if (idx >= p(0u)) { return; }
-  Out[idx] = ${convert(from, to, load(from, "idx"))};`;
+    : `  Out[idx] = ${convert(from, to, load(from, "idx"))};`;
   rt.dispatch({
     name: "cast",
     key: `cast:${from}>${to}`,
@@ -99,11 +97,11 @@ export const cast: GpuKernel = (rt, [x], _p, out) => {
       decl(1, "Out", storageType(to, "cast"), "read_write"),
       paramsDecl(2, 1),
       HALF_CODEC,
-      entry1d(WG, body),
+      entryLoop(WG, packed ? "(p(0u) + 1u) / 2u" : "p(0u)", body),
     ].join("\n"),
     bindings: [{ buf: (x!.buf as GpuBuffer).buffer, access: "read" }, { buf: o.buffer, access: "read_write" }],
     params: [n],
-    workgroups: groups(packed ? Math.ceil(n / 2) : n, WG),
+    workgroups: loopGroups(packed ? Math.ceil(n / 2) : n, WG),
   });
   return o;
 };

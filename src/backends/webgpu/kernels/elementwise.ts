@@ -9,8 +9,8 @@ import type { BinaryRow, UnaryRow } from "../../../ops/elementwise.js";
 import { broadcastStrides, sameShape, sizeOf } from "../../../tensor/shape.js";
 import type { OutSpec } from "../../backend.js";
 import type { GpuBuffer } from "../runtime.js";
-import { collapse, offsetCode } from "../strides.js";
-import { PRELUDE, decl, deviceBytes, entry1d, groups, paramsDecl, storageType } from "../wgsl.js";
+import { MULHI_FN, collapse, divParams, offsetCode } from "../strides.js";
+import { PRELUDE, decl, deviceBytes, entryLoop, loopGroups, paramsDecl, storageType } from "../wgsl.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
 const WG = 256;
@@ -34,7 +34,9 @@ function operandAccess(inputs: readonly GpuRef[], out: OutSpec) {
     params.push(...c.shape);
     const at = stridedIdx.map((_, j) => 1 + rank * (j + 1));
     for (const s of c.strides) params.push(...s);
-    code = offsetCode("idx", rank, 1, stridedIdx.map((i) => `o${i}`), at);
+    const magicAt = params.length;
+    params.push(...divParams(c.shape));
+    code = offsetCode("idx", rank, 1, stridedIdx.map((i) => `o${i}`), at, magicAt);
   }
   const offsets = modes.map((m, i) => (m === "same" ? "idx" : m === "one" ? "0u" : `o${i}`));
   return { params, code, offsets, key: `${modes.join(",")}:${rank}` };
@@ -56,14 +58,14 @@ function mapKernel(name: string, names: readonly string[], expr: (types: string[
         decl(names.length, "Out", ot, "read_write"),
         paramsDecl(names.length + 1, acc.params.length),
         PRELUDE,
-        entry1d(WG, `  if (idx >= p(0u)) { return; }
-${acc.code}
+        MULHI_FN,
+        entryLoop(WG, "p(0u)", `${acc.code}
 ${names.map((v, i) => `  let ${v} = In${i}[${acc.offsets[i]}];`).join("\n")}
   Out[idx] = ${e};`),
       ].join("\n"),
       bindings: [...inputs.map((x) => ({ buf: (x.buf as GpuBuffer).buffer, access: "read" as const })), { buf: o.buffer, access: "read_write" }],
       params: acc.params,
-      workgroups: groups(sizeOf(out.shape), WG),
+      workgroups: loopGroups(sizeOf(out.shape), WG),
     });
     return o;
   };

@@ -15,7 +15,7 @@
 import { sizeOf } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { INDEX_ERROR_OPS } from "../runtime.js";
-import { decl, deviceBytes, entry1d, groups, paramsDecl, storageType } from "../wgsl.js";
+import { decl, deviceBytes, entry1d, entryLoop, loopGroups, paramsDecl, storageType } from "../wgsl.js";
 import type { GpuKernel } from "./types.js";
 
 const WG = 256;
@@ -50,8 +50,7 @@ export const gather: GpuKernel = (rt, [x, idx], { axis }: { axis: number }, out)
       decl(0, "X", t, "read"), decl(1, "I", "i32", "read"), decl(2, "Out", t, "read_write"),
       decl(3, "Err", "atomic<u32>", "read_write"), paramsDecl(4, 4), FLAG_FN,
       // p: n, D, post, Q
-      entry1d(WG, `  if (idx >= p(0u)) { return; }
-  let j = idx % p(2u);
+      entryLoop(WG, "p(0u)", `  let j = idx % p(2u);
   let q = (idx / p(2u)) % p(3u);
   let pre = idx / (p(2u) * p(3u));
   let v = I[q];
@@ -62,7 +61,7 @@ export const gather: GpuKernel = (rt, [x, idx], { axis }: { axis: number }, out)
       { buf: o.buffer, access: "read_write" }, { buf: rt.errorFlag, access: "read_write" },
     ],
     params: [n, D, post, Q],
-    workgroups: groups(n, WG),
+    workgroups: loopGroups(n, WG),
   });
   return o;
 };
@@ -74,11 +73,11 @@ function groupByIndex(rt: Runtime, idx: GpuBuffer, Q: number, D: number): { offs
   const order = rt.alloc(Math.max(Q, 1) * 4, "scatterAdd's position order");
   rt.clear(counts.buffer, 0, D * 4);
   const code = INDEX_ERROR_OPS.indexOf("scatterAdd");
-  const common = (name: string, body: string, wg: number) => [
+  const common = (name: string, body: string, wg: number, limit: string) => [
     decl(0, "I", "i32", "read"), decl(1, "Cnt", "atomic<u32>", "read_write"), decl(2, "Off", "u32", "read_write"),
     decl(3, "Ord", "u32", "read_write"), decl(4, "Err", "atomic<u32>", "read_write"), paramsDecl(5, 2), FLAG_FN,
     name === "scan" ? `var<workgroup> part: array<u32, ${SCAN_WG}>;` : "",
-    entry1d(wg, body),
+    name === "scan" ? entry1d(wg, body) : entryLoop(wg, limit, body),
   ].join("\n");
   const bindings = [
     { buf: idx.buffer, access: "read" as const }, { buf: counts.buffer, access: "read_write" as const },
@@ -86,12 +85,11 @@ function groupByIndex(rt: Runtime, idx: GpuBuffer, Q: number, D: number): { offs
     { buf: rt.errorFlag, access: "read_write" as const },
   ];
   const params = [Q, D]; // p(0) = Q, p(1) = D
-  const step = (name: string, body: string, workgroups: number, wg = WG) =>
-    rt.dispatch({ name: `scatterAdd (${name})`, key: `scatter:${name}`, wgsl: () => common(name, body, wg), bindings, params, workgroups });
+  const step = (name: string, body: string, workgroups: number, limit = "p(0u)", wg = WG) =>
+    rt.dispatch({ name: `scatterAdd (${name})`, key: `scatter:${name}`, wgsl: () => common(name, body, wg, limit), bindings, params, workgroups });
 
-  step("count", `  if (idx >= p(0u)) { return; }
-  let v = I[idx];
-  if (${checkIndex(code, "v", "idx", "p(1u)")}) { atomicAdd(&Cnt[u32(v)], 1u); }`, groups(Q, WG));
+  step("count", `  let v = I[idx];
+  if (${checkIndex(code, "v", "idx", "p(1u)")}) { atomicAdd(&Cnt[u32(v)], 1u); }`, loopGroups(Q, WG));
 
   // exclusive scan of the counts by one workgroup; counts are reset to serve as fill cursors
   step("scan", `  let D = p(1u);
@@ -111,22 +109,20 @@ function groupByIndex(rt: Runtime, idx: GpuBuffer, Q: number, D: number): { offs
   workgroupBarrier();
   var run = part[lid] - s;
   for (var d = lo; d < hi; d++) { Off[d] = run; run += atomicLoad(&Cnt[d]); atomicStore(&Cnt[d], 0u); }
-  if (lid == ${SCAN_WG - 1}u) { Off[D] = part[lid]; }`, 1, SCAN_WG);
+  if (lid == ${SCAN_WG - 1}u) { Off[D] = part[lid]; }`, 1, "", SCAN_WG);
 
-  step("fill", `  if (idx >= p(0u)) { return; }
-  let v = I[idx];
-  if (v >= 0 && u32(v) < p(1u)) { Ord[Off[u32(v)] + atomicAdd(&Cnt[u32(v)], 1u)] = idx; }`, groups(Q, WG));
+  step("fill", `  let v = I[idx];
+  if (v >= 0 && u32(v) < p(1u)) { Ord[Off[u32(v)] + atomicAdd(&Cnt[u32(v)], 1u)] = idx; }`, loopGroups(Q, WG));
 
   // insertion sort of each group by position, so sums run in a fixed order
-  step("sort", `  if (idx >= p(1u)) { return; }
-  let lo = Off[idx];
+  step("sort", `  let lo = Off[idx];
   let hi = Off[idx + 1u];
   for (var i = lo + 1u; i < hi; i++) {
     let key = Ord[i];
     var j = i;
     while (j > lo && Ord[j - 1u] > key) { Ord[j] = Ord[j - 1u]; j--; }
     Ord[j] = key;
-  }`, groups(D, WG));
+  }`, loopGroups(D, WG), "p(1u)");
 
   rt.free(counts);
   return { offsets, order };
@@ -145,8 +141,7 @@ export const scatterAdd: GpuKernel = (rt, [upd, idx], { axis }: { axis: number }
       decl(0, "U", t, "read"), decl(1, "Off", "u32", "read"), decl(2, "Ord", "u32", "read"), decl(3, "Out", t, "read_write"),
       paramsDecl(4, 4),
       // p: n, D, post, Q; out index = (pre * D + d) * post + j
-      entry1d(WG, `  if (idx >= p(0u)) { return; }
-  let j = idx % p(2u);
+      entryLoop(WG, "p(0u)", `  let j = idx % p(2u);
   let d = (idx / p(2u)) % p(1u);
   let pre = idx / (p(2u) * p(1u));
   var s = ${t}(0);
@@ -158,7 +153,7 @@ export const scatterAdd: GpuKernel = (rt, [upd, idx], { axis }: { axis: number }
       { buf: order.buffer, access: "read" }, { buf: o.buffer, access: "read_write" },
     ],
     params: [n, D, post, Q],
-    workgroups: groups(n, WG),
+    workgroups: loopGroups(n, WG),
   });
   rt.free(offsets);
   rt.free(order);

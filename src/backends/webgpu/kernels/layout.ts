@@ -7,8 +7,8 @@
 import { AnchorError } from "../../../tensor/errors.js";
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
-import { collapse, offsetCode } from "../strides.js";
-import { decl, deviceBytes, entry1d, groups, isPacked16, paramsDecl } from "../wgsl.js";
+import { MULHI_FN, collapse, divParams, offsetCode } from "../strides.js";
+import { decl, deviceBytes, entryLoop, isPacked16, loopGroups, paramsDecl } from "../wgsl.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
 const WG = 256;
@@ -25,7 +25,7 @@ export function copyRegion(rt: Runtime, name: string, shape: Shape, src: View, d
     rt.copy(src.buf.buffer, src.base * 4, dst.buf.buffer, dst.base * 4, n * 4);
     return;
   }
-  const params = [n, src.base, dst.base, ...c.shape, ...c.strides[0]!, ...c.strides[1]!];
+  const params = [n, src.base, dst.base, ...c.shape, ...c.strides[0]!, ...c.strides[1]!, ...divParams(c.shape)];
   rt.dispatch({
     name,
     key: `copy:${rank}`,
@@ -33,13 +33,13 @@ export function copyRegion(rt: Runtime, name: string, shape: Shape, src: View, d
       decl(0, "Src", "u32", "read"),
       decl(1, "Dst", "u32", "read_write"),
       paramsDecl(2, params.length),
-      entry1d(WG, `  if (idx >= p(0u)) { return; }
-${offsetCode("idx", rank, 3, ["s", "d"], [3 + rank, 3 + 2 * rank])}
+      MULHI_FN,
+      entryLoop(WG, "p(0u)", `${offsetCode("idx", rank, 3, ["s", "d"], [3 + rank, 3 + 2 * rank], 3 + 3 * rank)}
   Dst[p(2u) + d] = Src[p(1u) + s];`),
     ].join("\n"),
     bindings: [{ buf: src.buf.buffer, access: "read" }, { buf: dst.buf.buffer, access: "read_write" }],
     params,
-    workgroups: groups(n, WG),
+    workgroups: loopGroups(n, WG),
   });
 }
 
