@@ -4,8 +4,12 @@
  * it? On the synthetic shapes data:
  *
  *   1. generate the data (PNG + InternVL's JSONL formats);
- *   2. create a tiny random InternVL and fine-tune it (SFT) on captions and
- *      questions until it grounds its answers in the image;
+ *   2. create a tiny random InternVL and fine-tune it (SFT) until it grounds
+ *      its answers in the image: first on "What colors are in the image?"
+ *      alone (an alignment stage: colour presence is the visual skill a
+ *      model this small picks up first; trained from scratch on the whole
+ *      mixture it stays blind for hundreds of steps), then on all captions
+ *      and questions;
  *   3. from that checkpoint, train DPO and ACPO on the same preference pairs
  *      with the same seed, learning rate and steps (the SFT model is the
  *      reference; the vision tower is frozen, as in InternVL's MPO recipe);
@@ -15,7 +19,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { generateShapes, POPE_SPLITS, type PopeSplit } from "../data/shapes.js";
+import { COLOURS_QUESTION, generateShapes, POPE_SPLITS, type PopeSplit } from "../data/shapes.js";
 import { readMpoMeta } from "../data/mpo.js";
 import { readPope, type PopeRow } from "../data/pope.js";
 import { createModel, save } from "../models/internvl/checkpoint.js";
@@ -43,6 +47,8 @@ import { scoreAll } from "./scoring.js";
 export interface DemoOptions {
   out: string;
   seed: number;
+  /** Steps of the colour-only alignment stage before the full SFT. */
+  alignSteps: number;
   sftSteps: number;
   sftBatchSize: number;
   sftLr: number;
@@ -61,9 +67,10 @@ export interface DemoOptions {
 export const DEMO_DEFAULTS: Omit<DemoOptions, "log" | "progress"> = {
   out: "runs/demo",
   seed: 0,
-  sftSteps: 150,
+  alignSteps: 100,
+  sftSteps: 250,
   sftBatchSize: 16,
-  sftLr: 2e-3,
+  sftLr: 1e-3,
   preferenceSteps: 40,
   batchSize: 8,
   lr: 5e-4,
@@ -115,13 +122,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const pairRows = readMpoMeta(join(dataDir, manifest.pairsMeta)).rows;
   const pope = Object.fromEntries(POPE_SPLITS.map((s) => [s, readPope(join(dataDir, manifest.pope[s]))])) as Record<PopeSplit, PopeRow[]>;
 
-  o.log(`[2/5] SFT of a tiny InternVL (${treeLeaves(created.params).reduce((n, t) => n + t.size, 0).toLocaleString("en")} parameters) on ${sftRows.length} examples: ${o.sftSteps} steps of ${o.sftBatchSize}`);
+  const nParams = treeLeaves(created.params).reduce((n, t) => n + t.size, 0).toLocaleString("en");
+  const alignRows = sftRows.filter((r) => r.question === COLOURS_QUESTION);
+  o.log(`[2/5] SFT of a tiny InternVL (${nParams} parameters): ${o.alignSteps} steps on the ${alignRows.length} colour questions, then ${o.sftSteps} steps on all ${sftRows.length} examples, batches of ${o.sftBatchSize}`);
   let t = Date.now();
-  const sftRun = await train({
-    model, params: created.params, objective: objectives.sft(), data: sftRows, reference: null,
-    optimizer: adamw({ lr: warmupCosine({ peak: o.sftLr, warmupSteps: Math.ceil(0.05 * o.sftSteps), totalSteps: o.sftSteps }), weightDecay: 0 }),
-    steps: o.sftSteps, batchSize: o.sftBatchSize, seed: o.seed, out: join(o.out, "sft"), progress: o.progress && "sft ",
+  const sftStage = (name: string, params: InternVLParams, rows: typeof sftRows, steps: number) => train({
+    model, params, objective: objectives.sft(), data: rows, reference: null,
+    optimizer: adamw({ lr: warmupCosine({ peak: o.sftLr, warmupSteps: Math.ceil(0.05 * steps), totalSteps: steps }), weightDecay: 0 }),
+    steps, batchSize: o.sftBatchSize, seed: o.seed, out: join(o.out, name), progress: o.progress && `${name.padEnd(5)}`,
   });
+  const alignRun = await sftStage("align", created.params, alignRows, o.alignSteps);
+  if (alignRun.interrupted) throw new AnchorError(`demo: interrupted during SFT; a checkpoint is in ${join(o.out, "align")}`);
+  const sftRun = await sftStage("sft", alignRun.params as InternVLParams, sftRows, o.sftSteps);
   if (sftRun.interrupted) throw new AnchorError(`demo: interrupted during SFT; a checkpoint is in ${join(o.out, "sft")}`);
   const sftParams = sftRun.params as InternVLParams;
   await save(join(o.out, "sft", "model"), created.config, sftParams, { tokenizerFrom: join(o.out, "model-init") });
@@ -158,7 +170,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 
   const summary: DemoSummary = {
     objectives: results,
-    sft: { final: { loss: sftRun.history.at(-1)!.loss! }, ...sftEval, seconds: sftSeconds },
+    sft: { final: { loss: sftRun.history.at(-1)!.loss!, alignLoss: alignRun.history.at(-1)!.loss! }, ...sftEval, seconds: sftSeconds },
     reference: { "logps/chosen": mean(ref.chosen), "logps/rejected": mean(ref.rejected) },
     settings: { ...o, log: undefined, progress: undefined, model: "tiny InternVL (preset tiny, Qwen2 decoder)", pairs: pairRows.length, sftExamples: sftRows.length, popeQuestions: Object.fromEntries(POPE_SPLITS.map((s) => [s, pope[s].length])) },
     seconds: 0,
@@ -169,9 +181,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const dpo = results.dpo!.final, acpo = results.acpo!.final;
   const report = await writeReport(o.out, {
     title: "anchorgrad demo: DPO vs ACPO on synthetic shapes",
-    summary, histories, sftHistory: sftRun.history, splits: POPE_SPLITS,
+    summary, histories, sftHistory: [...alignRun.history, ...sftRun.history.map((r) => ({ ...r, step: r.step! + o.alignSteps }))], splits: POPE_SPLITS,
     notes: [
-      `A tiny InternVL was fine-tuned on ${sftRows.length} captions and questions about images of coloured shapes, then trained from that checkpoint with DPO and with ACPO on ${pairRows.length} preference pairs whose rejected answers are language-prior hallucinations (the most frequent colour, or "Yes" about an absent object) sharing all but one to three tokens with the chosen ones. Same seed, data order, learning rate (${o.lr}), β (${o.beta}) and ${o.preferenceSteps} steps for both.`,
+      `A tiny InternVL was fine-tuned (${o.alignSteps} steps on which colours are present, then ${o.sftSteps} on all ${sftRows.length} captions and questions) on images of coloured shapes, then trained from that checkpoint with DPO and with ACPO on ${pairRows.length} preference pairs whose rejected answers are language-prior hallucinations (the most frequent colour, or "Yes" about an absent object) sharing all but one to three tokens with the chosen ones. Same seed, data order, learning rate (${o.lr}), β (${o.beta}) and ${o.preferenceSteps} steps for both.`,
       `Final rewards over all pairs: DPO chosen ${dpo["rewards/chosen"]!.toFixed(3)}, rejected ${dpo["rewards/rejected"]!.toFixed(3)}; ACPO chosen ${acpo["rewards/chosen"]!.toFixed(3)}, rejected ${acpo["rewards/rejected"]!.toFixed(3)}. A negative chosen reward means the policy made the preferred answer less likely than the reference did (likelihood displacement).`,
       `Visual reliance (mean log p(chosen | image) − log p(chosen | blank image)): SFT ${sftEval.visualReliance.toFixed(2)}, DPO ${results.dpo!.visualReliance.toFixed(2)}, ACPO ${results.acpo!.visualReliance.toFixed(2)} nats. Total time ${summary.seconds.toFixed(0)} s.`,
     ],

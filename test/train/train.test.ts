@@ -162,7 +162,7 @@ describe("evaluation", () => {
   it("visual reliance is finite, and 0 for a model that ignores the image", async () => {
     const vr = await visualReliance(model, sftParams, pairRows.slice(0, 6));
     expect(Number.isFinite(vr)).toBe(true);
-    const blind = { ...sftParams, image: { weight: ag.zerosLike(sftParams.image.weight), bias: ag.zerosLike(sftParams.image.bias!) } };
+    const blind = { ...sftParams, image: ag.treeMap((t: ag.Tensor) => ag.zerosLike(t), sftParams.image) };
     expect(await visualReliance(model, blind, pairRows.slice(0, 6))).toBe(0);
   });
 });
