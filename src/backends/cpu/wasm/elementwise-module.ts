@@ -16,8 +16,8 @@
  * rounded in float32, which is what the JS kernels' double arithmetic
  * rounded once to float32 gives, so results are bit-identical (min/max
  * propagate NaN and order -0 below +0, as the op table's rows do). exp is
- * computed in float64 lanes (2^k · e^r, Taylor series to r^10, relative
- * error < 3e-13) and rounded once, so it equals Math.exp rounded to float32
+ * computed in float64 lanes (2^k · e^r with k = round(x·log2 e), Taylor
+ * series to r^10, relative error < 3e-13) and rounded once, so it equals Math.exp rounded to float32
  * except within ~1e-5 ulp of a rounding boundary. rowsum accumulates in
  * float64 like the JS sum kernel, in another order.
  */
@@ -116,11 +116,19 @@ function unaryFn(m: ModuleBuilder, name: string, [vop, sop]: [SimdOp, ScalarOp])
   rowLoop(f, out, n, [{ ptr: x, moving: true, splat: f.local("v128") }], (v) => { v(0); f.simd(vop); }, (s) => { s(0); f.scalar(sop); });
 }
 
-/** e^x for the f64x2 on the stack (see the header for the method); clamping first makes the ends right. */
-function expF64x2(f: FunctionBuilder, x: Local, k: Local, r: Local): void {
-  f.f64x2Const(89).simd("f64x2.min").f64x2Const(-104).simd("f64x2.max").set(x); // NaN stays NaN
-  f.get(x).f64x2Const(Math.LOG2E).simd("f64x2.mul").simd("f64x2.nearest").set(k);
-  f.get(x).get(k).f64x2Const(Math.LN2).simd("f64x2.mul").simd("f64x2.sub").set(r);
+/** 1.5 · 2^52: adding it rounds a double of magnitude < 2^51 to an integer held in the low mantissa bits. */
+const ROUNDER = 1.5 * 2 ** 52;
+
+/**
+ * e^x for the f64x2 on the stack (see the header for the method). Clamping
+ * to [-104, 89] first makes both ends right (0 and Infinity after rounding
+ * to float32) and keeps 2^k a normal double; pmin/pmax keep NaN.
+ */
+function expF64x2(f: FunctionBuilder, x: Local, t: Local, r: Local): void {
+  f.f64x2Const(89).simd("f64x2.pmin").f64x2Const(-104).simd("f64x2.pmax").set(x);
+  // t = x·log2(e) + ROUNDER: k = t − ROUNDER is x·log2(e) rounded to an integer, and t's low bits hold k
+  f.get(x).f64x2Const(Math.LOG2E).simd("f64x2.mul").f64x2Const(ROUNDER).simd("f64x2.add").set(t);
+  f.get(x).get(t).f64x2Const(ROUNDER).simd("f64x2.sub").f64x2Const(Math.LN2).simd("f64x2.mul").simd("f64x2.sub").set(r);
   let fact = 1;
   for (let i = 2; i <= 10; i++) fact *= i;
   f.f64x2Const(1 / fact); // 1/10!
@@ -128,8 +136,8 @@ function expF64x2(f: FunctionBuilder, x: Local, k: Local, r: Local): void {
     fact /= i + 1;
     f.get(r).simd("f64x2.mul").f64x2Const(1 / fact).simd("f64x2.add");
   }
-  // 2^k as float64 bits: (k + 1023) << 52
-  f.get(k).simd("i32x4.trunc_sat_f64x2_s_zero").simd("i64x2.extend_low_i32x4_s").i64x2Const(1023).simd("i64x2.add").i32(52).simd("i64x2.shl");
+  // 2^k as float64 bits: (k + 1023) << 52; ROUNDER's own bits shift out
+  f.get(t).i64x2Const(1023).simd("i64x2.add").i32(52).simd("i64x2.shl");
   f.simd("f64x2.mul");
 }
 

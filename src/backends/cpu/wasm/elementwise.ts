@@ -43,7 +43,7 @@ function place(rt: WasmRuntime, bufs: readonly StorageArray[], blocks: Block[]):
 /** Run the units over n elements, then `after` (reading staged results), then free the staging. */
 function run(rt: WasmRuntime, units: Unit[], n: number, blocks: Block[], after?: () => void): void {
   try {
-    rt.threads.runUnits(rt.heap, units, n >= PARALLEL_ELEMENTS ? rt.threads.threads : 1);
+    rt.threads.runUnits(rt.heap, units, n >= PARALLEL_ELEMENTS);
     after?.();
   } finally {
     for (const b of blocks) rt.heap.free(b);

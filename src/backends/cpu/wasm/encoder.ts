@@ -56,7 +56,7 @@ export const SIMD_OPS = {
   "f64x2.nearest": 0x94,
   "f32x4.abs": 0xe0, "f32x4.neg": 0xe1, "f32x4.sqrt": 0xe3, "f32x4.add": 0xe4, "f32x4.sub": 0xe5, "f32x4.mul": 0xe6,
   "f32x4.div": 0xe7, "f32x4.min": 0xe8, "f32x4.max": 0xe9,
-  "f64x2.add": 0xf0, "f64x2.sub": 0xf1, "f64x2.mul": 0xf2, "f64x2.min": 0xf4, "f64x2.max": 0xf5,
+  "f64x2.add": 0xf0, "f64x2.sub": 0xf1, "f64x2.mul": 0xf2, "f64x2.min": 0xf4, "f64x2.max": 0xf5, "f64x2.pmin": 0xf6, "f64x2.pmax": 0xf7,
   "i32x4.trunc_sat_f64x2_s_zero": 0xfc,
 } as const;
 

@@ -156,7 +156,7 @@ class Job {
         });
       }
     }
-    this.rt.threads.runUnits(this.rt.heap, work, threads);
+    this.rt.threads.runUnits(this.rt.heap, work, threads > 1);
     if (!inWasmMemory(this.C)) {
       const heap = this.heap();
       for (const u of units) {

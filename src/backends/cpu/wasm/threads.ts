@@ -14,8 +14,7 @@
  * they never keep the process alive, and are started from source text
  * (eval), so this works the same from dist/ and from TypeScript sources.
  *
- * Memory layout: [control page][per-thread scratch][arena]. The arena is
- * reused by every call (one call at a time: JS is single-threaded here).
+ * Memory layout: [control page][per-thread scratch][heap (heap.ts)].
  */
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
@@ -32,11 +31,15 @@ const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit; only what is used is committed
-/** i32 slots per thread in the control page. */
-const SLOT = 16;
-const GEN = 0, DONE = 1, STATUS = 2, READY = 3;
-/** Job words, in the main thread's slot: unit table address, unit count, next unclaimed unit. */
-const TABLE = 4, COUNT = 5, NEXT = 6;
+/**
+ * Control words. A job's units are claimed through NEXT, which holds the
+ * job's tag (its generation, 11 bits) above the next unit index (20 bits):
+ * a thread that wakes late for a finished job sees another tag and claims
+ * nothing, so the main thread never waits on a thread that has no unit.
+ */
+const GEN = 0, TABLE = 1, COUNT = 2, NEXT = 3, FINISHED = 4, FAILED = 5, READY = 16;
+const INDEX_BITS = 20, INDEX_MASK = (1 << INDEX_BITS) - 1;
+const tagOf = (gen: number) => (gen & 0x7ff) << INDEX_BITS;
 /** Arguments of one unit (after the scratch pointer): kernel index, then its i32 arguments. */
 export const UNIT_ARGS = 14;
 export const UNIT_WORDS = UNIT_ARGS + 1;
@@ -44,36 +47,38 @@ export const UNIT_WORDS = UNIT_ARGS + 1;
 /** The helper thread's whole program. Plain JS, evaluated as a CommonJS script. */
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { memory, modules, slot, names, scratch } = workerData;
+const { memory, modules, names, scratch, ready } = workerData;
 const kernels = [];
 modules.forEach((m, i) => {
   const ex = new WebAssembly.Instance(m, { env: { memory } }).exports;
   for (const n of names[i]) kernels.push(ex[n]);
 });
 const ctrl = new Int32Array(memory.buffer, 0, ${PAGE / 4});
-Atomics.store(ctrl, slot + ${READY}, 1);
-Atomics.notify(ctrl, slot + ${READY});
+Atomics.store(ctrl, ready, 1);
+Atomics.notify(ctrl, ready);
 let seen = 0;
 for (;;) {
-  Atomics.wait(ctrl, slot + ${GEN}, seen);
-  const gen = Atomics.load(ctrl, slot + ${GEN});
+  Atomics.wait(ctrl, ${GEN}, seen);
+  const gen = Atomics.load(ctrl, ${GEN});
   if (gen === seen) continue;
   seen = gen;
-  let status = 0;
-  try {
-    const heap = new Int32Array(memory.buffer);
-    const table = Atomics.load(ctrl, ${TABLE}) >>> 2, count = Atomics.load(ctrl, ${COUNT});
-    for (let i = Atomics.add(ctrl, ${NEXT}, 1); i < count; i = Atomics.add(ctrl, ${NEXT}, 1)) {
-      const u = table + i * ${UNIT_WORDS};
+  const tag = (gen & 0x7ff) << ${INDEX_BITS};
+  const table = Atomics.load(ctrl, ${TABLE}) >>> 2, count = Atomics.load(ctrl, ${COUNT});
+  const heap = new Int32Array(memory.buffer);
+  for (;;) {
+    const v = Atomics.load(ctrl, ${NEXT});
+    if ((v & ~${INDEX_MASK}) !== tag || (v & ${INDEX_MASK}) >= count) break;
+    if (Atomics.compareExchange(ctrl, ${NEXT}, v, v + 1) !== v) continue;
+    const u = table + (v & ${INDEX_MASK}) * ${UNIT_WORDS};
+    try {
       kernels[heap[u]](scratch, heap[u + 1], heap[u + 2], heap[u + 3], heap[u + 4], heap[u + 5], heap[u + 6], heap[u + 7],
         heap[u + 8], heap[u + 9], heap[u + 10], heap[u + 11], heap[u + 12], heap[u + 13], heap[u + 14]);
+    } catch (e) {
+      Atomics.store(ctrl, ${FAILED}, 1);
     }
-  } catch (e) {
-    status = 1;
+    Atomics.add(ctrl, ${FINISHED}, 1);
+    Atomics.notify(ctrl, ${FINISHED});
   }
-  Atomics.store(ctrl, slot + ${STATUS}, status);
-  Atomics.store(ctrl, slot + ${DONE}, gen);
-  Atomics.notify(ctrl, slot + ${DONE});
 }
 `;
 
@@ -131,16 +136,16 @@ export class WasmThreads {
   get threads(): number { return 1 + this.workers.length; }
 
   private startWorker(t: number, modules: object[], names: readonly (readonly string[])[]): void {
-    const slot = t * SLOT;
+    const ready = READY + t;
     let w: Worker;
     try {
-      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, modules, slot, names, scratch: this.scratch[t] } });
+      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, modules, names, scratch: this.scratch[t], ready } });
     } catch {
       return; // no worker threads here: run on the main thread alone
     }
     w.unref();
     // Workers start on their own thread, so a blocked main thread does not delay them.
-    const ok = Atomics.wait(this.ctrl, slot + READY, 0, 10_000) !== "timed-out" || Atomics.load(this.ctrl, slot + READY) === 1;
+    const ok = Atomics.wait(this.ctrl, ready, 0, 10_000) !== "timed-out" || Atomics.load(this.ctrl, ready) === 1;
     if (ok) this.workers.push(w);
     else void w.terminate();
   }
@@ -156,48 +161,49 @@ export class WasmThreads {
   }
 
   /** `run` with the unit table in a transient block of `heap`. */
-  runUnits(heap: { alloc(bytes: number, transient: boolean): { ptr: number; size: number } | null; free(b: { ptr: number; size: number }): void }, units: readonly Unit[], threads = this.threads): void {
+  runUnits(heap: { alloc(bytes: number, transient: boolean): { ptr: number; size: number } | null; free(b: { ptr: number; size: number }): void }, units: readonly Unit[], parallel = true): void {
     const table = heap.alloc(Math.max(1, units.length) * UNIT_WORDS * 4, true)!;
-    try { this.run(units, table.ptr, threads); } finally { heap.free(table); }
+    try { this.run(units, table.ptr, parallel); } finally { heap.free(table); }
   }
 
   /**
-   * Run every unit (laid out from byte offset `table` on) on up to `threads`
-   * threads, and return when all are done.
+   * Run every unit (laid out from byte offset `table` on), on the workers
+   * too when `parallel`, and return when all are done.
    */
-  run(units: readonly Unit[], table: number, threads = this.threads): void {
-    this.ensure(table + units.length * UNIT_WORDS * 4);
+  run(units: readonly Unit[], table: number, parallel = true): void {
+    const n = units.length;
+    if (n > INDEX_MASK) throw new AnchorError(`wasm kernels: ${n} units in one job, at most ${INDEX_MASK}`);
+    this.ensure(table + n * UNIT_WORDS * 4);
     const heap = new Int32Array(this.memory.buffer);
-    let at = table >>> 2; // unsigned: tables may sit above 2 GiB
+    let at = table >> 2;
     for (const u of units) {
       if (u.args.length > UNIT_ARGS) throw new AnchorError(`wasm kernels: a unit has ${u.args.length} arguments, at most ${UNIT_ARGS} fit`);
       heap[at] = u.kernel;
       heap.set(u.args, at + 1);
       at += UNIT_WORDS;
     }
-    this.ctrl[TABLE] = table;
-    this.ctrl[COUNT] = units.length;
-    Atomics.store(this.ctrl, NEXT, 0);
-    const gen = ++this.gen;
-    const helpers = this.workers.slice(0, Math.max(0, Math.min(threads, units.length) - 1)).map((_, i) => (i + 1) * SLOT);
-    for (const slot of helpers) {
-      Atomics.store(this.ctrl, slot + GEN, gen);
-      Atomics.notify(this.ctrl, slot + GEN);
+    const gen = ++this.gen, tag = tagOf(gen);
+    // order matters: a late thread that reads the new COUNT must already see the new tag
+    Atomics.store(this.ctrl, FINISHED, 0);
+    Atomics.store(this.ctrl, FAILED, 0);
+    Atomics.store(this.ctrl, NEXT, tag);
+    Atomics.store(this.ctrl, TABLE, table);
+    Atomics.store(this.ctrl, COUNT, n);
+    if (parallel && this.workers.length > 0) {
+      Atomics.store(this.ctrl, GEN, gen);
+      Atomics.notify(this.ctrl, GEN);
     }
-    const scratch = this.scratch[0]!;
-    for (let i = Atomics.add(this.ctrl, NEXT, 1); i < units.length; i = Atomics.add(this.ctrl, NEXT, 1)) {
-      this.kernels[units[i]!.kernel]!(scratch, ...units[i]!.args);
+    let error: unknown = null;
+    for (;;) {
+      const v = Atomics.load(this.ctrl, NEXT), i = v & INDEX_MASK;
+      if (i >= n) break;
+      if (Atomics.compareExchange(this.ctrl, NEXT, v, v + 1) !== v) continue;
+      try { this.kernels[units[i]!.kernel]!(this.scratch[0]!, ...units[i]!.args); } catch (e) { error ??= e; }
+      Atomics.add(this.ctrl, FINISHED, 1);
     }
-    let failed = false;
-    for (const slot of helpers) {
-      for (;;) {
-        const d = Atomics.load(this.ctrl, slot + DONE);
-        if (d === gen) break;
-        Atomics.wait(this.ctrl, slot + DONE, d);
-      }
-      failed ||= this.ctrl[slot + STATUS] !== 0;
-    }
-    if (failed) throw new AnchorError("wasm kernels: a worker thread failed while running a kernel");
+    for (let f = Atomics.load(this.ctrl, FINISHED); f < n; f = Atomics.load(this.ctrl, FINISHED)) Atomics.wait(this.ctrl, FINISHED, f);
+    if (error) throw error;
+    if (Atomics.load(this.ctrl, FAILED)) throw new AnchorError("wasm kernels: a worker thread failed while running a kernel");
   }
 }
 
