@@ -10,7 +10,7 @@ import { takeBuffer } from "./pool.js";
 import { broadcastIndex } from "./strided.js";
 import { sizeOf } from "../../tensor/shape.js";
 import { wasmMatmul } from "./wasm/gemm.js";
-import { wasmAvailable } from "./wasm/threads.js";
+import { wasmEnabled } from "./wasm/runtime.js";
 
 type Arr = Float32Array | Float64Array;
 
@@ -60,7 +60,7 @@ export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex 
 /** Products with fewer multiply-adds than this stay in JS (staging would cost more than it saves). */
 const WASM_MIN_MACS = 4096;
 
-let fast: BatchedGemm | null = wasmAvailable() && process.env.ANCHORGRAD_WASM !== "0" ? wasmMatmul : null;
+let fast: BatchedGemm | null = wasmEnabled ? wasmMatmul : null;
 
 /** Swap the GEMM used for products past the size cut (null: JS only). Returns the previous one. */
 export function setBatchedGemm(fn: BatchedGemm | null): BatchedGemm | null {

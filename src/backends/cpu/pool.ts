@@ -11,8 +11,7 @@
  */
 import { allocArray, byteSize, type DType, type StorageArray } from "../../tensor/dtype.js";
 import { viewAt, type Block } from "./wasm/heap.js";
-import { wasmRuntime } from "./wasm/runtime.js";
-import { wasmAvailable } from "./wasm/threads.js";
+import { wasmEnabled, wasmRuntime } from "./wasm/runtime.js";
 
 /** Smaller buffers are cheap to allocate and are not kept. */
 const MIN_BYTES = 1 << 16;
@@ -25,7 +24,6 @@ let idleBytes = 0;
 
 const keyOf = (dtype: DType, n: number) => `${dtype}:${n}`;
 
-const useHeap = wasmAvailable() && process.env.ANCHORGRAD_WASM !== "0";
 const CTOR = { float32: Float32Array, float64: Float64Array, int32: Int32Array, float16: Uint16Array, bfloat16: Uint16Array, bool: Uint8Array } as const;
 const blocks = new WeakMap<StorageArray, Block>();
 const collected = new FinalizationRegistry<Block>((b) => wasmRuntime().heap.free(b));
@@ -46,7 +44,7 @@ function fromHeap(dtype: DType, n: number): StorageArray | null {
  */
 export function takeBuffer(dtype: DType, n: number, overwrite = false): StorageArray {
   if (n * byteSize(dtype) < MIN_BYTES) return allocArray(dtype, n);
-  const heap = useHeap ? fromHeap(dtype, n) : null;
+  const heap = wasmEnabled ? fromHeap(dtype, n) : null;
   if (heap) {
     if (!overwrite) heap.fill(0);
     return heap;

@@ -12,7 +12,7 @@ import type { BufferRef, OutSpec } from "../../backend.js";
 import { collapse } from "../specialize.js";
 import { WASM_BINARY, WASM_UNARY } from "./elementwise-module.js";
 import { inWasmMemory, type Block } from "./heap.js";
-import { wasmRuntime, type WasmRuntime } from "./runtime.js";
+import { wasmEnabled, wasmRuntime, type WasmRuntime } from "./runtime.js";
 import type { Unit } from "./threads.js";
 
 type Ref = BufferRef<StorageArray>;
@@ -111,7 +111,7 @@ export function wasmElementwise(name: string, inputs: readonly Ref[], out: OutSp
 
 /** Sum or max of each contiguous row of a float32 array into `res` on the Wasm kernels, if it fits them. */
 export function wasmRowReduce(kind: "rowsum" | "rowmax", data: StorageArray, rows: number, len: number, res: StorageArray): boolean {
-  if (!(data instanceof Float32Array) || !(res instanceof Float32Array) || rows * len < MIN_ELEMENTS || len === 0) return false;
+  if (!wasmEnabled || !(data instanceof Float32Array) || !(res instanceof Float32Array) || rows * len < MIN_ELEMENTS || len === 0) return false;
   const rt = wasmRuntime(), blocks: Block[] = [];
   const ptrs = place(rt, [data, res], blocks);
   if (!ptrs) { for (const b of blocks) rt.heap.free(b); return false; }

@@ -5,12 +5,16 @@
  * heap that cpu buffers and GEMM staging come from.
  *
  * ANCHORGRAD_THREADS sets the thread count; ANCHORGRAD_WASM_HEAP_MB the
- * heap's cap (default 2048; buffers past it are ordinary typed arrays).
+ * heap's cap (default 2048; buffers past it are ordinary typed arrays);
+ * ANCHORGRAD_WASM=0 turns all of it off (JS kernels only).
  */
 import { buildElementwiseModule } from "./elementwise-module.js";
 import { buildGemmModule, DEFAULT_TILES, workspaceBytes, type FloatKind } from "./gemm-module.js";
 import { WasmHeap } from "./heap.js";
-import { defaultThreadCount, WasmThreads, type KernelSet } from "./threads.js";
+import { defaultThreadCount, wasmAvailable, WasmThreads, type KernelSet } from "./threads.js";
+
+/** Whether the Wasm kernels and heap are used: WebAssembly is there and ANCHORGRAD_WASM is not "0". */
+export const wasmEnabled = wasmAvailable() && process.env.ANCHORGRAD_WASM !== "0";
 
 export interface WasmRuntime {
   readonly threads: WasmThreads;
