@@ -12,6 +12,7 @@
  *   colour    "What color is the circle?"    "The circle is blue." / "The circle is red."
  *   caption   "Describe the image."          "A blue circle and a green square." / "A blue circle and a red square."
  *   existence "Is there a red circle in ...?" "No, there is no red circle." / "Yes, there is a red circle."   (yes bias)
+ *             and, as often, about a present object: "Yes, there is a ..." / "No, there is no ..." (omission of a rare object)
  *
  * The SFT set also asks which colours are present: a question answerable
  * from colour alone, which is what a small model first learns to see.
@@ -169,10 +170,17 @@ function preferencePair(scene: Scene, rng: Stream, popularity: (o: ShapeObject) 
     return { question: colourQuestion(k), chosen: colourAnswer(k, truth), rejected: colourAnswer(k, priorColour(truth)) };
   }
   if (type === 2) {
-    // yes bias on the most popular absent object
-    const absent = ALL_OBJECTS.filter((o) => !has(scene, o)).sort((a, b) => popularity(b) - popularity(a));
-    const o = absent[0]!;
-    return { question: existenceQuestion(o), chosen: existenceAnswer(o, false), rejected: existenceAnswer(o, true) };
+    if (rng.next() < 0.5) {
+      // yes bias on the most popular absent object
+      const absent = ALL_OBJECTS.filter((o) => !has(scene, o)).sort((a, b) => popularity(b) - popularity(a));
+      const o = absent[0]!;
+      return { question: existenceQuestion(o), chosen: existenceAnswer(o, false), rejected: existenceAnswer(o, true) };
+    }
+    // and as many about present objects, where the hallucination is the omission of the least
+    // popular one; without them the pairs would teach a model to answer "No" to everything
+    const present = scene.objects.map(({ colour, kind }) => ({ colour, kind })).sort((a, b) => popularity(a) - popularity(b));
+    const o = present[0]!;
+    return { question: existenceQuestion(o), chosen: existenceAnswer(o, true), rejected: existenceAnswer(o, false) };
   }
   // caption with one object's colour replaced by the prior's favourite (keeping objects distinct)
   const i = rng.int(scene.objects.length);

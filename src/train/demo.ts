@@ -68,7 +68,7 @@ export const DEMO_DEFAULTS: Omit<DemoOptions, "log" | "progress"> = {
   out: "runs/demo",
   seed: 0,
   alignSteps: 100,
-  sftSteps: 250,
+  sftSteps: 600,
   sftBatchSize: 16,
   sftLr: 1e-3,
   preferenceSteps: 40,
