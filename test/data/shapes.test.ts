@@ -39,7 +39,7 @@ describe("generateShapes", () => {
     expect(skipped).toEqual([]);
     expect(rows).toHaveLength(40);
     for (const r of rows) {
-      const c = words(r.chosen), j = words(r.rejected);
+      const c = words(r.chosen), j = words(r.rejected!);
       const common = c.filter((w, i) => j[i] === w).length;
       expect(r.chosen).not.toBe(r.rejected);
       expect(Math.max(c.length, j.length) - common).toBeLessThanOrEqual(3);
@@ -49,10 +49,10 @@ describe("generateShapes", () => {
     // rejected answers follow the prior: the most frequent other colour, and "Yes" on absent objects
     const colourPairs = rows.filter((r) => r.question.startsWith("What color"));
     expect(colourPairs.length).toBeGreaterThan(0);
-    for (const r of colourPairs) expect(words(r.rejected).at(-2)).toBe(words(r.chosen).at(-2) === "red" ? "blue" : "red");
+    for (const r of colourPairs) expect(words(r.rejected!).at(-2)).toBe(words(r.chosen).at(-2) === "red" ? "blue" : "red");
     const existence = rows.filter((r) => r.question.startsWith("Is there"));
     expect(existence.length).toBeGreaterThan(0);
-    for (const r of existence) expect(new Set([words(r.chosen)[0], words(r.rejected)[0]])).toEqual(new Set(["No", "Yes"]));
+    for (const r of existence) expect(new Set([words(r.chosen)[0], words(r.rejected!)[0]])).toEqual(new Set(["No", "Yes"]));
     expect(existence.some((r) => r.chosen.startsWith("No"))).toBe(true);
   });
 

@@ -77,7 +77,7 @@ describe("masks", () => {
     const state = opt.init(p);
     expect(state.slots.m!.map((s) => s === null)).toEqual([false, true, true, false]);
     const grads = ag.treeMap((x: ag.Tensor) => ag.onesLike(x), p);
-    const out = opt.update(grads, state, p).params;
+    const out = opt.update(grads as typeof p, state, p).params;
     expect(out.vision.w).toBe(p.vision.w);
     expect(out.vision.b).toBe(p.vision.b);
     expect(vals(out.visionary)[0]).not.toBe(4);

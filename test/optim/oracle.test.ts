@@ -29,9 +29,9 @@ const cases: Case[] = [
 ];
 
 describeOracle("optimizers vs torch.optim (float64)", () => {
-  let torchOut: Wire[][][][];
+  let torchOut: Wire[][][];
   beforeAll(async () => {
-    torchOut = (await runOracle<{ results: Wire[][][][] }>("optim.py", { cases: cases.map(({ opt: _o, ...c }) => c) })).results;
+    torchOut = (await runOracle<{ results: Wire[][][] }>("optim.py", { cases: cases.map(({ opt: _o, ...c }) => c) })).results;
   });
 
   cases.forEach((c, k) => {
