@@ -3,6 +3,7 @@
  * floating-point work (when it has a standard count), and the sizes that
  * the quick run (`npm run bench`) and the full run (`--full`) use.
  */
+import type { Plan } from "./harness.js";
 
 export type CaseSpec =
   | { kind: "matmul"; n: number }
@@ -56,11 +57,11 @@ export function kernelCases(full: boolean): Case[] {
   return specs.map(describe);
 }
 
-/** Runs per measurement: fewer for the big cases so the quick run stays under 3 minutes. */
-export function iterationsFor(c: Case, full: boolean): { iterations: number; warmup: number } {
+/** Runs per measurement: fewer for the big cases, and a time budget, so the quick run stays under 3 minutes. */
+export function iterationsFor(c: Case, full: boolean): Plan {
   const work = c.flops ?? 1e9;
   const iterations = work > 5e9 ? 3 : work > 1e9 ? 5 : 9;
-  return { iterations: full ? iterations * 2 : iterations, warmup: full ? 2 : 1 };
+  return { iterations: full ? iterations * 2 : iterations, warmup: full ? 2 : 1, budgetMs: full ? 20_000 : 6_000 };
 }
 
 /** Deterministic test data (a small LCG): every implementation gets the same numbers. */

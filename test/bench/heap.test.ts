@@ -14,11 +14,11 @@ import { wasmRuntime } from "../../src/backends/cpu/wasm/runtime.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-function runFixture(env: Record<string, string>): { hash: number; first: number; gemm: number } {
-  const r = spawnSync(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "test/bench/fixtures/mixed-ops.ts")],
+function runFixture<T = { hash: number; first: number; gemm: number }>(env: Record<string, string>, fixture = "mixed-ops.ts"): T {
+  const r = spawnSync(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "test/bench/fixtures", fixture)],
     { cwd: root, encoding: "utf8", timeout: 120_000, env: { ...process.env, ...env } });
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!) as { hash: number; first: number; gemm: number };
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
 }
 
 describe("wasm heap", () => {
@@ -40,5 +40,11 @@ describe("wasm heap", () => {
     const noWasm = runFixture({ ANCHORGRAD_WASM: "0" });
     expect(capped).toEqual(inHeap);
     expect(Math.abs(noWasm.gemm - inHeap.gemm)).toBeLessThanOrEqual(1e-4 * Math.abs(inHeap.gemm));
+  });
+
+  it("works past 2 GiB, where byte addresses no longer fit a signed i32", () => {
+    const r = runFixture<{ high: boolean; worst: number }>({ ANCHORGRAD_WASM_HEAP_MB: "4000" }, "high-addresses.ts");
+    expect(r.high).toBe(true);
+    expect(r.worst).toBeLessThan(1e-5);
   });
 });

@@ -106,12 +106,9 @@ export class FunctionBuilder {
   eq(): this { return this.op(0x46); }
   ne(): this { return this.op(0x47); }
   ltS(): this { return this.op(0x48); }
-  gtS(): this { return this.op(0x4a); }
-  leS(): this { return this.op(0x4c); }
   geS(): this { return this.op(0x4e); }
   /** [a, b, cond] -> cond ? a : b */
   select(): this { return this.op(0x1b); }
-  drop(): this { return this.op(0x1a); }
 
   /** local += delta (i32). */
   inc(l: Local, delta: number | Local): this {
@@ -157,9 +154,9 @@ export class FunctionBuilder {
   f64x2Add(): this { return this.simd("f64x2.add"); }
   f64x2Mul(): this { return this.simd("f64x2.mul"); }
 
-  /** block ... end; `br(0)` inside jumps to its end. */
+  /** block ... end; `brIf(0)` inside jumps to its end. */
   block(body: () => void): this { this.op(0x02, 0x40); body(); return this.op(0x0b); }
-  /** loop ... end; `br(0)` inside jumps back to its start. */
+  /** loop ... end; `brIf(0)` inside jumps back to its start. */
   loop(body: () => void): this { this.op(0x03, 0x40); body(); return this.op(0x0b); }
   /** if (pop) { then } else { otherwise } */
   ifElse(then: () => void, otherwise?: () => void): this {
@@ -170,7 +167,6 @@ export class FunctionBuilder {
   }
   /** Call a function of the same module with its arguments on the stack. */
   call(fn: FunctionBuilder): this { this.op(0x10); uleb(this.code, fn.index); return this; }
-  br(depth: number): this { this.op(0x0c); uleb(this.code, depth); return this; }
   brIf(depth: number): this { this.op(0x0d); uleb(this.code, depth); return this; }
 
   /**

@@ -10,8 +10,8 @@
  * vectors, A's as one broadcast per row per k. The micro-kernel keeps the
  * MR x NR tile of C in MR*NR/lanes SIMD registers across the whole KC loop.
  * Without relaxed-simd (behind a flag in Node 20) there is no fused
- * multiply-add, so each step is a mul then an add, rounded in between, as a
- * scalar loop would round.
+ * multiply-add, so each step is a mul then an add, each rounded to the
+ * element type (the JS GEMM rounds float32 sums once per step, from double).
  *
  * Exported: gemm(ws, a, b, c, M, K, N, lda, ldb, ldc, accumulate):
  * C[M,N] (+)= A[M,K] B[K,N]; a, b, c, ws are byte addresses, lda/ldb/ldc

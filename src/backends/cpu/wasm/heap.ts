@@ -7,8 +7,8 @@
  * Free blocks wait in lists by exact (rounded) size: a training step asks
  * for the same sizes every time, so after the first step nothing new is
  * taken. Blocks are never merged or given back to the system (Wasm memory
- * cannot shrink); past `capBytes` the heap says no and callers fall back
- * to ordinary memory.
+ * cannot shrink); at `capBytes` a request takes an idle block up to twice
+ * its size, or the heap says no and callers fall back to ordinary memory.
  */
 import type { WasmThreads } from "./threads.js";
 
@@ -37,12 +37,21 @@ export class WasmHeap {
     const size = rounded(bytes);
     const ptr = this.idle.get(size)?.pop();
     if (ptr !== undefined) { this.taken += size; return { ptr, size }; }
-    if (!transient && this.top + size - this.rt.arenaBase > this.capBytes) return null;
+    if (!transient && this.top + size - this.rt.arenaBase > this.capBytes) return this.idleFit(size);
     const block = { ptr: this.top, size };
     this.top += size;
     this.rt.ensure(this.top);
     this.taken += size;
     return block;
+  }
+
+  /** At the cap: the smallest idle block of at most twice `size`, rather than none. */
+  private idleFit(size: number): Block | null {
+    let best = 0;
+    for (const [s, list] of this.idle) if (s > size && s <= 2 * size && list.length > 0 && (best === 0 || s < best)) best = s;
+    if (best === 0) return null;
+    this.taken += best;
+    return { ptr: this.idle.get(best)!.pop()!, size: best };
   }
 
   free(block: Block): void {

@@ -175,7 +175,7 @@ export class WasmThreads {
     if (n > INDEX_MASK) throw new AnchorError(`wasm kernels: ${n} units in one job, at most ${INDEX_MASK}`);
     this.ensure(table + n * UNIT_WORDS * 4);
     const heap = new Int32Array(this.memory.buffer);
-    let at = table >> 2;
+    let at = table >>> 2; // byte addresses pass 2^31 once the heap is past 2 GiB
     for (const u of units) {
       if (u.args.length > UNIT_ARGS) throw new AnchorError(`wasm kernels: a unit has ${u.args.length} arguments, at most ${UNIT_ARGS} fit`);
       heap[at] = u.kernel;
