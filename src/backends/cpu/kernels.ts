@@ -82,7 +82,11 @@ function stridedView(x: Ref, out: OutSpec, strides: readonly number[], base = 0)
   return res;
 }
 
-const reshape: CpuKernel = ([x]) => x!.buf.slice();
+const reshape: CpuKernel = ([x], _p, out) => {
+  const res = takeBuffer(out.dtype, x!.buf.length, true);
+  res.set(x!.buf as Float64Array);
+  return res;
+};
 const transpose: CpuKernel = ([x], { perm }, out) => {
   const st = stridesOf(x!.shape);
   return stridedView(x!, out, (perm as number[]).map((p) => st[p]!));
