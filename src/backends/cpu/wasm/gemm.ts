@@ -3,11 +3,12 @@
  *
  * Operands that live in the Wasm heap (cpu buffers do, up to its cap) are
  * used in place; others are staged into it (memcpy speed; a few percent of
- * the GEMM at n = 1024), and a C outside it is copied back. A call is cut into "items"
- * (one output block C[t][m0:m1, n0:n1] over k0:k1); items are packed into
- * jobs whose staging fits STAGING_BYTES, so a 151k-wide LM head or a long
- * batch streams through a bounded arena. Each distinct A or B block is staged
- * once per job, so a weight broadcast over the batch is copied once.
+ * the GEMM at n = 1024), and a C outside it is copied back. A call is cut
+ * into "items" (one output block C[t][m0:m1, n0:n1] over k0:k1); items are
+ * packed into jobs whose staging fits the staging bound, so a 151k-wide LM
+ * head or a long batch outside the heap streams through bounded memory.
+ * Each distinct A or B block is staged once per job, so a weight broadcast
+ * over the batch is copied once.
  */
 import type { MatmulPlan } from "../matmul.js";
 import type { FloatKind } from "./gemm-module.js";
@@ -18,14 +19,15 @@ import { align, type Unit } from "./threads.js";
 type Arr = Float32Array | Float64Array;
 
 /** Upper bound on staged operands per job. */
-let STAGING_BYTES = 256 << 20;
+let stagingBytes = 256 << 20;
 
 /** Change the staging bound (tests use a small one to reach the tiled paths); returns the previous one. */
 export function setStagingLimit(bytes: number): number {
-  const prev = STAGING_BYTES;
-  STAGING_BYTES = bytes;
+  const prev = stagingBytes;
+  stagingBytes = bytes;
   return prev;
 }
+
 /** Below this many multiply-adds a call runs on the main thread only (a worker wake-up costs ~20-50 µs). */
 const PARALLEL_MIN_MACS = 1 << 19;
 /** Pieces a lone product is cut into per thread (each piece re-packs the operand it shares, a few % at n = 1024). */
@@ -73,7 +75,7 @@ export function wasmMatmul(A: Arr, B: Arr, C: Arr, plan: MatmulPlan): void {
 function tileFor(M: number, K: number, N: number, e: number, [sa, sb, sc]: [boolean, boolean, boolean]): [number, number, number] {
   let m = M, n = N, k = K;
   const bytes = () => ((sa ? m * k : 0) + (sb ? k * n : 0) + (sc ? m * n : 0)) * e;
-  while (bytes() > STAGING_BYTES && (m > 16 || n > 16 || k > 16)) {
+  while (bytes() > stagingBytes && (m > 16 || n > 16 || k > 16)) {
     if (n >= m && n >= k) n = align(Math.ceil(n / 2), 16);
     else if (k >= m) k = align(Math.ceil(k / 2), 16);
     else m = align(Math.ceil(m / 2), 16);
@@ -99,7 +101,7 @@ class Job {
   }
 
   fits(it: Item): boolean {
-    return this.items.length === 0 || this.stagedBytes + this.cost(it) <= STAGING_BYTES;
+    return this.items.length === 0 || this.stagedBytes + this.cost(it) <= stagingBytes;
   }
 
   add(it: Item): void {
