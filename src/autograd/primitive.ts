@@ -19,10 +19,12 @@ export interface Primitive<P = any> {
   infer?(inputs: readonly Abstract[], params: P): { shape: number[]; dtype: DType };
   /**
    * Cotangent of each input given the output cotangent `g` (null: no
-   * gradient flows to that input). Absent: the output is piecewise constant
-   * (comparisons, argmax) and is never traced.
+   * gradient flows to that input). `wanted[i]` is false for inputs that are
+   * constants of the traced function; rules may skip those (return null).
+   * Absent: the output is piecewise constant (comparisons, argmax) and is
+   * never traced.
    */
-  vjp?(g: Tensor, inputs: readonly Tensor[], out: Tensor, params: P): (Tensor | null)[];
+  vjp?(g: Tensor, inputs: readonly Tensor[], out: Tensor, params: P, wanted: readonly boolean[]): (Tensor | null)[];
   /**
    * Evaluate with other ops instead of a backend kernel (custom_vjp and
    * fused composites). Backends need no kernel for such primitives.

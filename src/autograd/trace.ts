@@ -98,7 +98,7 @@ export function backward(tape: Tape, out: Tensor, seed: Tensor, leaves: readonly
       const g = cts.get(node);
       if (!g || !node.prim) continue;
       cts.delete(node);
-      const grads = node.prim.vjp!(g, node.inputs, node.out, node.params);
+      const grads = node.prim.vjp!(g, node.inputs, node.out, node.params, node.parents.map((p) => p !== null));
       node.parents.forEach((p, k) => {
         const gk = grads[k];
         if (!p || !gk) return;

@@ -81,6 +81,8 @@ export const floor = unary("floor");
 
 // --- binary ---------------------------------------------------------------
 
+export type BinaryRule = (g: Tensor, a: Tensor, b: Tensor, out: Tensor) => Tensor;
+
 export interface BinaryRow {
   readonly name: string;
   readonly js: (a: number, b: number) => number;
@@ -88,8 +90,8 @@ export interface BinaryRow {
   readonly wgsl: string;
   /** Comparisons return bool and carry no gradient. */
   readonly compare?: boolean;
-  /** Cotangents of a and b at the broadcast output shape. */
-  readonly vjp?: (g: Tensor, a: Tensor, b: Tensor, out: Tensor) => [Tensor | null, Tensor | null];
+  /** Cotangent rules for a and b, at the broadcast output shape; each runs only when its input needs one. */
+  readonly vjp?: readonly [BinaryRule, BinaryRule];
 }
 
 const half = (g: Tensor, a: Tensor, b: Tensor, pick: (a: Tensor, b: Tensor) => Tensor): Tensor =>
@@ -97,20 +99,20 @@ const half = (g: Tensor, a: Tensor, b: Tensor, pick: (a: Tensor, b: Tensor) => T
   mul(g, add(cast(pick(a, b), g.dtype), mul(cast(equal(a, b), g.dtype), 0.5)));
 
 export const BINARY: readonly BinaryRow[] = [
-  { name: "add", js: (a, b) => a + b, wgsl: "a + b", vjp: (g) => [g, g] },
-  { name: "sub", js: (a, b) => a - b, wgsl: "a - b", vjp: (g) => [g, neg(g)] },
-  { name: "mul", js: (a, b) => a * b, wgsl: "a * b", vjp: (g, a, b) => [mul(g, b), mul(g, a)] },
-  { name: "div", js: (a, b) => a / b, wgsl: "a / b", vjp: (g, a, b) => [div(g, b), neg(div(mul(g, a), mul(b, b)))] },
+  { name: "add", js: (a, b) => a + b, wgsl: "a + b", vjp: [(g) => g, (g) => g] },
+  { name: "sub", js: (a, b) => a - b, wgsl: "a - b", vjp: [(g) => g, (g) => neg(g)] },
+  { name: "mul", js: (a, b) => a * b, wgsl: "a * b", vjp: [(g, _a, b) => mul(g, b), (g, a) => mul(g, a)] },
+  { name: "div", js: (a, b) => a / b, wgsl: "a / b", vjp: [(g, _a, b) => div(g, b), (g, a, b) => neg(div(mul(g, a), mul(b, b)))] },
   {
     name: "pow", js: Math.pow, wgsl: "pow_signed(a, b)",
-    vjp: (g, a, b, out) => [
-      mul(g, mul(b, pow(a, sub(b, 1)))),
+    vjp: [
+      (g, a, b) => mul(g, mul(b, pow(a, sub(b, 1)))),
       // d/db a^b = a^b log a, taken as 0 where a <= 0 (as PyTorch does at a = 0)
-      mul(g, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)),
+      (g, a, _b, out) => mul(g, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)),
     ],
   },
-  { name: "maximum", js: (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b)), wgsl: "max(a, b)", vjp: (g, a, b) => [half(g, a, b, greater), half(g, b, a, greater)] },
-  { name: "minimum", js: (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b)), wgsl: "min(a, b)", vjp: (g, a, b) => [half(g, a, b, less), half(g, b, a, less)] },
+  { name: "maximum", js: (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b)), wgsl: "max(a, b)", vjp: [(g, a, b) => half(g, a, b, greater), (g, a, b) => half(g, b, a, greater)] },
+  { name: "minimum", js: (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b)), wgsl: "min(a, b)", vjp: [(g, a, b) => half(g, a, b, less), (g, a, b) => half(g, b, a, less)] },
   { name: "equal", js: (a, b) => +(a === b), wgsl: "a == b", compare: true },
   { name: "notEqual", js: (a, b) => +(a !== b), wgsl: "a != b", compare: true },
   { name: "greater", js: (a, b) => +(a > b), wgsl: "a > b", compare: true },
@@ -132,9 +134,9 @@ for (const row of BINARY) {
       return { shape: broadcastShapes(row.name, a!.shape, b!.shape), dtype: row.compare ? "bool" : a!.dtype };
     },
     ...(row.vjp && {
-      vjp: (g: Tensor, [a, b]: readonly Tensor[], out: Tensor) => {
-        const [ga, gb] = row.vjp!(g, a!, b!, out);
-        return [ga && unbroadcast(ga, a!), gb && unbroadcast(gb, b!)];
+      vjp: (g: Tensor, [a, b]: readonly Tensor[], out: Tensor, _p: unknown, wanted: readonly boolean[]) => {
+        const [da, db] = row.vjp!;
+        return [wanted[0] ? unbroadcast(da(g, a!, b!, out), a!) : null, wanted[1] ? unbroadcast(db(g, a!, b!, out), b!) : null];
       },
     }),
   }));
@@ -186,9 +188,9 @@ export const wherePrim = definePrimitive<Record<string, never>>({
     if (a!.dtype !== b!.dtype) throw new DTypeError(`where: branch dtypes differ: ${a!.dtype} and ${b!.dtype}`);
     return { shape: broadcastShapes("where", c!.shape, a!.shape, b!.shape), dtype: a!.dtype };
   },
-  vjp(g, [c, a, b]) {
+  vjp(g, [c, a, b], _out, _p, wanted) {
     const zero = scalarLike(0, g);
-    return [null, unbroadcast(where(c!, g, zero), a!), unbroadcast(where(c!, zero, g), b!)];
+    return [null, wanted[1] ? unbroadcast(where(c!, g, zero), a!) : null, wanted[2] ? unbroadcast(where(c!, zero, g), b!) : null];
   },
 });
 

@@ -19,9 +19,11 @@ export const matmulPrim = definePrimitive<Record<string, never>>({
     const batch = broadcastShapes("matmul", a!.shape.slice(0, -2), b!.shape.slice(0, -2));
     return { shape: [...batch, M!, N!], dtype: a!.dtype };
   },
-  vjp(g, [a, b]) {
-    const ga = matmul(g, mT(b!)), gb = matmul(mT(a!), g);
-    return [unbroadcast(ga, a!), unbroadcast(gb, b!)];
+  vjp(g, [a, b], _out, _p, wanted) {
+    return [
+      wanted[0] ? unbroadcast(matmul(g, mT(b!)), a!) : null,
+      wanted[1] ? unbroadcast(matmul(mT(a!), g), b!) : null,
+    ];
   },
 });
 

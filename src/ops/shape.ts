@@ -124,12 +124,12 @@ export const concatPrim = definePrimitive<{ axis: number }>({
     shape[axis] = xs.reduce((n, x) => n + x.shape[axis]!, 0);
     return { shape, dtype: first.dtype };
   },
-  vjp(g, xs, _o, { axis }) {
+  vjp(g, xs, _o, { axis }, wanted) {
     let off = 0;
-    return xs.map((x) => {
+    return xs.map((x, k) => {
       const starts = x.shape.map((_, i) => (i === axis ? off : 0));
       off += x.shape[axis]!;
-      return slice(g, starts, x.shape.map((d, i) => (i === axis ? off : d)));
+      return wanted[k] ? slice(g, starts, x.shape.map((d, i) => (i === axis ? off : d))) : null;
     });
   },
 });
