@@ -11,6 +11,7 @@ import { fmt, stridesOf } from "../tensor/shape.js";
 import { fromStorage, randomNormal } from "../tensor/create.js";
 import { scope } from "../tensor/memory.js";
 import { Tensor } from "../tensor/tensor.js";
+import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { add, mul } from "../ops/elementwise.js";
 import { cast } from "../ops/cast.js";
 import { sum } from "../ops/reduce.js";
@@ -34,21 +35,31 @@ export class GradCheckError extends AnchorError {
 
 type Scalar = (x: Tensor) => Tensor;
 
-/** Check ∂f/∂args[i] for every float tensor argument of f (f returns a scalar). */
+/**
+ * Check ∂f/∂(every float tensor in args) — top-level tensors and the leaves
+ * of pytree arguments alike (f returns a scalar). Float inputs are promoted
+ * to float64 first.
+ */
 export function checkGrads(f: (...args: any[]) => Tensor, args: readonly unknown[], opts: CheckGradsOptions = {}): void {
   const o = { order: opts.order ?? 1, eps: opts.eps ?? 1e-5, atol: opts.atol ?? 1e-5, rtol: opts.rtol ?? 1e-5, directions: opts.directions ?? 2, seed: opts.seed ?? 0 };
   scope(() => {
-    const a64 = args.map((a) => (a instanceof Tensor && isFloat(a.dtype) ? cast(a, "float64") : a));
-    a64.forEach((a, i) => {
-      if (!(a instanceof Tensor) || !isFloat(a.dtype)) return;
-      const fi: Scalar = (x) => f(...a64.map((b, j) => (j === i ? x : b)));
-      checkOne(fi, a, `argument ${i}`, 1, o);
-      if (o.order === 2) {
-        const w = randomNormal(a.shape, { seed: o.seed + 7919 * (i + 1), dtype: "float64" });
-        const hvp: Scalar = (x) => sum(mul(grad(fi)(x), w));
-        checkOne(hvp, a, `argument ${i}`, 2, o);
-      }
+    const trees = args.map((a) => {
+      const { leaves, def } = treeFlatten(a);
+      return { def, leaves: leaves.map((l) => (isFloat(l.dtype) ? cast(l, "float64") : l)), isTensor: a instanceof Tensor };
     });
+    const rebuild = (i: number, j: number, x: Tensor) => trees.map((t, k) =>
+      treeUnflatten(t.def, k === i ? t.leaves.map((l, m) => (m === j ? x : l)) : t.leaves));
+    trees.forEach((t, i) => t.leaves.forEach((leaf, j) => {
+      if (!isFloat(leaf.dtype)) return;
+      const label = t.isTensor ? `argument ${i}` : `argument ${i}, leaf ${j}`;
+      const fij: Scalar = (x) => f(...rebuild(i, j, x));
+      checkOne(fij, leaf, label, 1, o);
+      if (o.order === 2) {
+        const w = randomNormal(leaf.shape, { seed: o.seed + 7919 * (i + 1) + 104729 * j, dtype: "float64" });
+        const hvp: Scalar = (x) => sum(mul(grad(fij)(x), w));
+        checkOne(hvp, leaf, label, 2, o);
+      }
+    }));
   });
 }
 

@@ -315,3 +315,19 @@ describe("errors name what went wrong", () => {
     }
   });
 });
+
+describe("checkGrads over pytree arguments", () => {
+  const params = () => ({ w: ag.randomNormal([3, 2], { seed: 5, dtype: "float64" }), b: [ag.randomNormal([2], { seed: 6, dtype: "float64" })] });
+  const x = ag.randomNormal([4, 3], { seed: 7, dtype: "float64" });
+  const loss = (p: { w: ag.Tensor; b: ag.Tensor[] }, x: ag.Tensor) => ag.sum(ag.tanh(ag.add(ag.matmul(x, p.w), p.b[0]!)));
+
+  it("checks every leaf of a pytree argument", () => {
+    ag.checkGrads(loss, [params(), x], { order: 2 });
+  });
+
+  it("names the leaf whose gradient is wrong", () => {
+    const wrongBias = ag.customVjp((z: ag.Tensor) => ag.mul(z, 1), (g) => [ag.mul(g, 2)]);
+    const bad = (p: { w: ag.Tensor; b: ag.Tensor[] }, x: ag.Tensor) => ag.sum(ag.tanh(ag.add(ag.matmul(x, p.w), wrongBias(p.b[0]!))));
+    expect(() => ag.checkGrads(bad, [params(), x])).toThrow(/argument 0, leaf 0 \(shape \[2\]\)/);
+  });
+});
