@@ -9,7 +9,7 @@
  */
 import { add, mul } from "../ops/elementwise.js";
 import { matmul } from "../ops/linalg.js";
-import { softmax } from "../ops/nn.js";
+import { softmax } from "../ops/rows.js";
 import { concat, expandDims, mT, reshape, transpose } from "../ops/shape.js";
 import { fromStorage } from "../tensor/create.js";
 import { fromNumbers, type DType } from "../tensor/dtype.js";

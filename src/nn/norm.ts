@@ -1,5 +1,5 @@
 /** LayerNorm and RMSNorm layers over the last axis. */
-import { layerNorm as layerNormOp, rmsNorm as rmsNormOp } from "../ops/nn.js";
+import { layerNorm as layerNormOp, rmsNorm as rmsNormOp } from "../ops/rows.js";
 import type { DType } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { constantInit } from "./init.js";

@@ -8,10 +8,11 @@ export {
   type TensorLike,
 } from "./elementwise.js";
 export { cast } from "./cast.js";
-export { argmax, logsumexp, max, mean, min, sum } from "./reduce.js";
+export { argmax, max, mean, min, sum } from "./reduce.js";
+export { layerNorm, logSoftmax, logsumexp, rmsNorm, softmax } from "./rows.js";
 export { broadcastTo, concat, expandDims, flatten, mT, pad, reshape, slice, split, squeeze, stack, transpose } from "./shape.js";
 export { matmul } from "./linalg.js";
 export { gather, oneHot, scatterAdd, take } from "./indexing.js";
-export { clip, conv2d, gelu, layerNorm, logSigmoid, logSoftmax, relu, rmsNorm, silu, softmax, softplus, type Conv2dOptions } from "./nn.js";
+export { clip, conv2d, gelu, logSigmoid, relu, silu, softplus, type Conv2dOptions } from "./nn.js";
 
 setAdd(add);

@@ -1,13 +1,11 @@
-/** Neural-network composites, written with primitives so every order of gradient works. */
-import { isFloat } from "../tensor/dtype.js";
-import { DTypeError, ShapeError } from "../tensor/errors.js";
+/** Neural-network composites, written with primitives so every order of gradient works (the fused row ops are in rows.ts). */
+import { ShapeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
 import { fromStorage } from "../tensor/create.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { add, erfOp, exp, greater, less, log1p, mul, neg, rsqrt, sigmoid, sub, tanh, where, type TensorLike } from "./elementwise.js";
+import { add, erfOp, exp, greater, less, log1p, mul, neg, sigmoid, tanh, where, type TensorLike } from "./elementwise.js";
 import { gather } from "./indexing.js";
 import { matmul } from "./linalg.js";
-import { logsumexp, mean } from "./reduce.js";
 import { mT, pad, reshape, transpose } from "./shape.js";
 
 export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
@@ -39,36 +37,9 @@ export function gelu(x: Tensor, opts: { approximate?: "none" | "tanh" } = {}): T
   return mul(mul(x, 0.5), add(erfOp(mul(x, Math.SQRT1_2)), 1));
 }
 
-export const logSoftmax = (x: Tensor, axis = -1): Tensor => sub(x, logsumexp(x, axis, true));
-export const softmax = (x: Tensor, axis = -1): Tensor => exp(logSoftmax(x, axis));
-
 /** Clamp into [lo, hi]; the gradient passes where lo <= x <= hi, as in PyTorch. */
 export function clip(x: Tensor, lo: TensorLike, hi: TensorLike): Tensor {
   return where(less(x, lo), lo, where(greater(x, hi), hi, x));
-}
-
-/** LayerNorm over the last axis (biased variance), then scale and shift. */
-export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
-  if (!isFloat(x.dtype)) throw new DTypeError(`layerNorm: expected a float tensor, got ${x.dtype}`);
-  const d = x.shape[x.ndim - 1];
-  for (const [name, p] of [["weight", weight], ["bias", bias]] as const) {
-    if (p && (p.ndim !== 1 || p.shape[0] !== d)) throw new ShapeError(`layerNorm: ${name} ${fmt(p.shape)} does not match the last axis of ${fmt(x.shape)}`);
-  }
-  const centered = sub(x, mean(x, -1, true));
-  let y = mul(centered, rsqrt(add(mean(mul(centered, centered), -1, true), eps)));
-  if (weight) y = mul(y, weight);
-  if (bias) y = add(y, bias);
-  return y;
-}
-
-/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight. */
-export function rmsNorm(x: Tensor, weight?: Tensor | null, eps = 1e-6): Tensor {
-  if (!isFloat(x.dtype)) throw new DTypeError(`rmsNorm: expected a float tensor, got ${x.dtype}`);
-  if (weight && (weight.ndim !== 1 || weight.shape[0] !== x.shape[x.ndim - 1])) {
-    throw new ShapeError(`rmsNorm: weight ${fmt(weight.shape)} does not match the last axis of ${fmt(x.shape)}`);
-  }
-  const y = mul(x, rsqrt(add(mean(mul(x, x), -1, true), eps)));
-  return weight ? mul(y, weight) : y;
 }
 
 export interface Conv2dOptions {

@@ -1,4 +1,4 @@
-/** Reductions over axes (sum, max, argmax primitives) and their composites. */
+/** Reductions over axes (sum, max, argmax primitives) and their composites (logsumexp is in rows.ts). */
 import { definePrimitive, type Abstract } from "../autograd/primitive.js";
 import { bind } from "../autograd/trace.js";
 import { isFloat } from "../tensor/dtype.js";
@@ -6,9 +6,8 @@ import { DTypeError, ShapeError } from "../tensor/errors.js";
 import { fmt, normAxes, normAxis } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { cast } from "./cast.js";
-import { add, div, equal, exp, log, mul, neg, sub, where } from "./elementwise.js";
+import { div, equal, mul, neg } from "./elementwise.js";
 import { broadcastTo, reshape } from "./shape.js";
-import { stopGradient } from "../autograd/transforms.js";
 
 export interface ReduceParams {
   /** Sorted, non-negative axes to reduce. */
@@ -87,13 +86,4 @@ export function mean(x: Tensor, axis?: Axis, keepdims = false): Tensor {
 /** Index of the largest value along one axis (first on ties), int32. */
 export function argmax(x: Tensor, axis = -1, keepdims = false): Tensor {
   return bind(argmaxPrim, [x], { axis: normAxis(axis, x.ndim, "argmax"), keepdims });
-}
-
-/** log(sum(exp(x))) along `axis`, stable for any finite x and for -inf rows. */
-export function logsumexp(x: Tensor, axis: Axis = -1, keepdims = false): Tensor {
-  if (!isFloat(x.dtype)) throw new DTypeError(`logsumexp: expected a float tensor, got ${x.dtype}`);
-  const m = stopGradient(max(x, axis, true));
-  const safe = where(equal(m, -Infinity), 0, m); // all -inf rows give -inf, not NaN
-  const out = add(log(sum(exp(sub(x, safe)), axis, true)), safe);
-  return keepdims ? out : reshape(out, reducedShape(x.shape, normAxes(axis, x.ndim, "logsumexp"), false));
 }

@@ -16,7 +16,7 @@
 import type { PopeRow } from "../data/pope.js";
 import type { PreferenceRow } from "../data/mpo.js";
 import { gather } from "../ops/indexing.js";
-import { logSoftmax } from "../ops/nn.js";
+import { logSoftmax } from "../ops/rows.js";
 import { reshape } from "../ops/shape.js";
 import { tensor } from "../tensor/create.js";
 import { AnchorError } from "../tensor/errors.js";

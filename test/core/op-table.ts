@@ -123,9 +123,9 @@ function reduction(name: string, f: (x: ag.Tensor, axis: ReduceParams["axis"], k
 }
 
 /** Along one axis (negative half the time) of a non-scalar input. */
-function alongAxis(name: string, f: (x: ag.Tensor, axis: number) => ag.Tensor, domain: Domain, torch: string): OpRow<{ axis: number }> {
+function alongAxis(name: string, f: (x: ag.Tensor, axis: number) => ag.Tensor, domain: Domain, torch: string, primitive?: string): OpRow<{ axis: number }> {
   return {
-    name, differentiable: true, smooth: true, torch,
+    name, primitive, differentiable: true, smooth: true, torch,
     arb: nonScalar.chain((s) => withParams(floatInputs([s], domain), fc.record({ axis: axisOf(s.length) }))),
     fn: ([x], p) => f(x!, p.axis),
   };
@@ -345,6 +345,45 @@ const SHAPE_ROWS: OpRow[] = [
   },
 ];
 
+// --- fused row primitives (over the last axis; the ops move other axes there) ------
+
+/**
+ * x [..., D] with optional weight and bias [D]. The x domain keeps each row's
+ * variance (layerNorm) or mean square (rmsNorm) well above eps: near zero the
+ * normalisation bends on a scale of sqrt(eps), too sharp for finite differences.
+ */
+interface NormParams { eps: number; weight: boolean; bias: boolean }
+
+function normCases(withBias: boolean, xDomain: Domain): fc.Arbitrary<OpCase<NormParams>> {
+  return fc.tuple(shape({ minRank: 1, maxRank: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.boolean(), fc.constantFrom(1e-5, 1e-3, 0.1))
+    .chain(([lead, d, weight, bias, eps]) => {
+      const s = [...lead.slice(0, -1), d];
+      const affine = (weight ? 1 : 0) + (withBias && bias ? 1 : 0);
+      return withParams(floatInputs([s, ...Array<Shape>(affine).fill([d])], [xDomain, wide, wide].slice(0, affine + 1)), fc.constant({ eps, weight, bias: withBias && bias }));
+    });
+}
+
+/** The weight and bias of a norm case's inputs, by its params. */
+const affineOf = (rest: readonly ag.Tensor[], p: NormParams) => ({ w: p.weight ? rest[0]! : null, b: p.bias ? rest.at(-1)! : null });
+
+const ROW_ROWS: OpRow[] = [
+  // an undefined axis means the last one for logsumexp, so it is never drawn
+  reduction("logsumexp", ag.logsumexp, interval(-4, 4), "torch.logsumexp(x0, dim=tdims(x0, p['axis']), keepdim=p['keepdims'])", { primitive: "logsumexp", allowAll: false }),
+  alongAxis("softmax", ag.softmax, interval(-4, 4), "torch.softmax(x0, p['axis'])", "softmax"),
+  alongAxis("logSoftmax", ag.logSoftmax, interval(-4, 4), "torch.log_softmax(x0, p['axis'])", "logSoftmax"),
+  {
+    name: "layerNorm", primitive: "layerNorm", differentiable: true, smooth: true,
+    torch: "F.layer_norm(x0, x0.shape[-1:], xs[1] if p['weight'] else None, xs[-1] if p['bias'] else None, p['eps'])",
+    arb: normCases(true, separated),
+    fn: ([x, ...rest], p: NormParams) => { const { w, b } = affineOf(rest, p); return ag.layerNorm(x!, w, b, p.eps); },
+  },
+  {
+    name: "rmsNorm", primitive: "rmsNorm", differentiable: true, smooth: true, torch: "trms_norm(x0, x1 if p['weight'] else None, p['eps'])",
+    arb: normCases(false, away(0.1, 3)),
+    fn: ([x, ...rest], p: NormParams) => ag.rmsNorm(x!, affineOf(rest, p).w, p.eps),
+  },
+];
+
 // --- composite rows ---------------------------------------------------------
 
 /** Multi-head causal self-attention: x [B, T, D] and four [D, D] projections. */
@@ -393,27 +432,9 @@ const conv2dRow = (kind: "im2col" | "patches"): OpRow<ConvParams> => ({
   fn: ([x, w, b], p) => ag.conv2d(x!, w!, { bias: b ?? null, stride: p.stride, padding: p.padding }),
 });
 
-/**
- * x [..., D] with optional weight and bias [D]. The x domain keeps each row's
- * variance (layerNorm) or mean square (rmsNorm) well above eps: near zero the
- * normalisation bends on a scale of sqrt(eps), too sharp for finite differences.
- */
-function normCases(withBias: boolean, xDomain: Domain): fc.Arbitrary<OpCase<{ eps: number; affine: boolean }>> {
-  return fc.tuple(shape({ minRank: 1, maxRank: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.constantFrom(1e-5, 1e-3, 0.1))
-    .chain(([lead, d, affine, eps]) => {
-      const s = [...lead.slice(0, -1), d];
-      const shapes: Shape[] = [s, ...(affine ? [[d], ...(withBias ? [[d]] : [])] : [])];
-      return withParams(floatInputs(shapes, [xDomain, wide, wide].slice(0, shapes.length)), fc.constant({ eps, affine }));
-    });
-}
-
 const COMPOSITE_ROWS: OpRow[] = [
   reduction("mean", ag.mean, wide, "tmean(x0, p.get('axis'), p['keepdims'])", { allowEmpty: true }),
   reduction("min", ag.min, separated, "tamin(x0, p.get('axis'), p['keepdims'])"),
-  // an undefined axis means the last one for logsumexp, so it is never drawn
-  reduction("logsumexp", ag.logsumexp, interval(-4, 4), "torch.logsumexp(x0, dim=tdims(x0, p['axis']), keepdim=p['keepdims'])", { allowAll: false }),
-  alongAxis("softmax", ag.softmax, interval(-4, 4), "torch.softmax(x0, p['axis'])"),
-  alongAxis("logSoftmax", ag.logSoftmax, interval(-4, 4), "torch.log_softmax(x0, p['axis'])"),
   composite("logSigmoid", ag.logSigmoid, interval(-12, 12), "F.logsigmoid(x0)"),
   composite("softplus", ag.softplus, interval(-12, 12), "F.softplus(x0)"),
   composite("relu", ag.relu, away(0.05, 3), "torch.relu(x0)"),
@@ -428,17 +449,6 @@ const COMPOSITE_ROWS: OpRow[] = [
       fc.tuple(fc.integer({ min: -24, max: 24 }), fc.integer({ min: 0, max: 24 })).map(([lo, w]) => ({ lo: lo / 16, hi: (lo + w) / 16 })),
     )),
     fn: ([x], p: { lo: number; hi: number }) => ag.clip(x!, p.lo, p.hi),
-  },
-  {
-    name: "layerNorm", differentiable: true, smooth: true,
-    torch: "F.layer_norm(x0, x0.shape[-1:], x1 if p['affine'] else None, x2 if p['affine'] else None, p['eps'])",
-    arb: normCases(true, separated),
-    fn: ([x, w, b], p) => ag.layerNorm(x!, w, b, p.eps),
-  },
-  {
-    name: "rmsNorm", differentiable: true, smooth: true, torch: "trms_norm(x0, x1 if p['affine'] else None, p['eps'])",
-    arb: normCases(false, away(0.1, 3)),
-    fn: ([x, w], p) => ag.rmsNorm(x!, w, p.eps),
   },
   conv2dRow("im2col"),
   conv2dRow("patches"),
@@ -494,7 +504,7 @@ const COMPOSITE_ROWS: OpRow[] = [
 ];
 
 export const OP_TABLE: readonly OpRow[] = [
-  ...UNARY_ROWS, ...BINARY_ROWS, WHERE_ROW, ...CAST_ROWS, ...REDUCE_ROWS, ...SHAPE_ROWS, ...COMPOSITE_ROWS,
+  ...UNARY_ROWS, ...BINARY_ROWS, WHERE_ROW, ...CAST_ROWS, ...REDUCE_ROWS, ...SHAPE_ROWS, ...ROW_ROWS, ...COMPOSITE_ROWS,
 ];
 
 export const rowByName = (name: string): OpRow => {

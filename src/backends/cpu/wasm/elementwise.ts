@@ -18,7 +18,7 @@ import type { Unit } from "./threads.js";
 type Ref = BufferRef<StorageArray>;
 
 /** Below this many elements the JS loop wins (no worker wake-up, no unit table). */
-const MIN_ELEMENTS = 1 << 14;
+export const MIN_ELEMENTS = 1 << 14;
 /** From this many elements on, all threads take part. */
 const PARALLEL_ELEMENTS = 1 << 17;
 /** Elements per unit. */
@@ -27,7 +27,7 @@ const UNIT = 1 << 16;
 const STAGE_MAX = 1 << 20;
 
 /** Byte addresses of the operands in Wasm memory, staging small outside ones; null if one is too big to stage. */
-function place(rt: WasmRuntime, bufs: readonly StorageArray[], blocks: Block[]): number[] | null {
+export function place(rt: WasmRuntime, bufs: readonly StorageArray[], blocks: Block[]): number[] | null {
   const ptrs: number[] = [];
   for (const buf of bufs) {
     if (inWasmMemory(buf)) { ptrs.push(buf.byteOffset); continue; }
@@ -41,7 +41,7 @@ function place(rt: WasmRuntime, bufs: readonly StorageArray[], blocks: Block[]):
 }
 
 /** Run the units over n elements, then `after` (reading staged results), then free the staging. */
-function run(rt: WasmRuntime, units: Unit[], n: number, blocks: Block[], after?: () => void): void {
+export function run(rt: WasmRuntime, units: Unit[], n: number, blocks: Block[], after?: () => void): void {
   try {
     rt.threads.runUnits(rt.heap, units, n >= PARALLEL_ELEMENTS);
     after?.();
@@ -51,7 +51,7 @@ function run(rt: WasmRuntime, units: Unit[], n: number, blocks: Block[], after?:
 }
 
 /** Rows [r0, r1) of `rows` in chunks of about UNIT elements. */
-function* rowChunks(rows: number, cols: number): Generator<[number, number]> {
+export function* rowChunks(rows: number, cols: number): Generator<[number, number]> {
   const step = Math.max(1, Math.floor(UNIT / Math.max(1, cols)));
   for (let r = 0; r < rows; r += step) yield [r, Math.min(rows, r + step)];
 }

@@ -53,7 +53,8 @@ export const SIMD_OPS = {
   "f32x4.demote_f64x2_zero": 0x5e, "f64x2.promote_low_f32x4": 0x5f,
   "i16x8.extend_low_i8x16_u": 0x89, "i32x4.extend_low_i16x8_u": 0xa9,
   "i64x2.extend_low_i32x4_s": 0xc7, "i64x2.shl": 0xcb, "i64x2.add": 0xce,
-  "f64x2.nearest": 0x94,
+  "f64x2.nearest": 0x94, "f32x4.nearest": 0x6a,
+  "i32x4.add": 0xae, "i32x4.shl": 0xab, "i32x4.trunc_sat_f32x4_s": 0xf8, "f32x4.pmin": 0xea, "f32x4.pmax": 0xeb,
   "f32x4.abs": 0xe0, "f32x4.neg": 0xe1, "f32x4.sqrt": 0xe3, "f32x4.add": 0xe4, "f32x4.sub": 0xe5, "f32x4.mul": 0xe6,
   "f32x4.div": 0xe7, "f32x4.min": 0xe8, "f32x4.max": 0xe9,
   "f64x2.add": 0xf0, "f64x2.sub": 0xf1, "f64x2.mul": 0xf2, "f64x2.min": 0xf4, "f64x2.max": 0xf5, "f64x2.pmin": 0xf6, "f64x2.pmax": 0xf7,
@@ -63,7 +64,8 @@ export const SIMD_OPS = {
 /** Scalar opcodes used by `scalar(name)`. */
 export const SCALAR_OPS = {
   "f32.abs": 0x8b, "f32.neg": 0x8c, "f32.sqrt": 0x91, "f32.add": 0x92, "f32.sub": 0x93, "f32.mul": 0x94, "f32.div": 0x95,
-  "f32.min": 0x96, "f32.max": 0x97, "f64.add": 0xa0, "f32.demote_f64": 0xb6, "f64.promote_f32": 0xbb,
+  "f32.min": 0x96, "f32.max": 0x97, "f64.sqrt": 0x9f, "f64.add": 0xa0, "f64.sub": 0xa1, "f64.mul": 0xa2, "f64.div": 0xa3,
+  "f32.demote_f64": 0xb6, "f64.convert_i32_u": 0xb8, "f64.promote_f32": 0xbb, "f32.reinterpret_i32": 0xbe, "f32.eq": 0x5b,
 } as const;
 
 /**
@@ -133,6 +135,12 @@ export class FunctionBuilder {
   scalar(name: keyof typeof SCALAR_OPS): this { return this.op(SCALAR_OPS[name]); }
   /** v128 constant from two float64 lanes. */
   f64x2Const(a: number, b = a): this { this.simd_(0x0c); this.code.push(...new Uint8Array(new Float64Array([a, b]).buffer)); return this; }
+  /** v128 constant of four float32 lanes. */
+  f32x4Const(v: number): this { this.simd_(0x0c); this.code.push(...new Uint8Array(new Float32Array([v, v, v, v]).buffer)); return this; }
+  /** v128 constant of four int32 lanes. */
+  i32x4Const(v: number): this { this.simd_(0x0c); this.code.push(...new Uint8Array(new Int32Array([v, v, v, v]).buffer)); return this; }
+  /** i8x16.shuffle of the two v128 on the stack by 16 lane indices (0-15 the first, 16-31 the second). */
+  shuffle(lanes: readonly number[]): this { this.simd_(0x0d); this.code.push(...lanes); return this; }
   /** v128 constant from two int64 lanes (small integers). */
   i64x2Const(a: number, b = a): this { this.simd_(0x0c); this.code.push(...new Uint8Array(new BigInt64Array([BigInt(a), BigInt(b)]).buffer)); return this; }
   /** 8 bytes into lane 0, zeros above. */

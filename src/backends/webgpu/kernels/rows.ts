@@ -1,0 +1,201 @@
+/**
+ * The fused row primitives (ops/rows.ts) as WGSL: logsumexp, softmax,
+ * logSoftmax, layerNorm and rmsNorm over the last axis of a contiguous
+ * [rows, len] input, each in one dispatch.
+ *
+ * Two forms. Short rows, or many medium ones, take one invocation per row.
+ * Otherwise a workgroup of 64 takes a row: each invocation reduces a
+ * strided share of it, invocation 0 merges the 64 partial results after one
+ * barrier (barriers are context switches on software Vulkan, so one merge
+ * beats a log-depth tree), and after a second barrier all write the row.
+ *
+ * Stability. The exponential family folds each element into a running
+ * (max m, Σ e^(x − m)) pair, rescaling the sum when the max grows (the
+ * "online softmax"), and merges pairs the same way; the shift is the max, or
+ * 0 when nothing is above -inf, so an all -inf row has logsumexp -inf and
+ * softmax 0/0 = NaN, as on the cpu. layerNorm's invocations each take the
+ * mean of their share, then the squares about it, and the shares merge with
+ * Chan's pairwise update, so the variance never subtracts E[x]² from E[x²].
+ *
+ * A few very long rows (logsumexp over a vocabulary) are split into chunks
+ * whose logsumexps a second pass combines, so the whole device works.
+ */
+import { sizeOf } from "../../../tensor/shape.js";
+import type { NormParams } from "../../../ops/rows.js";
+import type { GpuBuffer, Runtime } from "../runtime.js";
+import { f32Bits } from "../runtime.js";
+import { BITS_FN, decl, entry1d, groups, paramsDecl } from "../wgsl.js";
+import type { GpuKernel, GpuRef } from "./types.js";
+
+type RowOp = "logsumexp" | "softmax" | "logSoftmax" | "layerNorm" | "rmsNorm";
+
+const WG = 64; // invocations per row in the workgroup form
+// one invocation per row when rows are short, or many and not long
+const SHORT = 32;
+const MANY = 8192;
+const MEDIUM = 1024;
+// logsumexp over fewer rows than FEW, longer than 2·CHUNK, runs in chunks of about CHUNK
+const FEW = 256;
+const CHUNK = 4096;
+
+const NEG_INF = "f32_bits(0xff800000u)";
+const isNegInf = (v: string) => `(bitcast<u32>(${v}) == 0xff800000u)`;
+
+/** The geometry every form shares: segment `seg_id` is [start, start + n) of row `row` (p: segments, len, chunks, chunk length). */
+const SEGMENT = `  let row = seg_id / p(2u);
+  let start = row * p(1u) + (seg_id % p(2u)) * p(3u);
+  let n = min(start + p(3u), (row + 1u) * p(1u)) - start;`;
+
+/** Folding v into the running (m, s) of the exponential family; -inf adds nothing, NaN poisons s. */
+const FOLD_EXP = `if (v > m) { s = s * exp(m - v) + 1.0; m = v; } else if (!${isNegInf("v")}) { s = s + exp(v - m); }`;
+
+interface Shape {
+  /** WGSL of the per-invocation statistics over `for i in share`, leaving locals for `merge`. */
+  readonly local: (share: (body: string) => string) => string;
+  /** Workgroup form: store the locals to shared memory slot `lid`. */
+  readonly publish: string;
+  /** Workgroup form, invocation 0: merge the slots into slot 0. */
+  readonly merge: string;
+  /** The row statistics as `let`s, from the locals (thread form) or slot 0 (workgroup form). */
+  readonly finish: (group: boolean) => string;
+  /**
+   * The output: per element `Out[start + i] = ...` over the share, or once
+   * per row (logsumexp); `affine(v)` applies the norms' weight and bias to v.
+   */
+  readonly write: (share: (body: string) => string, group: boolean, affine: (v: string) => string) => string;
+}
+
+const expStats = {
+  local: (share: (b: string) => string) => `  var m = ${NEG_INF};
+  var s = 0.0;
+${share(`let v = X[start + i]; ${FOLD_EXP}`)}`,
+  publish: "  sa[lid] = m;\n  sb[lid] = s;",
+  merge: `    var mm = ${NEG_INF};
+    for (var k = 0u; k < ${WG}u; k++) { mm = max(mm, sa[k]); }
+    let shift = select(mm, 0.0, ${isNegInf("mm")});
+    var total = 0.0;
+    for (var k = 0u; k < ${WG}u; k++) { total = total + sb[k] * exp(sa[k] - shift); }
+    sa[0] = shift;
+    sb[0] = total;`,
+  finish: (group: boolean) => (group ? "  let shift = sa[0];\n  let total = sb[0];" : `  let shift = select(m, 0.0, ${isNegInf("m")});\n  let total = s;`),
+};
+
+const SHAPES: Record<RowOp, Shape> = {
+  logsumexp: { ...expStats, write: (_share, group) => `  ${group ? "if (lid == 0u) { " : ""}Out[seg_id] = shift + log(total);${group ? " }" : ""}` },
+  softmax: { ...expStats, write: (share) => `  let inv = 1.0 / total;\n${share("Out[start + i] = exp(X[start + i] - shift) * inv;")}` },
+  logSoftmax: { ...expStats, write: (share) => `  let lse = shift + log(total);\n${share("Out[start + i] = X[start + i] - lse;")}` },
+  layerNorm: {
+    local: (share) => `  var cnt = 0.0;
+  var sum = 0.0;
+${share("cnt = cnt + 1.0; sum = sum + X[start + i];")}
+  let mean_k = select(0.0, sum / cnt, cnt > 0.0);
+  var m2 = 0.0;
+${share("let d = X[start + i] - mean_k; m2 = m2 + d * d;")}`,
+    publish: "  sa[lid] = mean_k;\n  sb[lid] = m2;\n  sc[lid] = cnt;",
+    // Chan et al.: merge (count, mean, sum of squared deviations) pairwise
+    merge: `    var nn = 0.0;
+    var mean = 0.0;
+    var mm2 = 0.0;
+    for (var k = 0u; k < ${WG}u; k++) {
+      let nk = sc[k];
+      if (nk > 0.0) {
+        let d = sa[k] - mean;
+        let total = nn + nk;
+        mean = mean + d * (nk / total);
+        mm2 = mm2 + sb[k] + d * d * (nn * nk / total);
+        nn = total;
+      }
+    }
+    sa[0] = mean;
+    sb[0] = mm2;`,
+    finish: (group) => `  let mean = ${group ? "sa[0]" : "mean_k"};
+  let scale = inverseSqrt(${group ? "sb[0]" : "m2"} / f32(n) + bitcast<f32>(p(4u)));`,
+    write: (share, _group, affine) => share(`Out[start + i] = ${affine("(X[start + i] - mean) * scale")};`),
+  },
+  rmsNorm: {
+    local: (share) => `  var ss = 0.0;\n${share("let v = X[start + i]; ss = ss + v * v;")}`,
+    publish: "  sa[lid] = ss;",
+    merge: `    var t = 0.0;
+    for (var k = 0u; k < ${WG}u; k++) { t = t + sa[k]; }
+    sa[0] = t;`,
+    finish: (group) => `  let scale = inverseSqrt(${group ? "sa[0]" : "ss"} / f32(n) + bitcast<f32>(p(4u)));`,
+    write: (share, _group, affine) => share(`Out[start + i] = ${affine("X[start + i] * scale")};`),
+  },
+};
+
+interface Affine { readonly weight: boolean; readonly bias: boolean }
+
+/** The WGSL source of `op` in one form, with the affine inputs (norms) bound after X. */
+function shader(op: RowOp, group: boolean, affine: Affine): string {
+  const sh = SHAPES[op];
+  const share = (body: string) => group
+    ? `  for (var i = lid; i < n; i += ${WG}u) { ${body} }`
+    : `  for (var i = 0u; i < n; i++) { ${body} }`;
+  const names = ["X", ...(affine.weight ? ["W"] : []), ...(affine.bias ? ["B"] : [])];
+  const applyAffine = (v: string) => `${affine.weight ? `(${v}) * W[i]` : v}${affine.bias ? " + B[i]" : ""}`;
+  const body = [
+    group ? "  let seg_id = wid.x + wid.y * nwg.x;" : "  let seg_id = idx;",
+    "  if (seg_id >= p(0u)) { return; }",
+    SEGMENT,
+    sh.local(share),
+    ...(group ? [sh.publish, "  workgroupBarrier();", `  if (lid == 0u) {\n${sh.merge}\n  }`, "  workgroupBarrier();"] : []),
+    sh.finish(group),
+    sh.write(share, group, applyAffine),
+  ].join("\n");
+  return [
+    ...names.map((name, i) => decl(i, name, "f32", "read")),
+    decl(names.length, "Out", "f32", "read_write"),
+    paramsDecl(names.length + 1, 5),
+    BITS_FN,
+    group ? ["sa", "sb", "sc"].map((a) => `var<workgroup> ${a}: array<f32, ${WG}>;`).join("\n") : "",
+    entry1d(group ? WG : 64, body),
+  ].join("\n");
+}
+
+interface Job { rows: number; len: number; chunks: number; chunk: number }
+
+/** Encode one dispatch of `op` over `job`'s segments; returns the output buffer. */
+function dispatchRows(rt: Runtime, op: RowOp, inputs: readonly GpuBuffer[], job: Job, affine: Affine, eps: number, outElements: number): GpuBuffer {
+  const segments = job.rows * job.chunks;
+  const group = !(job.chunk <= SHORT || (segments >= MANY && job.chunk <= MEDIUM));
+  const out = rt.alloc(Math.max(4, 4 * outElements), `the output of ${op}`);
+  rt.dispatch({
+    name: op,
+    key: `rows:${op}:${group ? "group" : "thread"}:${affine.weight ? "w" : ""}${affine.bias ? "b" : ""}`,
+    wgsl: () => shader(op, group, affine),
+    bindings: [...inputs.map((b) => ({ buf: b.buffer, access: "read" as const })), { buf: out.buffer, access: "read_write" }],
+    params: [segments, job.len, job.chunks, job.chunk, f32Bits(eps)],
+    workgroups: group ? segments : groups(segments, 64),
+  });
+  return out;
+}
+
+/** The input's rows: [rows, len] over its last axis. */
+function rowsOf(x: GpuRef): Job {
+  const len = x.shape[x.shape.length - 1]!;
+  const rows = sizeOf(x.shape.slice(0, -1));
+  return { rows, len, chunks: 1, chunk: len };
+}
+
+const plain: Affine = { weight: false, bias: false };
+
+export const logsumexp: GpuKernel = (rt, [x]) => {
+  const job = rowsOf(x!);
+  if (job.rows >= FEW || job.len <= 2 * CHUNK) return dispatchRows(rt, "logsumexp", [x!.buf], job, plain, 0, job.rows);
+  const chunks = Math.ceil(job.len / CHUNK);
+  const partial = dispatchRows(rt, "logsumexp", [x!.buf], { ...job, chunks, chunk: Math.ceil(job.len / chunks) }, plain, 0, job.rows * chunks);
+  const out = dispatchRows(rt, "logsumexp", [partial], { rows: job.rows, len: chunks, chunks: 1, chunk: chunks }, plain, 0, job.rows);
+  rt.free(partial);
+  return out;
+};
+
+const rowwise = (op: RowOp): GpuKernel => (rt, [x]) => dispatchRows(rt, op, [x!.buf], rowsOf(x!), plain, 0, sizeOf(x!.shape));
+
+export const softmax = rowwise("softmax");
+export const logSoftmax = rowwise("logSoftmax");
+
+const norm = (op: "layerNorm" | "rmsNorm"): GpuKernel => (rt, [x, ...affine], p: NormParams) =>
+  dispatchRows(rt, op, [x!.buf, ...affine.map((a) => a.buf)], rowsOf(x!), { weight: p.weight, bias: p.bias }, p.eps, sizeOf(x!.shape));
+
+export const layerNorm = norm("layerNorm");
+export const rmsNorm = norm("rmsNorm");
