@@ -5,6 +5,8 @@
  *
  *   npm run bench            reduced sizes, under 3 minutes
  *   npm run bench -- --full  every size
+ *   npm run bench -- --only=softmax,attention   only these kernels (case kinds, as in cases.ts);
+ *                            no whole-model figures, nothing written
  *
  * Writes bench/results/latest.json and latest.md. Exit status 1 when a
  * target fails (a SKIP, for a backend that is not here, does not fail).
@@ -23,13 +25,18 @@ import { growthTable, kernelTable, modelTable, PEERS, render, writeResults, type
 import { wasmRuntime } from "../src/backends/cpu/wasm/runtime.js";
 
 const full = process.argv.includes("--full");
+/** Case kinds to run (--only=a,b), or null for all. */
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",") ?? null;
 const started = performance.now();
 const log = (s: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${s}`);
 
-/** The cases each backend runs; on webgpu the quick run keeps to the targets' kernels. */
+/**
+ * The cases each backend runs; on webgpu the quick run keeps to the targets'
+ * kernels (or the --only ones), and to attention at T ≤ 256.
+ */
 function casesFor(backend: "cpu" | "webgpu", all: readonly Case[]): Case[] {
   if (backend === "cpu" || full) return [...all];
-  return all.filter((c) => c.spec.kind === "matmul" || (c.spec.kind === "attention" && c.spec.T <= 256) || c.spec.kind === "softmax");
+  return all.filter((c) => (c.spec.kind === "attention" ? c.spec.T <= 256 : only !== null || c.spec.kind === "matmul" || c.spec.kind === "softmax"));
 }
 
 async function measure(impl: Impl, reason: string | null, c: Case): Promise<Row> {
@@ -48,7 +55,7 @@ async function measure(impl: Impl, reason: string | null, c: Case): Promise<Row>
 }
 
 async function main(): Promise<void> {
-  const cases = kernelCases(full);
+  const cases = kernelCases(full).filter((c) => !only || only.includes(c.spec.kind));
   const rows: Row[] = [];
   const threads = wasmRuntime().threads.threads;
   log(`anchorgrad bench (${full ? "full" : "reduced"} sizes), ${threads} cpu threads for the GEMM`);
@@ -79,8 +86,9 @@ async function main(): Promise<void> {
       if (peer?.ms !== undefined) ours.ratio_vs[p] = peer.ms / ours.ms!;
     }
   }
-  log("whole-model figures");
-  const models = await modelRows(full);
+  if (only) log("whole-model figures skipped (--only)");
+  else log("whole-model figures");
+  const models = only ? [] : await modelRows(full);
 
   const growth = [
     ...growthTable(rows, "matmul", (r) => parseInt(r.size, 10), "n"),
@@ -97,6 +105,7 @@ async function main(): Promise<void> {
     cores: availableParallelism(), gemm_threads: threads, torch: torch.version ?? torch.unavailable ?? "?",
     unavailable: [...new Set(rows.filter((r) => r.unavailable && r.kernel === "matmul").map((r) => `${r.impl}/${r.backend}: ${r.unavailable}`))],
   };
+  if (only) return; // a partial run does not replace the results of a whole one
   const dir = fileURLToPath(new URL("./results", import.meta.url));
   writeResults(dir, meta, rows, models, growth, targets);
   log(`wrote ${dir}/latest.json and latest.md`);

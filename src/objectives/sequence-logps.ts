@@ -3,20 +3,22 @@
  * holding a [B, T, V] temporary: real vocabularies have ~151k entries, so a
  * batch-wide log-softmax would cost several copies of the logits.
  *
- * The forward pass walks one sequence at a time, and within it a chunk of
- * positions at a time, computing only the label's logit and the logsumexp of
- * each position; each chunk's temporaries are freed before the next. The
- * gradient is a custom VJP that recomputes the softmax chunk by chunk, so the
- * autodiff tape holds the logits (which exist anyway) and a [B] output, never
- * per-position temporaries. The VJP is written with ops, so it can itself be
- * differentiated (temporaries are then kept by the outer tape).
+ * The forward pass reads the logits twice and writes nothing of their size:
+ * the fused logsumexp of every position ([B, T]) and a gather of each
+ * label's logit. The gradient is a custom VJP that computes
+ * w·(onehot(label) − softmax) a chunk of positions at a time (the fused
+ * softmax, and the label's w added by a scatter, never a one-hot compare
+ * over the vocabulary), freeing each chunk's temporaries as it goes, so the
+ * autodiff tape holds the logits (which exist anyway) and a [B] output. The
+ * VJP is written with ops, so it can itself be differentiated (temporaries
+ * are then kept by the outer tape).
  */
 import { customVjp } from "../autograd/transforms.js";
 import { cast } from "../ops/cast.js";
-import { add, equal, exp, mul, notEqual, sub, where } from "../ops/elementwise.js";
-import { gather } from "../ops/indexing.js";
+import { equal, mul, notEqual, sub, where } from "../ops/elementwise.js";
+import { gather, scatterAdd } from "../ops/indexing.js";
 import { sum } from "../ops/reduce.js";
-import { logsumexp } from "../ops/rows.js";
+import { logsumexp, softmax } from "../ops/rows.js";
 import { concat, reshape, slice, stack } from "../ops/shape.js";
 import { isFloat } from "../tensor/dtype.js";
 import { AnchorError, DTypeError, ShapeError } from "../tensor/errors.js";
@@ -28,9 +30,10 @@ import { hostValues } from "./batch.js";
 
 export interface SequenceLogpsOptions {
   /**
-   * Positions per step. The forward pass holds about 3 and the backward about
-   * 6 [chunk, V] temporaries at a time; the default, ceil((T − 1) / 8), keeps
-   * both under one [T, V] slice.
+   * Positions per step of the backward pass, which holds about 5 [chunk, V]
+   * temporaries at a time; the default, ceil((T − 1) / 8), keeps them under
+   * one [T, V] slice. (The forward pass has no [chunk, V] temporaries, except
+   * for logits past 2^31 elements, whose labels it gathers a chunk at a time.)
    */
   chunk?: number;
 }
@@ -102,9 +105,23 @@ const isConcrete = (...xs: Tensor[]): boolean => xs.every((x) => x.concrete() ==
 /** Run `fn` in a scope that frees its temporaries, unless an outer tape must keep them. */
 const freeing = <T>(concrete: boolean, fn: () => T): T => (concrete ? scope(fn) : fn());
 
-/** Dispose concrete `parts` now that `whole` holds their values (concat of one part returns the part itself). */
-function release(parts: readonly Tensor[], whole: Tensor, concrete: boolean): void {
-  if (concrete) for (const p of parts) if (p !== whole) p.dispose();
+/** The n×n identity, [n, n] in `like`'s dtype and device. */
+const eye = (n: number, like: Tensor): Tensor => {
+  const i = arange(n, { device: like.device });
+  return cast(equal(reshape(i, [n, 1]), reshape(i, [1, n])), like.dtype);
+};
+
+/**
+ * The label logits at positions [s, e) of row b, [e − s]. The slice of
+ * logits is [1, n, V]; gathering the n labels along V gives [1, n, n], whose
+ * diagonal pairs each position with its own label (n² ≪ n·V, and no reshape
+ * of the slice, which would copy it).
+ */
+function labelLogits(logits: Tensor, targets: Tensor, b: number, s: number, e: number): Tensor {
+  const n = e - s;
+  const x = slice(logits, [b, s, 0], [b + 1, e, logits.shape[2]!]);
+  const all = gather(x, reshape(slice(targets, [b, s], [b + 1, e]), [n]), 2); // [1, n, n]: x[i, label_k]
+  return gather(reshape(all, [n * n]), mul(arange(n, { device: logits.device }), n + 1), 0);
 }
 
 /** The custom-VJP primitive (logits, targets [B, T−1], weights [B, T−1]) -> weighted sums [B]. */
@@ -112,12 +129,9 @@ function weightedTokenLogps(chunk: number) {
   return customVjp(
     (logits, targets, weights) => {
       const [B, T] = logits.shape as [number, number, number];
-      const rows = Array.from({ length: B }, (_, b) =>
-        chunks(T - 1, chunk)
-          .map(([s, e]) => scope(() => sum(mul(chunkLogps(logits, targets, b, s, e), slice(weights, [b, s], [b + 1, e])))))
-          .reduce((acc, x) => add(acc, x)),
-      );
-      return stack(rows);
+      const lse = logsumexp(logits, -1); // [B, T]: the last position's is never used
+      const picked = Array.from({ length: B }, (_, b) => concat(chunks(T - 1, chunk).map(([s, e]) => scope(() => labelLogits(logits, targets, b, s, e))), 0));
+      return sum(mul(sub(stack(picked), slice(lse, [0, 0], [B, T - 1])), weights), 1);
     },
     (g, [logits, targets, weights]) => {
       const [B, T, V] = logits!.shape as [number, number, number];
@@ -137,22 +151,21 @@ function weightedTokenLogps(chunk: number) {
   );
 }
 
-/** log p(label) at positions [s, e) of row b: the label's logit minus the logsumexp, [e − s]. */
-function chunkLogps(logits: Tensor, targets: Tensor, b: number, s: number, e: number): Tensor {
-  const V = logits.shape[2]!, n = e - s;
-  const x = slice(logits, [b, s, 0], [b + 1, e, V]); // [1, n, V]: the only copy of this chunk of logits
-  const flatIds = add(mul(arange(n, { device: logits.device }), V), reshape(slice(targets, [b, s], [b + 1, e]), [n]));
-  const picked = gather(reshape(x, [n * V]), flatIds, 0);
-  return sub(picked, reshape(logsumexp(x, -1), [n]));
+/** Dispose concrete `parts` now that `whole` holds their values (concat of one part returns the part itself). */
+function release(parts: readonly Tensor[], whole: Tensor, concrete: boolean): void {
+  if (concrete) for (const p of parts) if (p !== whole) p.dispose();
 }
 
-/** ∂/∂logits of g[b]·Σ w·log p at positions [s, e) of row b: w·g[b]·(onehot(label) − softmax), [1, n, V]. */
+/**
+ * ∂/∂logits of g[b]·Σ w·log p at positions [s, e) of row b, [1, n, V]:
+ * w·g[b]·(onehot(label) − softmax). The one-hot part is a scatter of
+ * diag(w·g[b]) [1, n, n] at the labels along V, which adds w_i·g[b] at
+ * (i, label_i) and nothing elsewhere.
+ */
 function chunkGrad(logits: Tensor, targets: Tensor, weights: Tensor, g: Tensor, b: number, s: number, e: number): Tensor {
   const V = logits.shape[2]!, n = e - s;
   const x = slice(logits, [b, s, 0], [b + 1, e, V]);
-  const p = exp(sub(x, logsumexp(x, -1, true)));
-  const w = reshape(mul(slice(weights, [b, s], [b + 1, e]), slice(g, [b], [b + 1])), [1, n, 1]);
-  const hit = equal(reshape(arange(V, { device: logits.device }), [1, 1, V]), reshape(slice(targets, [b, s], [b + 1, e]), [1, n, 1]));
-  return mul(sub(cast(hit, logits.dtype), p), w);
+  const w = mul(slice(weights, [b, s], [b + 1, e]), slice(g, [b], [b + 1])); // [1, n]
+  const hits = scatterAdd(reshape(mul(eye(n, x), reshape(w, [n, 1])), [1, n, n]), reshape(slice(targets, [b, s], [b + 1, e]), [n]), 2, [1, n, V]);
+  return sub(hits, mul(softmax(x, -1), reshape(w, [1, n, 1])));
 }
-

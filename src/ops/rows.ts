@@ -76,9 +76,36 @@ export function logsumexp(x: Tensor, axis: Axis = -1, keepdims = false): Tensor 
 export const softmaxPrim = definePrimitive<Record<string, never>>({
   name: "softmax",
   infer: rowwise("softmax"),
-  // y·(g − Σ g·y)
-  vjp: (g, _x, y) => [mul(y, sub(g, sum(mul(g, y), -1, true)))],
+  vjp: (g, _x, y) => [softmaxGrad(y, g)],
 });
+
+/**
+ * softmax's VJP as one kernel: y·(g − Σ y·g) over the last axis, for the
+ * softmax output y and its cotangent g (four elementwise and reduction
+ * kernels otherwise, on attention's backward path). Its own VJP, for
+ * cotangent c, is y·(c − Σ y·c) for g (the map is self-adjoint in g) and
+ * c·(g − Σ y·g) − g·Σ y·c for y.
+ */
+export const softmaxGradPrim = definePrimitive<Record<string, never>>({
+  name: "softmaxGrad",
+  infer([y, g]) {
+    rowwise("softmaxGrad")([y!]);
+    if (g!.dtype !== y!.dtype || g!.shape.length !== y!.shape.length || g!.shape.some((d, i) => d !== y!.shape[i])) {
+      throw new ShapeError(`softmaxGrad: cotangent ${fmt(g!.shape)} ${g!.dtype} does not match the softmax output ${fmt(y!.shape)} ${y!.dtype}`);
+    }
+    return { shape: y!.shape.slice(), dtype: y!.dtype };
+  },
+  vjp(c, [y, g], _out, _p, wanted) {
+    const yc = sum(mul(y!, c), -1, true);
+    return [
+      wanted[0] ? sub(mul(c, sub(g!, sum(mul(y!, g!), -1, true))), mul(g!, yc)) : null,
+      wanted[1] ? softmaxGrad(y!, c) : null,
+    ];
+  },
+});
+
+/** y·(g − Σ y·g) over the last axis: the VJP of softmax at output y for cotangent g. */
+export const softmaxGrad = (y: Tensor, g: Tensor): Tensor => bind(softmaxGradPrim, [y, g], {});
 
 /** log softmax over the last axis: x − logsumexp(x). */
 export const logSoftmaxPrim = definePrimitive<Record<string, never>>({
@@ -133,15 +160,17 @@ function normInfer(op: string) {
 export const layerNormPrim = definePrimitive<NormParams>({
   name: "layerNorm",
   infer: normInfer("layerNorm"),
-  vjp(g, [x, ...affine], _out, p) {
+  vjp(g, [x, ...affine], _out, p, wanted) {
     const w = p.weight ? affine[0]! : null;
     const centered = sub(x!, mean(x!, -1, true));
     const r = rsqrt(add(mean(mul(centered, centered), -1, true), p.eps));
     const xhat = mul(centered, r);
     const h = w ? mul(g, w) : g;
-    const gx = mul(r, sub(sub(h, mean(h, -1, true)), mul(xhat, mean(mul(h, xhat), -1, true))));
+    const gx = wanted[0] ? mul(r, sub(sub(h, mean(h, -1, true)), mul(xhat, mean(mul(h, xhat), -1, true)))) : null;
     const lead = leadingAxes(x!);
-    return [gx, ...(w ? [sum(mul(g, xhat), lead)] : []), ...(p.bias ? [sum(g, lead)] : [])];
+    const gw = w && wanted[1] ? sum(mul(g, xhat), lead) : null;
+    const gb = p.bias && wanted[affine.length] ? sum(g, lead) : null;
+    return [gx, ...(w ? [gw] : []), ...(p.bias ? [gb] : [])];
   },
 });
 
@@ -153,13 +182,13 @@ export const layerNormPrim = definePrimitive<NormParams>({
 export const rmsNormPrim = definePrimitive<NormParams>({
   name: "rmsNorm",
   infer: normInfer("rmsNorm"),
-  vjp(g, [x, ...affine], _out, p) {
+  vjp(g, [x, ...affine], _out, p, wanted) {
     const w = p.weight ? affine[0]! : null;
     const r = rsqrt(add(mean(mul(x!, x!), -1, true), p.eps));
     const xhat = mul(x!, r);
     const h = w ? mul(g, w) : g;
-    const gx = mul(r, sub(h, mul(xhat, mean(mul(h, xhat), -1, true))));
-    return [gx, ...(w ? [sum(mul(g, xhat), leadingAxes(x!))] : [])];
+    const gx = wanted[0] ? mul(r, sub(h, mul(xhat, mean(mul(h, xhat), -1, true)))) : null;
+    return [gx, ...(w ? [wanted[1] ? sum(mul(g, xhat), leadingAxes(x!)) : null] : [])];
   },
 });
 

@@ -16,6 +16,7 @@
  */
 import fc from "fast-check";
 import * as ag from "../../src/index.js";
+import { softmaxGrad } from "../../src/ops/rows.js";
 import {
   away, axesOf, axisOf, boolInput, broadcastable, broadcastSource, float32Values, floatInputs, grid, indexInput, interval, shape,
   type Domain, type InputSpec, type Shape,
@@ -371,6 +372,13 @@ const ROW_ROWS: OpRow[] = [
   reduction("logsumexp", ag.logsumexp, interval(-4, 4), "torch.logsumexp(x0, dim=tdims(x0, p['axis']), keepdim=p['keepdims'])", { primitive: "logsumexp", allowAll: false }),
   alongAxis("softmax", ag.softmax, interval(-4, 4), "torch.softmax(x0, p['axis'])", "softmax"),
   alongAxis("logSoftmax", ag.logSoftmax, interval(-4, 4), "torch.log_softmax(x0, p['axis'])", "logSoftmax"),
+  {
+    // softmax's VJP y·(g − Σ y·g) as its own kernel; a polynomial in (y, g), so any values do
+    name: "softmaxGrad", primitive: "softmaxGrad", differentiable: true, smooth: true,
+    torch: "x0 * (x1 - (x0 * x1).sum(-1, keepdim=True))",
+    arb: nonScalar.chain((s) => noParams(floatInputs([s, s], wide))),
+    fn: ([y, g]) => softmaxGrad(y!, g!),
+  },
   {
     name: "layerNorm", primitive: "layerNorm", differentiable: true, smooth: true,
     torch: "F.layer_norm(x0, x0.shape[-1:], xs[1] if p['weight'] else None, xs[-1] if p['bias'] else None, p['eps'])",

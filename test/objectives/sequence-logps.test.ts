@@ -135,7 +135,7 @@ describe("sequenceLogps", () => {
       expect(taped, `left alive after the forward: ${taped} B`).toBeLessThan(slice / 10);
       if (process.env.ANCHORGRAD_VERBOSE) console.log({ slice, full, forward, taped, backward, naive });
       expect(backward, `backward peak ${backward} B vs the gradient ${full} B`).toBeLessThanOrEqual(2 * full + slice);
-      expect(naive).toBeGreaterThan(2 * full);
+      expect(naive).toBeGreaterThanOrEqual(full); // even fused, a batch-wide log-softmax holds a [B, T, V] output
     });
   });
 });

@@ -14,7 +14,7 @@ import type { StorageArray } from "../../tensor/dtype.js";
 import { sizeOf } from "../../tensor/shape.js";
 import type { NormParams } from "../../ops/rows.js";
 import { takeBuffer } from "./pool.js";
-import { wasmLogsumexp, wasmNorm, wasmSoftmax, wasmSubtractRows } from "./wasm/rows.js";
+import { wasmLogsumexp, wasmNorm, wasmSoftmax, wasmSoftmaxGrad, wasmSubtractRows } from "./wasm/rows.js";
 
 type Ref = BufferRef<StorageArray>;
 type CpuKernel<P = unknown> = (inputs: readonly Ref[], params: P, out: OutSpec) => StorageArray;
@@ -74,6 +74,18 @@ export const softmax: CpuKernel = ([x], _p, out) => {
     for (let j = o; j < e; j++) { const v = Math.exp(X[j]! - m); res[j] = v; s += v; }
     const inv = 1 / s;
     for (let j = o; j < e; j++) res[j] = res[j]! * inv;
+  }
+  return res;
+};
+
+export const softmaxGrad: CpuKernel = ([y, g], _p, out) => {
+  const { X: Y, rows, cols } = rowsOf(y!), G = g!.buf, res = takeBuffer(out.dtype, Y.length, true);
+  if (wasmSoftmaxGrad(Y, G, rows, cols, res)) return res;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols, e = o + cols;
+    let s = 0;
+    for (let j = o; j < e; j++) s += Y[j]! * G[j]!;
+    for (let j = o; j < e; j++) res[j] = Y[j]! * (G[j]! - s);
   }
   return res;
 };

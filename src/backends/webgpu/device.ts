@@ -28,6 +28,13 @@ export interface DeviceHandle {
   readonly lost: Promise<string>;
 }
 
+/**
+ * A software adapter (lavapipe, SwiftShader) runs workgroups as CPU threads
+ * and invocations as SIMD lanes: barriers are context switches, so kernels
+ * pick shapes with fewer of them there.
+ */
+export const isSoftwareAdapter = (h: DeviceHandle): boolean => h.info.architecture === "software" || /llvmpipe|swiftshader/i.test(h.adapterName);
+
 interface Dawn { gpu: GPU }
 
 let dawn: Dawn | null = null;

@@ -39,6 +39,16 @@ export function wasmSoftmax(x: StorageArray, rows: number, cols: number, res: St
   return true;
 }
 
+/** softmax's VJP y·(g − Σ y·g) for each row of y, g [rows, cols] into res. */
+export function wasmSoftmaxGrad(y: StorageArray, g: StorageArray, rows: number, cols: number, res: StorageArray): boolean {
+  if (!fits(y, rows, cols, res) || !(g instanceof Float32Array)) return false;
+  const rt = wasmRuntime(), at = placed(rt, [y, g]);
+  if (!at) return false;
+  const out = res.byteOffset, [yp, gp] = at.ptrs as [number, number];
+  run(rt, rowUnits(rt, "softmax_grad", rows, cols, (r0, r1) => [out + 4 * r0 * cols, yp + 4 * r0 * cols, gp + 4 * r0 * cols, r1 - r0, cols]), rows * cols, at.blocks);
+  return true;
+}
+
 /**
  * logsumexp of each row of x [rows, cols], in float64 (the kernel's max and
  * float64 sum, with the log taken here); null when the job does not fit.

@@ -10,13 +10,14 @@
  * atomics, and a compare-exchange loop would sum in a run-dependent order):
  * it groups the update positions by target index, counting sort style
  * (count, scan, fill, sort each group by position), then every output
- * element sums its group in ascending position order.
+ * element sums its group in ascending position order. With a few indices
+ * (a gradient of picked labels), each output element scans them in order.
  */
 import { sizeOf } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { INDEX_ERROR_OPS } from "../runtime.js";
 import { decl, deviceBytes, entry1d, entryLoop, loopGroups, paramsDecl, storageType } from "../wgsl.js";
-import type { GpuKernel } from "./types.js";
+import type { GpuKernel, GpuRef } from "./types.js";
 
 const WG = 256;
 const SCAN_WG = 256;
@@ -128,10 +129,51 @@ function groupByIndex(rt: Runtime, idx: GpuBuffer, Q: number, D: number): { offs
   return { offsets, order };
 }
 
+/** Up to this many indices, each output element scans them all instead of grouping them first. */
+const FEW_INDICES = 32;
+
+/**
+ * scatterAdd for a few indices: every output element sums the updates whose
+ * index is its own, scanning the index list in order (the same sums, in the
+ * same order, as the grouped form, without its count/scan/fill/sort passes
+ * over the whole axis).
+ */
+function scatterAddFew(rt: Runtime, upd: GpuRef, idx: GpuRef, out: { n: number; D: number; post: number; Q: number; bytes: number }): GpuBuffer {
+  const t = storageType(upd.dtype, "scatterAdd");
+  const o = rt.alloc(out.bytes, "the output of scatterAdd");
+  const code = INDEX_ERROR_OPS.indexOf("scatterAdd");
+  rt.dispatch({
+    name: "scatterAdd",
+    key: `scatter:few:${t}`,
+    wgsl: () => [
+      decl(0, "U", t, "read"), decl(1, "I", "i32", "read"), decl(2, "Out", t, "read_write"),
+      decl(3, "Err", "atomic<u32>", "read_write"), paramsDecl(4, 4), FLAG_FN,
+      // p: n, D, post, Q; out index = (pre * D + d) * post + j
+      entryLoop(WG, "p(0u)", `  let j = idx % p(2u);
+  let d = (idx / p(2u)) % p(1u);
+  let pre = idx / (p(2u) * p(1u));
+  var s = ${t}(0);
+  for (var q = 0u; q < p(3u); q++) {
+    let v = I[q];
+    if ((${checkIndex(code, "v", "q", "p(1u)")}) && u32(v) == d) { s += U[(pre * p(3u) + q) * p(2u) + j]; }
+  }
+  Out[idx] = s;`),
+    ].join("\n"),
+    bindings: [
+      { buf: upd.buf.buffer, access: "read" }, { buf: idx.buf.buffer, access: "read" },
+      { buf: o.buffer, access: "read_write" }, { buf: rt.errorFlag, access: "read_write" },
+    ],
+    params: [out.n, out.D, out.post, out.Q],
+    workgroups: loopGroups(out.n, WG),
+  });
+  return o;
+}
+
 export const scatterAdd: GpuKernel = (rt, [upd, idx], { axis }: { axis: number }, out) => {
   const t = storageType(upd!.dtype, "scatterAdd");
   const { D, post } = geometry(out.shape, axis);
   const Q = sizeOf(idx!.shape), n = sizeOf(out.shape);
+  if (Q <= FEW_INDICES) return scatterAddFew(rt, upd!, idx!, { n, D, post, Q, bytes: deviceBytes(out.dtype, n, "scatterAdd") });
   const { offsets, order } = groupByIndex(rt, idx!.buf, Q, D);
   const o = rt.alloc(deviceBytes(out.dtype, n, "scatterAdd"), "the output of scatterAdd");
   rt.dispatch({

@@ -1,13 +1,16 @@
 /**
- * The fused row primitives (ops/rows.ts) as WGSL: logsumexp, softmax,
- * logSoftmax, layerNorm and rmsNorm over the last axis of a contiguous
- * [rows, len] input, each in one dispatch.
+ * The fused row primitives (ops/rows.ts) as WGSL: logsumexp, softmax (and
+ * its VJP), logSoftmax, layerNorm and rmsNorm over the last axis of a
+ * contiguous [rows, len] input, each in one dispatch.
  *
- * Two forms. Short rows, or many medium ones, take one invocation per row.
- * Otherwise a workgroup of 64 takes a row: each invocation reduces a
- * strided share of it, invocation 0 merges the 64 partial results after one
- * barrier (barriers are context switches on software Vulkan, so one merge
- * beats a log-depth tree), and after a second barrier all write the row.
+ * Two forms. On a hardware GPU, short rows, or many medium ones, take one
+ * invocation per row; otherwise a workgroup of 64 takes a row: each
+ * invocation reduces a strided share of it, invocation 0 merges the 64
+ * partial results after one barrier (one merge, not a log-depth tree of
+ * barriers), and after a second barrier all write the row. On a software
+ * adapter, where workgroups are CPU threads and a barrier a context switch
+ * per invocation, every row takes one invocation (measured on llvmpipe: 2-4×
+ * faster than the workgroup form at every shape from 64×1024 to 16×151655).
  *
  * Stability. The exponential family folds each element into a running
  * (max m, Σ e^(x − m)) pair, rescaling the sum when the max grows (the
@@ -22,15 +25,17 @@
  */
 import { sizeOf } from "../../../tensor/shape.js";
 import type { NormParams } from "../../../ops/rows.js";
+import { isSoftwareAdapter } from "../device.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { f32Bits } from "../runtime.js";
 import { BITS_FN, decl, entry1d, groups, paramsDecl } from "../wgsl.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
-type RowOp = "logsumexp" | "softmax" | "logSoftmax" | "layerNorm" | "rmsNorm";
+type RowOp = "logsumexp" | "softmax" | "softmaxGrad" | "logSoftmax" | "layerNorm" | "rmsNorm";
 
 const WG = 64; // invocations per row in the workgroup form
-// one invocation per row when rows are short, or many and not long
+const THREAD_WG = 64; // rows per workgroup in the invocation-per-row form
+// on a hardware GPU, one invocation per row when rows are short, or many and not long
 const SHORT = 32;
 const MANY = 8192;
 const MEDIUM = 1024;
@@ -46,12 +51,30 @@ const SEGMENT = `  let row = seg_id / p(2u);
   let start = row * p(1u) + (seg_id % p(2u)) * p(3u);
   let n = min(start + p(3u), (row + 1u) * p(1u)) - start;`;
 
-/** Folding v into the running (m, s) of the exponential family; -inf adds nothing, NaN poisons s. */
-const FOLD_EXP = `if (v > m) { s = s * exp(m - v) + 1.0; m = v; } else if (!${isNegInf("v")}) { s = s + exp(v - m); }`;
+/**
+ * Folding v into the running max m and the sum s + bs of e^(x − m) (bs the
+ * current block's part); -inf adds nothing, NaN poisons the sum.
+ */
+const FOLD_EXP = `if (v > m) { let r = exp(m - v); s = s * r; bs = bs * r + 1.0; m = v; } else if (!${isNegInf("v")}) { bs = bs + exp(v - m); }`;
+
+/**
+ * Sums of an invocation's share run in blocks of this many elements, each
+ * block's sum joining the total when it ends: float32 error grows with the
+ * block length plus the number of blocks, not with the row's length.
+ */
+const BLOCK = 64;
+
+/** Code run at the start and the end of each block of a share. */
+interface Block { readonly open: string; readonly flush: string }
+
+/** `body` for every element i of the invocation's share of the row, in blocks when given. */
+type Share = (body: string, block?: Block) => string;
 
 interface Shape {
-  /** WGSL of the per-invocation statistics over `for i in share`, leaving locals for `merge`. */
-  readonly local: (share: (body: string) => string) => string;
+  /** The row inputs' binding names (X when absent); the norms' W and B follow them. */
+  readonly inputs?: readonly string[];
+  /** WGSL of the per-invocation statistics over its share, leaving locals for `merge`. */
+  readonly local: (share: Share) => string;
   /** Workgroup form: store the locals to shared memory slot `lid`. */
   readonly publish: string;
   /** Workgroup form, invocation 0: merge the slots into slot 0. */
@@ -62,13 +85,13 @@ interface Shape {
    * The output: per element `Out[start + i] = ...` over the share, or once
    * per row (logsumexp); `affine(v)` applies the norms' weight and bias to v.
    */
-  readonly write: (share: (body: string) => string, group: boolean, affine: (v: string) => string) => string;
+  readonly write: (share: Share, group: boolean, affine: (v: string) => string) => string;
 }
 
 const expStats = {
-  local: (share: (b: string) => string) => `  var m = ${NEG_INF};
+  local: (share: Share) => `  var m = ${NEG_INF};
   var s = 0.0;
-${share(`let v = X[start + i]; ${FOLD_EXP}`)}`,
+${share(`let v = X[start + i]; ${FOLD_EXP}`, { open: "var bs = 0.0;", flush: "s = s + bs;" })}`,
   publish: "  sa[lid] = m;\n  sb[lid] = s;",
   merge: `    var mm = ${NEG_INF};
     for (var k = 0u; k < ${WG}u; k++) { mm = max(mm, sa[k]); }
@@ -80,6 +103,17 @@ ${share(`let v = X[start + i]; ${FOLD_EXP}`)}`,
   finish: (group: boolean) => (group ? "  let shift = sa[0];\n  let total = sb[0];" : `  let shift = select(m, 0.0, ${isNegInf("m")});\n  let total = s;`),
 };
 
+/** A blocked sum t over the share, `body` adding to the block's bt. */
+const rowSum = (share: Share, body: string) => `  var t = 0.0;\n${share(body, { open: "var bt = 0.0;", flush: "t = t + bt;" })}`;
+
+/** Publishing and merging the plain sums of rowSum. */
+const sumMerge = {
+  publish: "  sa[lid] = t;",
+  merge: `    var tt = 0.0;
+    for (var k = 0u; k < ${WG}u; k++) { tt = tt + sa[k]; }
+    sa[0] = tt;`,
+};
+
 const SHAPES: Record<RowOp, Shape> = {
   logsumexp: { ...expStats, write: (_share, group) => `  ${group ? "if (lid == 0u) { " : ""}Out[seg_id] = shift + log(total);${group ? " }" : ""}` },
   softmax: { ...expStats, write: (share) => `  let inv = 1.0 / total;\n${share("Out[start + i] = exp(X[start + i] - shift) * inv;")}` },
@@ -87,10 +121,10 @@ const SHAPES: Record<RowOp, Shape> = {
   layerNorm: {
     local: (share) => `  var cnt = 0.0;
   var sum = 0.0;
-${share("cnt = cnt + 1.0; sum = sum + X[start + i];")}
+${share("cnt = cnt + 1.0; bsum = bsum + X[start + i];", { open: "var bsum = 0.0;", flush: "sum = sum + bsum;" })}
   let mean_k = select(0.0, sum / cnt, cnt > 0.0);
   var m2 = 0.0;
-${share("let d = X[start + i] - mean_k; m2 = m2 + d * d;")}`,
+${share("let d = X[start + i] - mean_k; bm2 = bm2 + d * d;", { open: "var bm2 = 0.0;", flush: "m2 = m2 + bm2;" })}`,
     publish: "  sa[lid] = mean_k;\n  sb[lid] = m2;\n  sc[lid] = cnt;",
     // Chan et al.: merge (count, mean, sum of squared deviations) pairwise
     merge: `    var nn = 0.0;
@@ -113,13 +147,17 @@ ${share("let d = X[start + i] - mean_k; m2 = m2 + d * d;")}`,
     write: (share, _group, affine) => share(`Out[start + i] = ${affine("(X[start + i] - mean) * scale")};`),
   },
   rmsNorm: {
-    local: (share) => `  var ss = 0.0;\n${share("let v = X[start + i]; ss = ss + v * v;")}`,
-    publish: "  sa[lid] = ss;",
-    merge: `    var t = 0.0;
-    for (var k = 0u; k < ${WG}u; k++) { t = t + sa[k]; }
-    sa[0] = t;`,
-    finish: (group) => `  let scale = inverseSqrt(${group ? "sa[0]" : "ss"} / f32(n) + bitcast<f32>(p(4u)));`,
+    local: (share) => rowSum(share, "let v = X[start + i]; bt = bt + v * v;"),
+    ...sumMerge,
+    finish: (group) => `  let scale = inverseSqrt(${group ? "sa[0]" : "t"} / f32(n) + bitcast<f32>(p(4u)));`,
     write: (share, _group, affine) => share(`Out[start + i] = ${affine("X[start + i] * scale")};`),
+  },
+  softmaxGrad: {
+    inputs: ["Y", "G"],
+    local: (share) => rowSum(share, "bt = bt + Y[start + i] * G[start + i];"),
+    ...sumMerge,
+    finish: (group) => `  let s = ${group ? "sa[0]" : "t"};`,
+    write: (share) => share("Out[start + i] = Y[start + i] * (G[start + i] - s);"),
   },
 };
 
@@ -128,10 +166,15 @@ interface Affine { readonly weight: boolean; readonly bias: boolean }
 /** The WGSL source of `op` in one form, with the affine inputs (norms) bound after X. */
 function shader(op: RowOp, group: boolean, affine: Affine): string {
   const sh = SHAPES[op];
-  const share = (body: string) => group
-    ? `  for (var i = lid; i < n; i += ${WG}u) { ${body} }`
-    : `  for (var i = 0u; i < n; i++) { ${body} }`;
-  const names = ["X", ...(affine.weight ? ["W"] : []), ...(affine.bias ? ["B"] : [])];
+  const [first, step] = group ? ["lid", `${WG}u`] : ["0u", "1u"];
+  const share: Share = (body, block) => (block
+    ? `  for (var b0 = ${first}; b0 < n; b0 += ${step} * ${BLOCK}u) {
+    ${block.open}
+    for (var i = b0; i < min(b0 + ${step} * ${BLOCK}u, n); i += ${step}) { ${body} }
+    ${block.flush}
+  }`
+    : `  for (var i = ${first}; i < n; i += ${step}) { ${body} }`);
+  const names = [...(sh.inputs ?? ["X"]), ...(affine.weight ? ["W"] : []), ...(affine.bias ? ["B"] : [])];
   const applyAffine = (v: string) => `${affine.weight ? `(${v}) * W[i]` : v}${affine.bias ? " + B[i]" : ""}`;
   const body = [
     group ? "  let seg_id = wid.x + wid.y * nwg.x;" : "  let seg_id = idx;",
@@ -148,16 +191,27 @@ function shader(op: RowOp, group: boolean, affine: Affine): string {
     paramsDecl(names.length + 1, 5),
     BITS_FN,
     group ? ["sa", "sb", "sc"].map((a) => `var<workgroup> ${a}: array<f32, ${WG}>;`).join("\n") : "",
-    entry1d(group ? WG : 64, body),
+    entry1d(group ? WG : THREAD_WG, body),
   ].join("\n");
 }
 
 interface Job { rows: number; len: number; chunks: number; chunk: number }
 
+export type RowForm = "group" | "thread";
+let forced: RowForm | null = null;
+/** Force one form (so tests run both on any adapter); null restores the choice by adapter and shape. */
+export function setRowForm(form: RowForm | null): void { forced = form; }
+
+function formFor(rt: Runtime, segments: number, chunk: number): RowForm {
+  if (forced) return forced;
+  if (isSoftwareAdapter(rt.handle) || chunk <= SHORT || (segments >= MANY && chunk <= MEDIUM)) return "thread";
+  return "group";
+}
+
 /** Encode one dispatch of `op` over `job`'s segments; returns the output buffer. */
 function dispatchRows(rt: Runtime, op: RowOp, inputs: readonly GpuBuffer[], job: Job, affine: Affine, eps: number, outElements: number): GpuBuffer {
   const segments = job.rows * job.chunks;
-  const group = !(job.chunk <= SHORT || (segments >= MANY && job.chunk <= MEDIUM));
+  const group = formFor(rt, segments, job.chunk) === "group";
   const out = rt.alloc(Math.max(4, 4 * outElements), `the output of ${op}`);
   rt.dispatch({
     name: op,
@@ -165,7 +219,7 @@ function dispatchRows(rt: Runtime, op: RowOp, inputs: readonly GpuBuffer[], job:
     wgsl: () => shader(op, group, affine),
     bindings: [...inputs.map((b) => ({ buf: b.buffer, access: "read" as const })), { buf: out.buffer, access: "read_write" }],
     params: [segments, job.len, job.chunks, job.chunk, f32Bits(eps)],
-    workgroups: group ? segments : groups(segments, 64),
+    workgroups: group ? segments : groups(segments, THREAD_WG),
   });
   return out;
 }
@@ -192,6 +246,7 @@ export const logsumexp: GpuKernel = (rt, [x]) => {
 const rowwise = (op: RowOp): GpuKernel => (rt, [x]) => dispatchRows(rt, op, [x!.buf], rowsOf(x!), plain, 0, sizeOf(x!.shape));
 
 export const softmax = rowwise("softmax");
+export const softmaxGrad: GpuKernel = (rt, [y, g]) => dispatchRows(rt, "softmaxGrad", [y!.buf, g!.buf], rowsOf(y!), plain, 0, sizeOf(y!.shape));
 export const logSoftmax = rowwise("logSoftmax");
 
 const norm = (op: "layerNorm" | "rmsNorm"): GpuKernel => (rt, [x, ...affine], p: NormParams) =>
