@@ -1,7 +1,7 @@
 /**
  * float32 kernels of the fused row primitives (ops/rows.ts) as WebAssembly
- * SIMD. Each walks `rows` contiguous rows of `cols` elements; a row is read
- * two or three times while it is in cache, never written in between.
+ * SIMD. Each walks `rows` contiguous rows of `cols` elements, reading a row
+ * two or three times while it is in cache.
  *
  * Exports (ws, the thread's scratch, comes first and is unused here):
  *   lse_stats(ws, max, sum, x, rows, cols)      max: f32 per row; sum: f64 per row, Σ e^(x − max')
@@ -15,14 +15,15 @@
  * bit 1 when b is. Wasm has no log: logsumexp and logSoftmax take it per row
  * on the host from lse_stats (see rows.ts).
  *
- * Numerics. Sums accumulate in float64. The row max ignores NaN, which the
- * sum then propagates. e^x (x ≤ 0 here: inputs are max-subtracted) is
- * float32 SIMD: x = n·ln 2 + r with |r| ≤ ln 2 / 2 (n rounded by adding
- * 1.5·2^23, ln 2 split in two for an exact n·ln 2), a degree-6 polynomial
- * for e^r (relative error < 1.8e-8), and 2^n through the exponent bits;
- * below −87.7 the result is flushed to 0. Relative error about 2 ulp. Norms subtract the mean rounded
- * to float32 (two passes, not E[x²] − E[x]²) and scale by rsqrt computed in
- * float64, rounded once.
+ * Numerics. Sums accumulate in float64 (softmax's and softmax_grad's terms
+ * in float32 blocks of 16 first). The row max ignores NaN, which the sum then propagates. e^x (x ≤ 0
+ * here: inputs are max-subtracted) is float32 SIMD: x = n·ln 2 + r with
+ * |r| ≤ ln 2 / 2 (n rounded by adding 1.5·2^23, ln 2 split in two for an
+ * exact n·ln 2), a degree-6 polynomial for e^r (relative error < 1.8e-8),
+ * and 2^n through the exponent bits; below −87.7 the result is flushed to 0.
+ * Relative error about 2 ulp. Norms subtract the float64 mean as two
+ * float32 parts (two passes, not E[x²] − E[x]²) and scale by rsqrt computed
+ * in float64, rounded once.
  */
 import { ModuleBuilder, type FunctionBuilder, type Local } from "./encoder.js";
 
@@ -246,12 +247,18 @@ function softmaxGradFn(m: ModuleBuilder): void {
 }
 
 /** Locals of the norm kernels. */
-interface NormLocals { p: Local; o: Local; wp: Local; bp: Local; acc0: Local; acc1: Local; tail: Local; v: Local; d: Local; scale: Local; shift: Local }
+/**
+ * Locals of the norm kernels. The shift (layerNorm's mean) is split into
+ * float32 parts, x − hi − lo: x − hi is exact near the mean (Sterbenz), so a
+ * row far from 0 (1e4 + noise) loses nothing to the mean's rounding.
+ */
+interface NormLocals { p: Local; o: Local; wp: Local; bp: Local; acc0: Local; acc1: Local; tail: Local; v: Local; d: Local; scale: Local; shift: Local; shiftLo: Local; mean: Local }
 
 function normLocals(f: FunctionBuilder): NormLocals {
   return {
     p: f.local("i32"), o: f.local("i32"), wp: f.local("i32"), bp: f.local("i32"),
-    acc0: f.local("v128"), acc1: f.local("v128"), tail: f.local("f64"), v: f.local("v128"), d: f.local("f32"), scale: f.local("v128"), shift: f.local("v128"),
+    acc0: f.local("v128"), acc1: f.local("v128"), tail: f.local("f64"), v: f.local("v128"), d: f.local("f32"),
+    scale: f.local("v128"), shift: f.local("v128"), shiftLo: f.local("v128"), mean: f.local("f64"),
   };
 }
 
@@ -264,23 +271,38 @@ function rsqrtScale(f: FunctionBuilder, cols: Local, eps: Local, l: NormLocals):
   f.scalar("f32.demote_f64").simd("f32x4.splat").set(l.scale);
 }
 
+/** x − shift (and − shiftLo when `lo`) for the vector, or the lane-0 scalar, on the stack. */
+function shifted(f: FunctionBuilder, l: NormLocals, lo: boolean, vector: boolean): void {
+  if (vector) {
+    f.get(l.shift).simd("f32x4.sub");
+    if (lo) f.get(l.shiftLo).simd("f32x4.sub");
+  } else {
+    f.get(l.shift).f32x4ExtractLane(0).scalar("f32.sub");
+    if (lo) f.get(l.shiftLo).f32x4ExtractLane(0).scalar("f32.sub");
+  }
+}
+
 /**
  * The output pass: out = (x − shift)·scale, times w and plus b as `affine`
  * says (one loop per combination, chosen once per row).
  */
-function normalizeRow(f: FunctionBuilder, row: Local, out: Local, cols: Local, w: Local, b: Local, affine: Local, l: NormLocals): void {
+function normalizeRow(f: FunctionBuilder, row: Local, out: Local, cols: Local, w: Local, b: Local, affine: Local, l: NormLocals, lo: boolean): void {
   for (let mode = 0; mode < 4; mode++) {
     const hasW = (mode & 1) === 1, hasB = (mode & 2) === 2;
     f.get(affine).i32(mode).eq().ifElse(() => {
       f.get(row).set(l.p).get(out).set(l.o).get(w).set(l.wp).get(b).set(l.bp);
       const ptrs = [l.p, l.o, ...(hasW ? [l.wp] : []), ...(hasB ? [l.bp] : [])];
       pass(f, cols, ptrs, () => {
-        f.get(l.o).get(l.p).v128Load().get(l.shift).simd("f32x4.sub").get(l.scale).simd("f32x4.mul");
+        f.get(l.o).get(l.p).v128Load();
+        shifted(f, l, lo, true);
+        f.get(l.scale).simd("f32x4.mul");
         if (hasW) f.get(l.wp).v128Load().simd("f32x4.mul");
         if (hasB) f.get(l.bp).v128Load().simd("f32x4.add");
         f.v128Store();
       }, () => {
-        f.get(l.o).get(l.p).f32Load().get(l.shift).f32x4ExtractLane(0).scalar("f32.sub").get(l.scale).f32x4ExtractLane(0).scalar("f32.mul");
+        f.get(l.o).get(l.p).f32Load();
+        shifted(f, l, lo, false);
+        f.get(l.scale).f32x4ExtractLane(0).scalar("f32.mul");
         if (hasW) f.get(l.wp).f32Load().scalar("f32.mul");
         if (hasB) f.get(l.bp).f32Load().scalar("f32.add");
         f.f32Store();
@@ -294,12 +316,14 @@ function layerNormFn(m: ModuleBuilder): void {
   const [, out, x, w, b, rows, cols, eps, affine] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const l = normLocals(f);
   rowLoop(f, rows, cols, x, [out], (row) => {
-    // the mean, rounded to float32, shifts the squares and the output
+    // the mean, in two float32 parts, shifts the squares and the output
     sumSquaresOrSum(f, row, cols, l, false);
-    f.get(cols).scalar("f64.convert_i32_u").scalar("f64.div").scalar("f32.demote_f64").simd("f32x4.splat").set(l.shift);
-    sumSquaresOrSum(f, row, cols, l, true);
+    f.get(cols).scalar("f64.convert_i32_u").scalar("f64.div").set(l.mean);
+    f.get(l.mean).scalar("f32.demote_f64").simd("f32x4.splat").set(l.shift);
+    f.get(l.mean).get(l.mean).scalar("f32.demote_f64").scalar("f64.promote_f32").scalar("f64.sub").scalar("f32.demote_f64").simd("f32x4.splat").set(l.shiftLo);
+    sumSquaresOrSum(f, row, cols, l, true, true);
     rsqrtScale(f, cols, eps, l);
-    normalizeRow(f, row, out, cols, w, b, affine, l);
+    normalizeRow(f, row, out, cols, w, b, affine, l, true);
   });
 }
 
@@ -309,27 +333,27 @@ function rmsNormFn(m: ModuleBuilder): void {
   const l = normLocals(f);
   rowLoop(f, rows, cols, x, [out], (row) => {
     f.v128Zero().set(l.shift);
-    sumSquaresOrSum(f, row, cols, l, true);
+    sumSquaresOrSum(f, row, cols, l, true, false);
     rsqrtScale(f, cols, eps, l);
-    normalizeRow(f, row, out, cols, w, w, affine, l);
+    normalizeRow(f, row, out, cols, w, w, affine, l, false);
   });
 }
 
 /**
- * Σ (x − shift)² (squares) or Σ x (not) over the row into the
- * accumulators; with plain sums, the total is left on the stack.
+ * Σ (x − shift)² (squares; shiftLo too when `lo`) or Σ x (not) over the row
+ * into the accumulators; with plain sums, the total is left on the stack.
  */
-function sumSquaresOrSum(f: FunctionBuilder, row: Local, cols: Local, l: NormLocals, squares: boolean): void {
+function sumSquaresOrSum(f: FunctionBuilder, row: Local, cols: Local, l: NormLocals, squares: boolean, lo = false): void {
   f.get(row).set(l.p);
   clear(f, l.acc0, l.acc1, l.tail);
   pass(f, cols, [l.p], () => {
     f.get(l.p).v128Load();
-    if (squares) f.get(l.shift).simd("f32x4.sub").tee(l.v).get(l.v).simd("f32x4.mul");
+    if (squares) { shifted(f, l, lo, true); f.tee(l.v).get(l.v).simd("f32x4.mul"); }
     f.set(l.v);
     accumulate(f, l.v, l.acc0, l.acc1);
   }, () => {
     f.get(l.p).f32Load();
-    if (squares) f.get(l.shift).f32x4ExtractLane(0).scalar("f32.sub").tee(l.d).get(l.d).scalar("f32.mul");
+    if (squares) { shifted(f, l, lo, false); f.tee(l.d).get(l.d).scalar("f32.mul"); }
     f.scalar("f64.promote_f32").get(l.tail).scalar("f64.add").set(l.tail);
   });
   if (!squares) total(f, l.acc0, l.acc1, l.tail);

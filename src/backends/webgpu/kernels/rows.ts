@@ -16,9 +16,10 @@
  * (max m, Σ e^(x − m)) pair, rescaling the sum when the max grows (the
  * "online softmax"), and merges pairs the same way; the shift is the max, or
  * 0 when nothing is above -inf, so an all -inf row has logsumexp -inf and
- * softmax 0/0 = NaN, as on the cpu. layerNorm's invocations each take the
- * mean of their share, then the squares about it, and the shares merge with
- * Chan's pairwise update, so the variance never subtracts E[x]² from E[x²].
+ * softmax 0/0 = NaN, as on the cpu. layerNorm works on x − x0 (x0 the row's
+ * first element); its invocations each take the mean of their share, then
+ * the squares about it, and the shares merge with Chan's pairwise update,
+ * so the variance never subtracts E[x]² from E[x²].
  *
  * A few very long rows (logsumexp over a vocabulary) are split into chunks
  * whose logsumexps a second pass combines, so the whole device works.
@@ -119,12 +120,15 @@ const SHAPES: Record<RowOp, Shape> = {
   softmax: { ...expStats, write: (share) => `  let inv = 1.0 / total;\n${share("Out[start + i] = exp(X[start + i] - shift) * inv;")}` },
   logSoftmax: { ...expStats, write: (share) => `  let lse = shift + log(total);\n${share("Out[start + i] = X[start + i] - lse;")}` },
   layerNorm: {
-    local: (share) => `  var cnt = 0.0;
+    // everything about x0, the row's first element: x − x0 is exact near it (Sterbenz), so a row far
+    // from 0 (1e4 + noise) loses nothing to the float32 rounding of its mean
+    local: (share) => `  let x0 = select(0.0, X[start], n > 0u);
+  var cnt = 0.0;
   var sum = 0.0;
-${share("cnt = cnt + 1.0; bsum = bsum + X[start + i];", { open: "var bsum = 0.0;", flush: "sum = sum + bsum;" })}
+${share("cnt = cnt + 1.0; bsum = bsum + (X[start + i] - x0);", { open: "var bsum = 0.0;", flush: "sum = sum + bsum;" })}
   let mean_k = select(0.0, sum / cnt, cnt > 0.0);
   var m2 = 0.0;
-${share("let d = X[start + i] - mean_k; bm2 = bm2 + d * d;", { open: "var bm2 = 0.0;", flush: "m2 = m2 + bm2;" })}`,
+${share("let d = (X[start + i] - x0) - mean_k; bm2 = bm2 + d * d;", { open: "var bm2 = 0.0;", flush: "m2 = m2 + bm2;" })}`,
     publish: "  sa[lid] = mean_k;\n  sb[lid] = m2;\n  sc[lid] = cnt;",
     // Chan et al.: merge (count, mean, sum of squared deviations) pairwise
     merge: `    var nn = 0.0;
@@ -144,7 +148,7 @@ ${share("let d = X[start + i] - mean_k; bm2 = bm2 + d * d;", { open: "var bm2 = 
     sb[0] = mm2;`,
     finish: (group) => `  let mean = ${group ? "sa[0]" : "mean_k"};
   let scale = inverseSqrt(${group ? "sb[0]" : "m2"} / f32(n) + bitcast<f32>(p(4u)));`,
-    write: (share, _group, affine) => share(`Out[start + i] = ${affine("(X[start + i] - mean) * scale")};`),
+    write: (share, _group, affine) => share(`Out[start + i] = ${affine("((X[start + i] - x0) - mean) * scale")};`),
   },
   rmsNorm: {
     local: (share) => rowSum(share, "let v = X[start + i]; bt = bt + v * v;"),
