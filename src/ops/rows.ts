@@ -1,6 +1,6 @@
 /**
- * Fused row primitives: logsumexp, softmax, logSoftmax, layerNorm and
- * rmsNorm, each over the last axis of its input.
+ * Fused row primitives: logsumexp, softmax (and its VJP, softmaxGrad),
+ * logSoftmax, layerNorm and rmsNorm, each over the last axis of its input.
  *
  * Each is one kernel per backend that reads a row, reduces it stably (the
  * row's max subtracted before exponentiating, the mean subtracted before
@@ -35,7 +35,7 @@ function rowwise(op: string) {
   };
 }
 
-/** Axes that reduce the last axis of `x` (all but the last): weight and bias gradients sum over them. */
+/** The leading axes of x (all but the last): weight and bias gradients sum over them. */
 const leadingAxes = (x: Abstract): number[] => [...Array(x.shape.length - 1).keys()];
 
 /** A per-row statistic [..., 1] that broadcasts against the rows. */
@@ -61,7 +61,7 @@ export const logsumexpPrim = definePrimitive<Record<string, never>>({
   },
 });
 
-/** log(sum(exp(x))) over `axis` (default the last; undefined is the last axis, not all), stable for any finite x and for -inf rows. */
+/** log(sum(exp(x))) over `axis` (one axis or several; the last by default), stable for any finite x and for -inf rows. */
 export function logsumexp(x: Tensor, axis: Axis = -1, keepdims = false): Tensor {
   floatInput("logsumexp", x);
   const axes = normAxes(axis, x.ndim, "logsumexp");
@@ -96,9 +96,8 @@ export const softmaxGradPrim = definePrimitive<Record<string, never>>({
     return { shape: y!.shape.slice(), dtype: y!.dtype };
   },
   vjp(c, [y, g], _out, _p, wanted) {
-    const yc = sum(mul(y!, c), -1, true);
     return [
-      wanted[0] ? sub(mul(c, sub(g!, sum(mul(y!, g!), -1, true))), mul(g!, yc)) : null,
+      wanted[0] ? sub(mul(c, sub(g!, sum(mul(y!, g!), -1, true))), mul(g!, sum(mul(y!, c), -1, true))) : null,
       wanted[1] ? softmaxGrad(y!, c) : null,
     ];
   },
