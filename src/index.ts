@@ -15,7 +15,7 @@ export { keep, memoryStats, scope } from "./tensor/memory.js";
 export { customVjp, grad, jvp, stopGradient, valueAndGrad, vjp } from "./autograd/transforms.js";
 export { checkGrads, GradCheckError, type CheckGradsOptions } from "./autograd/check.js";
 export { setDebugNans } from "./autograd/trace.js";
-export { backends, currentBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
+export { backends, currentBackend, releaseBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
 export type { Backend, BackendStatus } from "./backends/backend.js";
 export * as safetensors from "./io/safetensors.js";
 export * as objectives from "./objectives/index.js";
