@@ -12,10 +12,12 @@
  *   colour    "What color is the circle?"    "The circle is blue." / "The circle is red."
  *   caption   "Describe the image."          "A blue circle and a green square." / "A blue circle and a red square."
  *   existence "Is there a red circle in ...?" "No, there is no red circle." / "Yes, there is a red circle."   (yes bias)
- *             and, as often, about a present object: "Yes, there is a ..." / "No, there is no ..." (omission of a rare object)
+ *             and, as often, about a present object: "Yes, there is a ..." / "No, there is no ..." (omission)
  *
- * The SFT set also asks which colours are present: a question answerable
- * from colour alone, which is what a small model first learns to see.
+ * The SFT set asks, besides captions and colours, POPE-style existence
+ * questions balanced so that the language prior cannot answer them, and
+ * which colours are present: a question answerable from colour alone, which
+ * is what a small model first learns to see.
  *
  * The POPE-style evaluation asks "Is there a <colour> <kind> in the image?"
  * for every object present and for as many absent ones, picked three ways
@@ -142,19 +144,31 @@ const uniqueKinds = (scene: Scene) => KINDS.filter((k) => scene.objects.filter((
 
 interface Qa { question: string; answer: string }
 
-/** SFT turns for one scene: its caption, the colours present, a colour question, and one yes and one no question. */
-function sftTurns(scene: Scene, rng: Stream): Qa[] {
+/**
+ * SFT turns for one scene: its caption, the colours present, a colour
+ * question, and POPE-style existence questions: one "yes" for every object
+ * present and as many "no"s. Each negative is, by turns, an absent object
+ * that shares a colour or a kind with a present one (a binding error) or
+ * one drawn in proportion to how often objects appear: so every object is
+ * asked about as absent about as often as present, and the answer cannot be
+ * read off the language prior.
+ */
+function sftTurns(scene: Scene, rng: Stream, popularity: (o: ShapeObject) => number): Qa[] {
   const turns: Qa[] = [{ question: CAPTION_QUESTION, answer: caption(scene.objects) }, { question: COLOURS_QUESTION, answer: coloursAnswer(scene.objects) }];
   const kinds = uniqueKinds(scene);
   if (kinds.length) {
     const k = kinds[rng.int(kinds.length)]!;
     turns.push({ question: colourQuestion(k), answer: colourAnswer(k, scene.objects.find((o) => o.kind === k)!.colour) });
   }
-  const present = scene.objects[rng.int(scene.objects.length)]!;
-  turns.push({ question: existenceQuestion(present), answer: existenceAnswer(present, true) });
-  const absent = ALL_OBJECTS.filter((o) => !has(scene, o));
-  const neg = absent[rng.int(absent.length)]!;
-  turns.push({ question: existenceQuestion(neg), answer: existenceAnswer(neg, false) });
+  let absent = ALL_OBJECTS.filter((o) => !has(scene, o));
+  scene.objects.forEach((present, i) => {
+    turns.push({ question: existenceQuestion(present), answer: existenceAnswer(present, true) });
+    const binding = absent.filter((o) => scene.objects.some((p) => p.colour === o.colour || p.kind === o.kind));
+    const pool = i % 2 === 0 && binding.length ? binding : absent;
+    const neg = pool[rng.weighted(pool.map(popularity))]!;
+    absent = absent.filter((o) => o !== neg);
+    turns.push({ question: existenceQuestion(neg), answer: existenceAnswer(neg, false) });
+  });
   return turns;
 }
 
@@ -170,16 +184,17 @@ function preferencePair(scene: Scene, rng: Stream, popularity: (o: ShapeObject) 
     return { question: colourQuestion(k), chosen: colourAnswer(k, truth), rejected: colourAnswer(k, priorColour(truth)) };
   }
   if (type === 2) {
+    // Drawn so that no object's answer can be told from the question alone (which would let
+    // preference training learn a reversed prior instead of looking): half ask about an absent
+    // object, drawn as a prior would hallucinate it (in proportion to its frequency), with
+    // the yes-biased answer rejected; half about a present one, drawn uniformly, with its
+    // omission rejected.
     if (rng.next() < 0.5) {
-      // yes bias on the most popular absent object
-      const absent = ALL_OBJECTS.filter((o) => !has(scene, o)).sort((a, b) => popularity(b) - popularity(a));
-      const o = absent[0]!;
+      const absent = ALL_OBJECTS.filter((o) => !has(scene, o));
+      const o = absent[rng.weighted(absent.map(popularity))]!;
       return { question: existenceQuestion(o), chosen: existenceAnswer(o, false), rejected: existenceAnswer(o, true) };
     }
-    // and as many about present objects, where the hallucination is the omission of the least
-    // popular one; without them the pairs would teach a model to answer "No" to everything
-    const present = scene.objects.map(({ colour, kind }) => ({ colour, kind })).sort((a, b) => popularity(a) - popularity(b));
-    const o = present[0]!;
+    const o = scene.objects[rng.int(scene.objects.length)]!;
     return { question: existenceQuestion(o), chosen: existenceAnswer(o, true), rejected: existenceAnswer(o, false) };
   }
   // caption with one object's colour replaced by the prior's favourite (keeping objects distinct)
@@ -238,7 +253,7 @@ export async function generateShapes(opts: ShapesOptions): Promise<ShapesManifes
   }
   const cooccur = (a: ShapeObject, b: ShapeObject) => pairCount.get(`${objectName(a)}|${objectName(b)}`) ?? 0;
 
-  const sftRows = scenes.sft.flatMap((s, i) => sftTurns(s, rng).map((qa) => ({
+  const sftRows = scenes.sft.flatMap((s, i) => sftTurns(s, rng, (o) => frequency[objectName(o)]!).map((qa) => ({
     image: imagePath("sft", i),
     conversations: [{ from: "human", value: `<image>\n${qa.question}` }, { from: "gpt", value: qa.answer }],
   })));

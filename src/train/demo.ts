@@ -6,10 +6,10 @@
  *   1. generate the data (PNG + InternVL's JSONL formats);
  *   2. create a tiny random InternVL and fine-tune it (SFT) until it grounds
  *      its answers in the image: first on "What colors are in the image?"
- *      alone (an alignment stage: colour presence is the visual skill a
- *      model this small picks up first; trained from scratch on the whole
- *      mixture it stays blind for hundreds of steps), then on all captions
- *      and questions;
+ *      alone, at a higher learning rate (an alignment stage: colour presence
+ *      is the visual skill a model this small picks up first; trained from
+ *      scratch on the whole mixture it stays blind for hundreds of steps),
+ *      then on all captions, colour and POPE-style yes/no questions;
  *   3. from that checkpoint, train DPO and ACPO on the same preference pairs
  *      with the same seed, learning rate and steps (the SFT model is the
  *      reference; the vision tower is frozen, as in InternVL's MPO recipe);
@@ -47,8 +47,9 @@ import { scoreAll } from "./scoring.js";
 export interface DemoOptions {
   out: string;
   seed: number;
-  /** Steps of the colour-only alignment stage before the full SFT. */
+  /** Steps and peak learning rate of the colour-only alignment stage before the full SFT. */
   alignSteps: number;
+  alignLr: number;
   sftSteps: number;
   sftBatchSize: number;
   sftLr: number;
@@ -68,7 +69,8 @@ export const DEMO_DEFAULTS: Omit<DemoOptions, "log" | "progress"> = {
   out: "runs/demo",
   seed: 0,
   alignSteps: 100,
-  sftSteps: 600,
+  alignLr: 3e-3,
+  sftSteps: 1200,
   sftBatchSize: 16,
   sftLr: 1e-3,
   preferenceSteps: 40,
@@ -76,7 +78,7 @@ export const DEMO_DEFAULTS: Omit<DemoOptions, "log" | "progress"> = {
   lr: 5e-4,
   beta: 0.1,
   delta: 0.01,
-  images: { sft: 192, pairs: 160, eval: 48 },
+  images: { sft: 256, pairs: 160, eval: 96 },
 };
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -124,16 +126,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
 
   const nParams = treeLeaves(created.params).reduce((n, t) => n + t.size, 0).toLocaleString("en");
   const alignRows = sftRows.filter((r) => r.question === COLOURS_QUESTION);
-  o.log(`[2/5] SFT of a tiny InternVL (${nParams} parameters): ${o.alignSteps} steps on the ${alignRows.length} colour questions, then ${o.sftSteps} steps on all ${sftRows.length} examples, batches of ${o.sftBatchSize}`);
+  o.log(`[2/5] SFT of a tiny InternVL (${nParams} parameters): ${o.alignSteps} steps on the ${alignRows.length} colour questions (lr ${o.alignLr}), then ${o.sftSteps} steps on all ${sftRows.length} examples (lr ${o.sftLr}), batches of ${o.sftBatchSize}`);
   let t = Date.now();
-  const sftStage = (name: string, params: InternVLParams, rows: typeof sftRows, steps: number) => train({
+  const sftStage = (name: string, params: InternVLParams, rows: typeof sftRows, steps: number, lr: number) => train({
     model, params, objective: objectives.sft(), data: rows, reference: null,
-    optimizer: adamw({ lr: warmupCosine({ peak: o.sftLr, warmupSteps: Math.ceil(0.05 * steps), totalSteps: steps }), weightDecay: 0 }),
+    optimizer: adamw({ lr: warmupCosine({ peak: lr, warmupSteps: Math.ceil(0.05 * steps), totalSteps: steps }), weightDecay: 0 }),
     steps, batchSize: o.sftBatchSize, seed: o.seed, out: join(o.out, name), progress: o.progress && `${name.padEnd(5)}`,
   });
-  const alignRun = await sftStage("align", created.params, alignRows, o.alignSteps);
+  const alignRun = await sftStage("align", created.params, alignRows, o.alignSteps, o.alignLr);
   if (alignRun.interrupted) throw new AnchorError(`demo: interrupted during SFT; a checkpoint is in ${join(o.out, "align")}`);
-  const sftRun = await sftStage("sft", alignRun.params as InternVLParams, sftRows, o.sftSteps);
+  const sftRun = await sftStage("sft", alignRun.params as InternVLParams, sftRows, o.sftSteps, o.sftLr);
   if (sftRun.interrupted) throw new AnchorError(`demo: interrupted during SFT; a checkpoint is in ${join(o.out, "sft")}`);
   const sftParams = sftRun.params as InternVLParams;
   await save(join(o.out, "sft", "model"), created.config, sftParams, { tokenizerFrom: join(o.out, "model-init") });
@@ -183,7 +185,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     title: "anchorgrad demo: DPO vs ACPO on synthetic shapes",
     summary, histories, sftHistory: [...alignRun.history, ...sftRun.history.map((r) => ({ ...r, step: r.step! + o.alignSteps }))], splits: POPE_SPLITS,
     notes: [
-      `A tiny InternVL was fine-tuned (${o.alignSteps} steps on which colours are present, then ${o.sftSteps} on all ${sftRows.length} captions and questions) on images of coloured shapes, then trained from that checkpoint with DPO and with ACPO on ${pairRows.length} preference pairs whose rejected answers are language-prior hallucinations (the most frequent colour, or "Yes" about an absent object) sharing all but one to three tokens with the chosen ones. Same seed, data order, learning rate (${o.lr}), β (${o.beta}) and ${o.preferenceSteps} steps for both.`,
+      `A tiny InternVL was fine-tuned (${o.alignSteps} steps on which colours are present, then ${o.sftSteps} on all ${sftRows.length} captions, colour questions and POPE-style yes/no questions) on images of coloured shapes, then trained from that checkpoint with DPO and with ACPO on ${pairRows.length} preference pairs whose rejected answers are language-prior hallucinations (the most frequent colour, "Yes" about an absent object, "No" about a present one) sharing all but one to three tokens with the chosen ones. POPE is scored on ${POPE_SPLITS.map((s) => pope[s].length).join("/")} questions about ${o.images.eval} held-out images. Same seed, data order, learning rate (${o.lr}), β (${o.beta}) and ${o.preferenceSteps} steps for both.`,
       `Final rewards over all pairs: DPO chosen ${dpo["rewards/chosen"]!.toFixed(3)}, rejected ${dpo["rewards/rejected"]!.toFixed(3)}; ACPO chosen ${acpo["rewards/chosen"]!.toFixed(3)}, rejected ${acpo["rewards/rejected"]!.toFixed(3)}. A negative chosen reward means the policy made the preferred answer less likely than the reference did (likelihood displacement).`,
       `Visual reliance (mean log p(chosen | image) − log p(chosen | blank image)): SFT ${sftEval.visualReliance.toFixed(2)}, DPO ${results.dpo!.visualReliance.toFixed(2)}, ACPO ${results.acpo!.visualReliance.toFixed(2)} nats. Total time ${summary.seconds.toFixed(0)} s.`,
     ],

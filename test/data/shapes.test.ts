@@ -63,6 +63,34 @@ describe("generateShapes", () => {
     expect(rows.some((r) => r.chosen.startsWith("No, there is no"))).toBe(true);
   });
 
+  it("SFT existence questions ask about every object in the caption (yes) and as many absent ones (no)", () => {
+    const { rows } = readMpoMeta(join(a, m.sftMeta), { kind: "sft" });
+    const byImage = new Map<string, typeof rows>();
+    for (const r of rows) byImage.set(r.images[0]!, [...(byImage.get(r.images[0]!) ?? []), r]);
+    expect(byImage.size).toBe(24);
+    const objectsOf = (caption: string) => [...caption.matchAll(/an? (\w+ \w+)/gi)].map((x) => x[1]!);
+    for (const turns of byImage.values()) {
+      const present = objectsOf(turns.find((t) => t.question === "Describe the image.")!.chosen);
+      const asked = turns.filter((t) => t.question.startsWith("Is there")).map((t) => ({ object: t.question.match(/^Is there an? (\w+ \w+) in/)![1]!, yes: t.chosen.startsWith("Yes") }));
+      expect(asked.filter((q) => q.yes).map((q) => q.object).sort()).toEqual([...present].sort());
+      const no = asked.filter((q) => !q.yes).map((q) => q.object);
+      expect(no).toHaveLength(present.length);
+      expect(new Set(no).size).toBe(no.length);
+      for (const o of no) expect(present).not.toContain(o);
+    }
+  });
+
+  it("existence pairs cannot be answered from the question alone: frequent objects are chosen with both answers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ag-shapes-"));
+    const big = await generateShapes({ out: dir, seed: 3, sftImages: 1, pairImages: 400, evalImages: 1, imageSize: 8 });
+    const labels = new Map<string, Set<string>>();
+    for (const r of readMpoMeta(join(dir, big.pairsMeta)).rows.filter((r) => r.question.startsWith("Is there"))) {
+      labels.set(r.question, (labels.get(r.question) ?? new Set()).add(words(r.chosen)[0]!));
+    }
+    const frequent = Object.entries(big.objectFrequency).sort((x, y) => y[1] - x[1]).slice(0, 4).map(([o]) => `Is there a ${o} in the image?`);
+    for (const q of frequent) expect([...(labels.get(q) ?? [])].sort(), q).toEqual(["No", "Yes"]);
+  });
+
   it("POPE splits are balanced yes/no and negatives are absent objects", () => {
     for (const split of POPE_SPLITS) {
       const rows = readPope(join(a, m.pope[split]));

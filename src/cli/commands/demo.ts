@@ -20,10 +20,10 @@ const num = (v: string | boolean | undefined, name: string, dflt: number): numbe
 export const demo: Command = {
   name: "demo",
   summary: "SFT a tiny InternVL, then DPO vs ACPO on synthetic shapes; writes runs/demo/report.html",
-  usage: "anchorgrad demo [--out DIR] [--seed N] [--align-steps N] [--sft-steps N] [--steps N] [--batch-size N] [--lr X] [--sft-lr X] [--beta X] [--delta X] [--quick] [--no-progress]",
+  usage: "anchorgrad demo [--out DIR] [--seed N] [--align-steps N] [--align-lr X] [--sft-steps N] [--steps N] [--batch-size N] [--lr X] [--sft-lr X] [--beta X] [--delta X] [--quick] [--no-progress]",
   async run(argv) {
     const { values: v } = parseFlags(argv, {
-      out: { type: "string" }, seed: { type: "string" }, "align-steps": { type: "string" }, "sft-steps": { type: "string" }, steps: { type: "string" },
+      out: { type: "string" }, seed: { type: "string" }, "align-steps": { type: "string" }, "align-lr": { type: "string" }, "sft-steps": { type: "string" }, steps: { type: "string" },
       "batch-size": { type: "string" }, lr: { type: "string" }, "sft-lr": { type: "string" }, beta: { type: "string" }, delta: { type: "string" },
       quick: { type: "boolean" }, "no-progress": { type: "boolean" },
     });
@@ -36,6 +36,7 @@ export const demo: Command = {
       out,
       seed: int(v.seed, "seed", d.seed, 0),
       alignSteps: int(v["align-steps"], "align-steps", quick ? 4 : d.alignSteps),
+      alignLr: num(v["align-lr"], "align-lr", d.alignLr),
       sftSteps: int(v["sft-steps"], "sft-steps", quick ? 6 : d.sftSteps),
       sftBatchSize: d.sftBatchSize,
       sftLr: num(v["sft-lr"], "sft-lr", d.sftLr),
