@@ -70,18 +70,22 @@ export function worstRatio(op: RowOp, kind: RowData, rows: number, cols: number)
     const aux32 = ag.cast(ag.randomNormal([cols], { seed: 3 }), "float32");
     const got = op.f(x32, aux32).dataSync();
     const want = op.f(ag.cast(x32, "float64"), ag.cast(aux32, "float64")).dataSync();
-    const xs = x32.dataSync();
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) {
-      const a = got[i]!, b = want[i]!;
-      if (!Number.isFinite(b) || !Number.isFinite(a)) {
-        if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) return Infinity;
-        continue;
-      }
-      if (a !== b) worst = Math.max(worst, Math.abs(a - b) / op.tol(b, xs[i % xs.length]!));
-    }
-    return worst;
+    return compareRows(op, got, want, x32.dataSync());
   });
+}
+
+/** The worst error/tolerance ratio of `got` against `want` (NaN and ±inf must match exactly: Infinity otherwise). */
+export function compareRows(op: RowOp, got: ArrayLike<number>, want: ArrayLike<number>, xs: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    const a = got[i]!, b = want[i]!;
+    if (!Number.isFinite(b) || !Number.isFinite(a)) {
+      if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) return Infinity;
+      continue;
+    }
+    if (a !== b) worst = Math.max(worst, Math.abs(a - b) / op.tol(b, xs[i % xs.length]!));
+  }
+  return worst;
 }
 
 /** Rows so that a case has at least `minElements` (the Wasm kernels take 16K and up). */

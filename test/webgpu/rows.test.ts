@@ -9,7 +9,7 @@
 import { afterEach, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { setRowForm, type RowForm } from "../../src/backends/webgpu/kernels/rows.js";
-import { LENGTHS, ROW_OPS, rowData, type RowOp, type RowData } from "../core/rows-cases.js";
+import { compareRows, LENGTHS, ROW_OPS, rowData, type RowOp, type RowData } from "../core/rows-cases.js";
 import { describeWebGPU, expectClose } from "./setup.js";
 
 /**
@@ -29,17 +29,7 @@ async function worstRatio(op: RowOp, kind: RowData, rows: number, cols: number):
     const want = op.f(ag.cast(x32, "float64"), ag.cast(aux, "float64")).dataSync();
     const xg = ag.tensor(x32.dataSync(), { shape: [rows, cols], device: "webgpu" });
     const got = await op.f(xg, ag.tensor(aux.dataSync(), { shape: [cols], device: "webgpu" })).data();
-    const xs = x32.dataSync();
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) {
-      const a = got[i]!, b = want[i]!;
-      if (!Number.isFinite(b) || !Number.isFinite(a)) {
-        if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) return Infinity;
-      } else if (a !== b) {
-        worst = Math.max(worst, Math.abs(a - b) / op.tol(b, xs[i % xs.length]!));
-      }
-    }
-    return worst;
+    return compareRows(op, got, want, x32.dataSync());
   });
 }
 
