@@ -1,21 +1,8 @@
 /** `anchorgrad demo`: SFT a tiny InternVL, then DPO vs ACPO on synthetic shapes; writes a report (what `npm start` runs). */
 import { rm } from "node:fs/promises";
 import { DEMO_DEFAULTS, runDemo } from "../../train/demo.js";
-import { parseFlags, UsageError } from "../args.js";
+import { intFlag, numberFlag, parseFlags } from "../args.js";
 import type { Command } from "../command.js";
-
-const int = (v: string | boolean | undefined, name: string, dflt: number, min = 1): number => {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${String(v)}`);
-  return n;
-};
-const num = (v: string | boolean | undefined, name: string, dflt: number): number => {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} must be a positive number, got ${String(v)}`);
-  return n;
-};
 
 export const demo: Command = {
   name: "demo",
@@ -34,17 +21,17 @@ export const demo: Command = {
     await rm(out, { recursive: true, force: true });
     await runDemo({
       out,
-      seed: int(v.seed, "seed", d.seed, 0),
-      alignSteps: int(v["align-steps"], "align-steps", quick ? 4 : d.alignSteps),
-      alignLr: num(v["align-lr"], "align-lr", d.alignLr),
-      sftSteps: int(v["sft-steps"], "sft-steps", quick ? 6 : d.sftSteps),
+      seed: intFlag(v.seed, "seed", d.seed, 0),
+      alignSteps: intFlag(v["align-steps"], "align-steps", quick ? 4 : d.alignSteps),
+      alignLr: numberFlag(v["align-lr"], "align-lr", d.alignLr),
+      sftSteps: intFlag(v["sft-steps"], "sft-steps", quick ? 6 : d.sftSteps),
       sftBatchSize: d.sftBatchSize,
-      sftLr: num(v["sft-lr"], "sft-lr", d.sftLr),
-      preferenceSteps: int(v.steps, "steps", quick ? 4 : d.preferenceSteps),
-      batchSize: int(v["batch-size"], "batch-size", quick ? 4 : d.batchSize),
-      lr: num(v.lr, "lr", d.lr),
-      beta: num(v.beta, "beta", d.beta),
-      delta: num(v.delta, "delta", d.delta),
+      sftLr: numberFlag(v["sft-lr"], "sft-lr", d.sftLr),
+      preferenceSteps: intFlag(v.steps, "steps", quick ? 4 : d.preferenceSteps),
+      batchSize: intFlag(v["batch-size"], "batch-size", quick ? 4 : d.batchSize),
+      lr: numberFlag(v.lr, "lr", d.lr),
+      beta: numberFlag(v.beta, "beta", d.beta),
+      delta: numberFlag(v.delta, "delta", d.delta),
       images: quick ? { sft: 16, pairs: 16, eval: 6 } : d.images,
       progress: v["no-progress"] !== true && !!process.stderr.isTTY,
       log: (line) => console.log(line),

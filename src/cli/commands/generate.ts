@@ -7,14 +7,8 @@ import { tokensPerTile } from "../../models/internvl/config.js";
 import { encodePrompt } from "../../models/internvl/conversation.js";
 import { generate } from "../../models/internvl/generate.js";
 import { preprocessImages } from "../../models/internvl/image.js";
-import { parseFlags, UsageError } from "../args.js";
+import { intFlag, numberFlag, parseFlags, UsageError } from "../args.js";
 import type { Command } from "../command.js";
-
-function numberFlag(values: Record<string, unknown>, name: string, ok: (v: number) => boolean, what: string): number {
-  const v = Number(values[name]);
-  if (!ok(v)) throw new UsageError(`--${name} must be ${what}, got "${values[name]}"`);
-  return v;
-}
 
 export const generateCommand: Command = {
   name: "generate",
@@ -25,19 +19,19 @@ export const generateCommand: Command = {
       model: { type: "string" },
       image: { type: "string" },
       prompt: { type: "string" },
-      "max-new-tokens": { type: "string", default: "64" },
-      temperature: { type: "string", default: "0" },
-      "top-p": { type: "string", default: "1" },
-      seed: { type: "string", default: "0" },
+      "max-new-tokens": { type: "string" },
+      temperature: { type: "string" },
+      "top-p": { type: "string" },
+      seed: { type: "string" },
       system: { type: "string" },
       backend: { type: "string", default: "cpu" },
     });
     if (!values.model) throw new UsageError("--model DIR is required");
     if (values.prompt === undefined) throw new UsageError("--prompt TEXT is required");
-    const maxNewTokens = numberFlag(values, "max-new-tokens", (v) => Number.isInteger(v) && v > 0, "a positive integer");
-    const temperature = numberFlag(values, "temperature", (v) => v >= 0, "≥ 0");
-    const topP = numberFlag(values, "top-p", (v) => v > 0 && v <= 1, "in (0, 1]");
-    const seed = numberFlag(values, "seed", (v) => Number.isInteger(v) && v >= 0, "a non-negative integer");
+    const maxNewTokens = intFlag(values["max-new-tokens"], "max-new-tokens", 64);
+    const temperature = numberFlag(values.temperature, "temperature", 0, (v) => v >= 0, "≥ 0");
+    const topP = numberFlag(values["top-p"], "top-p", 1, (v) => v > 0 && v <= 1, "in (0, 1]");
+    const seed = intFlag(values.seed, "seed", 0, 0);
     const backend = values.backend as string;
     if (backend !== "cpu" && backend !== "webgpu") throw new UsageError(`--backend must be cpu or webgpu, got "${backend}"`);
     await useBackend(backend);

@@ -3,7 +3,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { createModel } from "../../models/internvl/checkpoint.js";
 import { PRESETS } from "../../models/internvl/config.js";
 import { parameterCount } from "../../models/internvl/params.js";
-import { parseFlags, UsageError } from "../args.js";
+import { intFlag, parseFlags, UsageError } from "../args.js";
 import type { Command } from "../command.js";
 
 const DTYPES = { f32: "F32", bf16: "BF16", f16: "F16" } as const;
@@ -27,7 +27,7 @@ export const initModel: Command = {
     const { values } = parseFlags(argv, {
       preset: { type: "string", default: "tiny" },
       layout: { type: "string", default: "original" },
-      seed: { type: "string", default: "0" },
+      seed: { type: "string" },
       out: { type: "string" },
       words: { type: "string" },
       "tokenizer-from": { type: "string" },
@@ -38,8 +38,7 @@ export const initModel: Command = {
     if (!out) throw new UsageError("--out DIR is required");
     const layout = values.layout as string;
     if (layout !== "original" && layout !== "hf") throw new UsageError(`--layout must be original or hf, got "${layout}"`);
-    const seed = Number(values.seed);
-    if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
+    const seed = intFlag(values.seed, "seed", 0, 0);
     const dtype = DTYPES[values.dtype as keyof typeof DTYPES];
     if (!dtype) throw new UsageError(`--dtype must be f32, bf16 or f16, got "${values.dtype}"`);
     const preset = values.preset as string;

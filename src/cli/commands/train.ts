@@ -1,6 +1,6 @@
 /** `anchorgrad train --config FILE.json`: train any InternVL model directory on MPO-format data with any objective. */
 import { trainFromConfig, readTrainConfig } from "../../train/config.js";
-import { parseFlags, UsageError } from "../args.js";
+import { intFlag, parseFlags, UsageError } from "../args.js";
 import type { Command } from "../command.js";
 
 export const trainCommand: Command = {
@@ -13,8 +13,7 @@ export const trainCommand: Command = {
       steps: { type: "string" }, out: { type: "string" }, "no-progress": { type: "boolean" },
     });
     if (typeof v.config !== "string") throw new UsageError("--config FILE.json is required");
-    const steps = v.steps === undefined ? undefined : Number(v.steps);
-    if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new UsageError(`--steps must be a positive integer, got ${String(v.steps)}`);
+    const steps = intFlag(v.steps, "steps", undefined);
     const config = readTrainConfig(v.config, {
       ...(v["skip-bad"] === true && { skipBad: true }),
       ...(steps !== undefined && { steps }),
