@@ -4,6 +4,12 @@
  */
 import type { Backend, BackendStatus } from "./backend.js";
 import { cpuBackend } from "./cpu/index.js";
+import { defaultThreadCount } from "./cpu/wasm/threads.js";
+import { wasmEnabled } from "./cpu/wasm/runtime.js";
+
+const cpuKernelInfo = (): string => (wasmEnabled
+  ? `WebAssembly SIMD on ${defaultThreadCount()} threads (GEMM, elementwise, rows), typed arrays elsewhere`
+  : "typed arrays (WebAssembly off: ANCHORGRAD_WASM=0 or no SIMD)");
 import { AnchorError } from "../tensor/errors.js";
 
 export type BackendName = "cpu" | "webgpu";
@@ -18,7 +24,7 @@ interface Loader {
 }
 
 const loaders = new Map<string, Loader>([
-  ["cpu", { load: async () => cpuBackend, status: async () => ({ name: "cpu", available: true, info: { kernels: "typed arrays" } }) }],
+  ["cpu", { load: async () => cpuBackend, status: async () => ({ name: "cpu", available: true, info: { kernels: cpuKernelInfo() } }) }],
 ]);
 const loaded = new Map<string, Backend>([["cpu", cpuBackend]]);
 let current: Backend = cpuBackend;
