@@ -11,7 +11,7 @@ export { cast } from "./cast.js";
 export { argmax, max, mean, min, sum } from "./reduce.js";
 export { layerNorm, logSoftmax, logsumexp, rmsNorm, softmax } from "./rows.js";
 export { broadcastTo, concat, expandDims, flatten, mT, pad, reshape, slice, split, squeeze, stack, transpose } from "./shape.js";
-export { matmul } from "./linalg.js";
+export { matmul, type MatmulOptions } from "./linalg.js";
 export { gather, oneHot, scatterAdd, take } from "./indexing.js";
 export { clip, conv2d, gelu, logSigmoid, relu, silu, softplus, type Conv2dOptions } from "./nn.js";
 

@@ -1,38 +1,69 @@
-/** Batched matrix multiplication with NumPy batch broadcasting. */
+/**
+ * Batched matrix multiplication with NumPy batch broadcasting, and either
+ * operand optionally transposed (its last two axes swapped) as part of the
+ * product. The flags are what keep the backward pass free of transposed
+ * copies: each cotangent of a product is another product with flags set.
+ */
 import { definePrimitive } from "../autograd/primitive.js";
 import { bind } from "../autograd/trace.js";
 import { isFloat } from "../tensor/dtype.js";
 import { DTypeError, ShapeError } from "../tensor/errors.js";
-import { broadcastShapes, fmt } from "../tensor/shape.js";
+import { broadcastShapes, fmt, matrixDims } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { unbroadcast } from "./elementwise.js";
-import { expandDims, mT, squeeze } from "./shape.js";
+import { expandDims, squeeze } from "./shape.js";
 
-/** a [..., M, K] @ b [..., K, N] -> [..., M, N]; both at least 2-D. */
-export const matmulPrim = definePrimitive<Record<string, never>>({
+export interface MatmulParams {
+  /** Use a's last two axes swapped: a is [..., K, M]. */
+  readonly transposeA: boolean;
+  /** Use b's last two axes swapped: b is [..., N, K]. */
+  readonly transposeB: boolean;
+}
+
+/** op(a) [..., M, K] @ op(b) [..., K, N] -> [..., M, N]; both at least 2-D. */
+export const matmulPrim = definePrimitive<MatmulParams>({
   name: "matmul",
-  infer([a, b]) {
+  infer([a, b], { transposeA, transposeB }) {
     if (a!.dtype !== b!.dtype) throw new DTypeError(`matmul: dtypes differ: ${a!.dtype} and ${b!.dtype}`);
     if (!isFloat(a!.dtype)) throw new DTypeError(`matmul: expected float tensors, got ${a!.dtype}`);
-    const [M, K] = a!.shape.slice(-2), [K2, N] = b!.shape.slice(-2);
-    if (K !== K2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a!.shape)} @ ${fmt(b!.shape)} (${K} vs ${K2})`);
+    const [M, K] = matrixDims(a!.shape, transposeA), [K2, N] = matrixDims(b!.shape, transposeB);
+    if (K !== K2) {
+      const flags = [transposeA && "a transposed", transposeB && "b transposed"].filter(Boolean).join(", ");
+      throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a!.shape)} @ ${fmt(b!.shape)}${flags ? ` (${flags})` : ""} (${K} vs ${K2})`);
+    }
     const batch = broadcastShapes("matmul", a!.shape.slice(0, -2), b!.shape.slice(0, -2));
-    return { shape: [...batch, M!, N!], dtype: a!.dtype };
+    return { shape: [...batch, M, N], dtype: a!.dtype };
   },
-  vjp(g, [a, b], _out, _p, wanted) {
-    return [
-      wanted[0] ? unbroadcast(matmul(g, mT(b!)), a!) : null,
-      wanted[1] ? unbroadcast(matmul(mT(a!), g), b!) : null,
-    ];
+  // with C = op(A)·op(B): ∂op(A) = g·op(B)ᵀ and ∂op(B) = op(A)ᵀ·g, each written
+  // as one product whose flags absorb the transposes
+  vjp(g, [a, b], _out, { transposeA: ta, transposeB: tb }, wanted) {
+    const mm = (x: Tensor, y: Tensor, transposeA: boolean, transposeB: boolean): Tensor => bind(matmulPrim, [x, y], { transposeA, transposeB });
+    const da = ta ? mm(b!, g, tb, true) : mm(g, b!, false, !tb);
+    const db = tb ? mm(g, a!, true, ta) : mm(a!, g, !ta, false);
+    return [wanted[0] ? unbroadcast(da, a!) : null, wanted[1] ? unbroadcast(db, b!) : null];
   },
 });
 
-/** Matrix product; 1-D operands are treated as row/column vectors and the axis dropped, as in NumPy. */
-export function matmul(a: Tensor, b: Tensor): Tensor {
+export interface MatmulOptions {
+  transposeA?: boolean;
+  transposeB?: boolean;
+}
+
+/**
+ * Matrix product op(a) @ op(b), where op swaps the last two axes of an
+ * operand whose transpose flag is set (free: no copy is made). 1-D operands
+ * are treated as row/column vectors and the axis dropped, as in NumPy; a
+ * flag on a 1-D operand is an error.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transposeA = opts.transposeA ?? false, transposeB = opts.transposeB ?? false;
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: scalars are not matrices (${fmt(a.shape)} @ ${fmt(b.shape)}); use mul`);
+  if ((transposeA && a.ndim === 1) || (transposeB && b.ndim === 1)) {
+    throw new ShapeError(`matmul: a 1-D operand cannot be transposed (${fmt(a.shape)} @ ${fmt(b.shape)}); it is already read as a row or column vector`);
+  }
   const a2 = a.ndim === 1 ? expandDims(a, 0) : a;
   const b2 = b.ndim === 1 ? expandDims(b, -1) : b;
-  let out = bind(matmulPrim, [a2, b2], {});
+  let out = bind(matmulPrim, [a2, b2], { transposeA, transposeB });
   if (b.ndim === 1) out = squeeze(out, -1);
   if (a.ndim === 1) out = squeeze(out, -2 + (b.ndim === 1 ? 1 : 0));
   return out;

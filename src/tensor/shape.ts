@@ -81,3 +81,9 @@ export function broadcastedAxes(from: Shape, to: Shape): number[] {
   }
   return axes;
 }
+
+/** The matrix of a [..., rows, cols] operand as [rows, cols], swapped when it is read transposed. */
+export function matrixDims(shape: Shape, transposed: boolean): [number, number] {
+  const [r, c] = shape.slice(-2) as [number, number];
+  return transposed ? [c, r] : [r, c];
+}

@@ -31,7 +31,7 @@ function filled(Ctor: Ctor, n: number, seed: number): Arr {
  * 2·γ_K·Σ|a||b| (γ_K = K·u / (1 − K·u)), doubled for the two summation orders.
  */
 function agree(Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, seed = 1): void {
-  const { M, K, N, batch } = plan;
+  const { M, K, N, batch, transposeA, transposeB } = plan;
   const A = filled(Ctor, nA * M * K, seed), B = filled(Ctor, nB * K * N, seed + 1);
   const got = new Ctor(batch * M * N), want = new Ctor(batch * M * N);
   wasmMatmul(A, B, got, plan);
@@ -43,7 +43,10 @@ function agree(Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, s
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let mag = 0;
-        for (let k = 0; k < K; k++) mag += Math.abs(A[ao + i * K + k]! * B[bo + k * N + j]!);
+        for (let k = 0; k < K; k++) {
+          const a = A[ao + (transposeA ? k * M + i : i * K + k)]!, b = B[bo + (transposeB ? j * K + k : k * N + j)]!;
+          mag += Math.abs(a * b);
+        }
         const at = t * M * N + i * N + j;
         const tol = 4 * gamma * mag + 4 * u * Math.abs(want[at]!);
         if (!(Math.abs(got[at]! - want[at]!) <= tol)) {
@@ -54,8 +57,11 @@ function agree(Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, s
   }
 }
 
-const plan = (M: number, K: number, N: number, batch = 1, aIndex: Int32Array | null = null, bIndex: Int32Array | null = null): MatmulPlan =>
-  ({ M, K, N, batch, aIndex, bIndex });
+const plan = (M: number, K: number, N: number, batch = 1, aIndex: Int32Array | null = null, bIndex: Int32Array | null = null, transposeA = false, transposeB = false): MatmulPlan =>
+  ({ M, K, N, batch, aIndex, bIndex, transposeA, transposeB });
+/** The same product with A, B or both stored transposed. */
+const flagged = (p: MatmulPlan): MatmulPlan[] =>
+  [[false, true], [true, false], [true, true]].map(([transposeA, transposeB]) => ({ ...p, transposeA: transposeA!, transposeB: transposeB! }));
 
 const dim = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1, 2, 3, 7, 13, 16, 17, 31, 33, 61, 97));
 
@@ -63,8 +69,8 @@ describe("wasm GEMM against the blocked JS GEMM", () => {
   afterEach(() => { setStagingLimit(256 << 20); });
 
   it.each([["float32", Float32Array], ["float64", Float64Array]] as const)("agrees on random small shapes (%s)", (_name, Ctor) => {
-    fc.assert(fc.property(dim, dim, dim, fc.integer({ min: 1, max: 3 }), fc.integer(), (M, K, N, batch, seed) => {
-      agree(Ctor, plan(M, K, N, batch), batch, batch, seed);
+    fc.assert(fc.property(dim, dim, dim, fc.integer({ min: 1, max: 3 }), fc.boolean(), fc.boolean(), fc.integer(), (M, K, N, batch, ta, tb, seed) => {
+      agree(Ctor, plan(M, K, N, batch, null, null, ta, tb), batch, batch, seed);
     }), { numRuns: 40 });
   });
 
@@ -73,6 +79,12 @@ describe("wasm GEMM against the blocked JS GEMM", () => {
       agree(Float32Array, plan(M, K, N));
     }
     agree(Float64Array, plan(131, 271, 523));
+  });
+
+  it("reads transposed operands in place across tile and thread boundaries", () => {
+    for (const p of flagged(plan(97, 300, 130))) agree(Float32Array, p);
+    for (const p of flagged(plan(257, 31, 1031))) agree(Float32Array, p);
+    for (const p of flagged(plan(131, 271, 61))) agree(Float64Array, p);
   });
 
   it("agrees on broadcast batches (an operand shared by several batch entries)", () => {
@@ -85,6 +97,7 @@ describe("wasm GEMM against the blocked JS GEMM", () => {
     agree(Float32Array, plan(150, 170, 190));
     agree(Float32Array, plan(40, 3000, 9));
     agree(Float64Array, plan(3, 50, 2000, 2), 2, 2);
+    for (const p of flagged(plan(150, 170, 190))) agree(Float32Array, p);
   });
 
   it("handles empty dimensions: K = 0 gives zeros, M or N = 0 gives nothing", () => {

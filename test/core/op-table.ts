@@ -331,18 +331,21 @@ const SHAPE_ROWS: OpRow[] = [
     fn: ([u, i], p: ScatterParams) => ag.scatterAdd(u!, i!, p.axis, p.shape),
   },
   {
-    // batch dims broadcast; a 1-D operand is a row (left) or column (right) vector
-    name: "matmul", primitive: "matmul", differentiable: true, smooth: true, torch: "torch.matmul(x0, x1)",
+    // batch dims broadcast; a 1-D operand is a row (left) or column (right) vector; a 2-D+ operand may be transposed in the product
+    name: "matmul", primitive: "matmul", differentiable: true, smooth: true,
+    torch: "torch.matmul(x0.mT if p['transposeA'] else x0, x1.mT if p['transposeB'] else x1)",
     arb: fc.record({
       batch: broadcastable(2, { maxRank: 2 }),
       m: fc.integer({ min: 1, max: 3 }), k: fc.integer({ min: 1, max: 4 }), n: fc.integer({ min: 1, max: 3 }),
       vec: fc.constantFrom("none", "none", "left", "right", "both"),
-    }).chain(({ batch: [ba, bb], m, k, n, vec }) => {
-      const a = vec === "left" || vec === "both" ? [k] : [...ba!, m, k];
-      const b = vec === "right" || vec === "both" ? [k] : [...bb!, k, n];
-      return noParams(floatInputs([a, b], wide));
+      ta: fc.boolean(), tb: fc.boolean(),
+    }).chain(({ batch: [ba, bb], m, k, n, vec, ta, tb }) => {
+      const transposeA = ta && vec !== "left" && vec !== "both", transposeB = tb && vec !== "right" && vec !== "both";
+      const a = vec === "left" || vec === "both" ? [k] : [...ba!, ...(transposeA ? [k, m] : [m, k])];
+      const b = vec === "right" || vec === "both" ? [k] : [...bb!, ...(transposeB ? [n, k] : [k, n])];
+      return withParams(floatInputs([a, b], wide), fc.constant({ transposeA, transposeB }));
     }),
-    fn: ([a, b]) => ag.matmul(a!, b!),
+    fn: ([a, b], p: ag.MatmulOptions) => ag.matmul(a!, b!, p),
   },
 ];
 

@@ -13,6 +13,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { wasmRuntime } from "../../src/backends/cpu/wasm/runtime.js";
+import { MIN_ELEMENTS } from "../../src/backends/cpu/wasm/elementwise.js";
 import { softmaxGrad } from "../../src/ops/rows.js";
 import { expectClose } from "./close.js";
 import { allRatios, LENGTHS, rowData, rowsFor } from "./rows-cases.js";
@@ -21,7 +22,7 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const SEED = Number(process.env.FC_SEED ?? 20261127);
 const RUNS = process.env.ANCHORGRAD_FULL === "1" ? 300 : 40;
 /** The Wasm kernels take float32 jobs of at least this many elements. */
-const WASM_MIN = 1 << 14;
+const WASM_MIN = MIN_ELEMENTS;
 
 const f64 = (values: number[][]) => ag.tensor(values, { dtype: "float64" });
 const values = (t: ag.Tensor) => Array.from(t.dataSync());

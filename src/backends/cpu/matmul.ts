@@ -1,5 +1,6 @@
 /**
- * Batched matmul on the CPU: batch broadcasting around a GEMM. float32 and
+ * Batched matmul on the CPU: batch broadcasting around a GEMM that reads
+ * either operand transposed in place (by strides). float32 and
  * float64 products run on the WebAssembly SIMD GEMM (wasm/gemm.ts, threaded)
  * when WebAssembly is there and the product is big enough to repay staging;
  * otherwise, and for ANCHORGRAD_WASM=0, on the cache-blocked JS GEMM below.
@@ -8,7 +9,8 @@ import type { BufferRef, OutSpec } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 import { takeBuffer } from "./pool.js";
 import { broadcastIndex } from "./strided.js";
-import { sizeOf } from "../../tensor/shape.js";
+import { matrixDims, sizeOf } from "../../tensor/shape.js";
+import type { MatmulParams } from "../../ops/linalg.js";
 import { wasmMatmul } from "./wasm/gemm.js";
 import { wasmEnabled } from "./wasm/runtime.js";
 
@@ -16,17 +18,20 @@ type Arr = Float32Array | Float64Array;
 
 const KB = 128, NB = 512;
 
-/** C[M,N] += A[M,K] · B[K,N], all row-major at the given offsets. */
-export function gemmBlocked(A: Arr, ao: number, B: Arr, bo: number, C: Arr, co: number, M: number, K: number, N: number): void {
+/** Where an operand's element (r, c) is: base + r·rs + c·cs. */
+export interface Strided { readonly base: number; readonly rs: number; readonly cs: number }
+
+/** C[M,N] += A[M,K] · B[K,N]; C row-major from co, A and B strided. */
+export function gemmBlocked(A: Arr, a: Strided, B: Arr, b: Strided, C: Arr, co: number, M: number, K: number, N: number): void {
   for (let n0 = 0; n0 < N; n0 += NB) {
     const n1 = Math.min(N, n0 + NB);
     for (let k0 = 0; k0 < K; k0 += KB) {
       const k1 = Math.min(K, k0 + KB);
       for (let i = 0; i < M; i++) {
-        const ci = co + i * N, ai = ao + i * K;
+        const ci = co + i * N, ai = a.base + i * a.rs;
         for (let k = k0; k < k1; k++) {
-          const a = A[ai + k]!, bk = bo + k * N;
-          for (let j = n0; j < n1; j++) C[ci + j] += a * B[bk + j]!;
+          const av = A[ai + k * a.cs]!, bk = b.base + k * b.rs;
+          for (let j = n0; j < n1; j++) C[ci + j] += av * B[bk + j * b.cs]!;
         }
       }
     }
@@ -34,9 +39,10 @@ export function gemmBlocked(A: Arr, ao: number, B: Arr, bo: number, C: Arr, co: 
 }
 
 /**
- * One batched product: C[t] = A[aIndex[t]] · B[bIndex[t]] for t < batch,
- * every matrix row-major and contiguous (M x K, K x N, M x N); a null index
- * means the identity.
+ * One batched product: C[t] = op(A[aIndex[t]]) · op(B[bIndex[t]]) for
+ * t < batch, every stored matrix row-major and contiguous: A is M x K, or
+ * K x M when transposeA; B is K x N, or N x K when transposeB; C is M x N.
+ * A null index means the identity.
  */
 export interface MatmulPlan {
   readonly M: number;
@@ -45,15 +51,23 @@ export interface MatmulPlan {
   readonly batch: number;
   readonly aIndex: Int32Array | null;
   readonly bIndex: Int32Array | null;
+  readonly transposeA: boolean;
+  readonly transposeB: boolean;
 }
+
+/** Strides of op(X) for a row-major matrix stored at `base` with rows of `ld` elements. */
+const operand = (base: number, ld: number, transposed: boolean): Strided =>
+  transposed ? { base, rs: 1, cs: ld } : { base, rs: ld, cs: 1 };
 
 /** Computes a whole plan into a zero-filled C. */
 export type BatchedGemm = (A: Arr, B: Arr, C: Arr, plan: MatmulPlan) => void;
 
 /** The plan on the JS GEMM, one batch entry at a time. */
-export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex }) => {
+export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex, transposeA, transposeB }) => {
   for (let t = 0; t < batch; t++) {
-    gemmBlocked(A, (aIndex ? aIndex[t]! : t) * M * K, B, (bIndex ? bIndex[t]! : t) * K * N, C, t * M * N, M, K, N);
+    const a = operand((aIndex ? aIndex[t]! : t) * M * K, transposeA ? M : K, transposeA);
+    const b = operand((bIndex ? bIndex[t]! : t) * K * N, transposeB ? K : N, transposeB);
+    gemmBlocked(A, a, B, b, C, t * M * N, M, K, N);
   }
 };
 
@@ -69,19 +83,23 @@ export function setBatchedGemm(fn: BatchedGemm | null): BatchedGemm | null {
   return prev;
 }
 
-/** Batch-broadcast a @ b into a plan; a weight shared by every batch entry folds the batch into M. */
-export function matmulPlan(aShape: readonly number[], bShape: readonly number[], outShape: readonly number[]): MatmulPlan {
-  const [M, K] = aShape.slice(-2) as [number, number];
-  const N = bShape[bShape.length - 1]!;
+/**
+ * Batch-broadcast op(a) @ op(b) into a plan; a weight shared by every batch
+ * entry folds the batch into M (when a's rows are stored contiguously).
+ */
+export function matmulPlan(aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], { transposeA, transposeB }: MatmulParams): MatmulPlan {
+  const [M, K] = matrixDims(aShape, transposeA);
+  const N = matrixDims(bShape, transposeB)[1];
   const batchShape = outShape.slice(0, -2);
   const batch = sizeOf(batchShape);
   const aIndex = broadcastIndex(aShape.slice(0, -2), batchShape), bIndex = broadcastIndex(bShape.slice(0, -2), batchShape);
-  if (!aIndex && sizeOf(bShape.slice(0, -2)) === 1) return { M: M * batch, K, N, batch: 1, aIndex: null, bIndex: null };
-  return { M, K, N, batch, aIndex, bIndex };
+  const flags = { transposeA, transposeB };
+  if (!aIndex && !transposeA && sizeOf(bShape.slice(0, -2)) === 1) return { M: M * batch, K, N, batch: 1, aIndex: null, bIndex: null, ...flags };
+  return { M, K, N, batch, aIndex, bIndex, ...flags };
 }
 
-export function matmul([a, b]: readonly BufferRef<StorageArray>[], _p: unknown, out: OutSpec): StorageArray {
-  const plan = matmulPlan(a!.shape, b!.shape, out.shape);
+export function matmul([a, b]: readonly BufferRef<StorageArray>[], params: MatmulParams, out: OutSpec): StorageArray {
+  const plan = matmulPlan(a!.shape, b!.shape, out.shape, params);
   const C = takeBuffer(out.dtype, sizeOf(out.shape)) as Arr;
   const big = plan.M * plan.K * plan.N >= WASM_MIN_MACS;
   (fast && big ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);

@@ -1,6 +1,6 @@
 /**
- * Where cpu buffers come from. Large ones live in the Wasm heap (so the Wasm
- * kernels on every thread use them in place) while it has room, else in
+ * Where cpu buffers come from. All but the smallest live in the Wasm heap
+ * (so the Wasm kernels on every thread use them in place) while it has room, else in
  * ordinary typed arrays kept for reuse: a fresh 32 MB array costs a page
  * fault per 4 KB page on first touch (2-3 ns an element, more than an add).
  * Buffers come back through `dispose`/`scope` (backend.free), or, for
@@ -13,8 +13,15 @@ import { allocArray, byteSize, type DType, type StorageArray } from "../../tenso
 import { viewAt, type Block } from "./wasm/heap.js";
 import { wasmEnabled, wasmRuntime } from "./wasm/runtime.js";
 
-/** Smaller buffers are cheap to allocate and are not kept. */
-const MIN_BYTES = 1 << 16;
+/**
+ * Buffers from this size up come from the Wasm heap while it has room, so
+ * that the Wasm kernels take them in place: in a small model's backward
+ * pass most elementwise ops are a few thousand elements, where the Wasm
+ * kernels are several times faster than a JS loop.
+ */
+const HEAP_MIN_BYTES = 1 << 12;
+/** Ordinary buffers from this size up are kept for reuse; smaller ones are cheap to allocate. */
+const POOL_MIN_BYTES = 1 << 16;
 /** At most this much idle memory is held. */
 const CAP_BYTES = 512 << 20;
 
@@ -43,14 +50,13 @@ function fromHeap(dtype: DType, n: number): StorageArray | null {
  * caller writes every element itself.
  */
 export function takeBuffer(dtype: DType, n: number, overwrite = false): StorageArray {
-  if (n * byteSize(dtype) < MIN_BYTES) return allocArray(dtype, n);
-  const heap = wasmEnabled ? fromHeap(dtype, n) : null;
+  const bytes = n * byteSize(dtype);
+  const heap = wasmEnabled && bytes >= HEAP_MIN_BYTES ? fromHeap(dtype, n) : null;
   if (heap) {
     if (!overwrite) heap.fill(0);
     return heap;
   }
-  const list = idle.get(keyOf(dtype, n));
-  const buf = list?.pop();
+  const buf = bytes >= POOL_MIN_BYTES ? idle.get(keyOf(dtype, n))?.pop() : undefined;
   if (!buf) return allocArray(dtype, n);
   held.delete(buf);
   idleBytes -= buf.byteLength;
@@ -67,7 +73,7 @@ export function releaseBuffer(buf: StorageArray, dtype: DType): void {
     wasmRuntime().heap.free(block);
     return;
   }
-  if (buf.byteLength < MIN_BYTES || held.has(buf) || idleBytes + buf.byteLength > CAP_BYTES) return;
+  if (buf.byteLength < POOL_MIN_BYTES || held.has(buf) || idleBytes + buf.byteLength > CAP_BYTES) return;
   const key = keyOf(dtype, buf.length);
   let list = idle.get(key);
   if (!list) idle.set(key, (list = []));

@@ -13,10 +13,13 @@
  * multiply-add, so each step is a mul then an add, each rounded to the
  * element type (the JS GEMM rounds float32 sums once per step, from double).
  *
- * Exported: gemm(ws, a, b, c, M, K, N, lda, ldb, ldc, accumulate):
- * C[M,N] (+)= A[M,K] B[K,N]; a, b, c, ws are byte addresses, lda/ldb/ldc
- * row strides in elements, ws a per-thread scratch of `workspaceBytes(tile)`.
- * With accumulate = 0, C is overwritten (its old contents are never read).
+ * Exported: gemm(ws, a, b, c, M, K, N, rsA, csA, rsB, csB, ldc, accumulate):
+ * C[M,N] (+)= A[M,K] B[K,N], where A's element (i, k) is at a + i·rsA + k·csA
+ * and B's (k, j) at b + k·rsB + j·csB (so either can be read transposed,
+ * in place; packing absorbs the strides), C row-major with row stride ldc.
+ * a, b, c, ws are byte addresses, strides in elements, ws a per-thread
+ * scratch of `workspaceBytes(tile)`. With accumulate = 0, C is overwritten
+ * (its old contents are never read).
  */
 import { FunctionBuilder, ModuleBuilder, type Local } from "./encoder.js";
 
@@ -130,15 +133,16 @@ function microKernel(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
 }
 
 /**
- * packA(a, lda, kc, mc, dst): A [mc x kc] (row stride lda elements) into
+ * packA(a, rs, cs, kc, mc, dst): A [mc x kc] (element strides rs, cs) into
  * MR-row panels, k-major inside a panel; rows past mc are zeros.
  */
 function packAFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
-  const f = m.fn("packA", ["i32", "i32", "i32", "i32", "i32"]);
-  const [a, lda, kc, mc, dst] = f.params as [Local, Local, Local, Local, Local];
+  const f = m.fn("packA", ["i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [a, rs, cs, kc, mc, dst] = f.params as [Local, Local, Local, Local, Local, Local];
   const ir = f.local("i32"), i = f.local("i32"), k = f.local("i32");
-  const s = f.local("i32"), d = f.local("i32"), rowA = f.local("i32"), panel = f.local("i32"), ldaB = f.local("i32");
-  f.get(lda).i32(e.bytes).mul().set(ldaB);
+  const s = f.local("i32"), d = f.local("i32"), rowA = f.local("i32"), panel = f.local("i32"), ldaB = f.local("i32"), csB = f.local("i32");
+  f.get(rs).i32(e.bytes).mul().set(ldaB);
+  f.get(cs).i32(e.bytes).mul().set(csB);
   f.get(dst).set(panel).get(a).set(rowA);
   f.forRange(ir, 0, mc, t.MR, () => {
     f.forRange(i, 0, t.MR, 1, () => {
@@ -147,7 +151,7 @@ function packAFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
         f.get(rowA).get(i).get(ldaB).mul().add().set(s);
         f.forRange(k, 0, kc, 1, () => {
           f.get(d).get(s); e.load(f); e.store(f);
-          f.inc(s, e.bytes).inc(d, t.MR * e.bytes);
+          f.get(s).get(csB).add().set(s).inc(d, t.MR * e.bytes);
         });
       }, () => {
         f.forRange(k, 0, kc, 1, () => { f.get(d); e.zero(f); e.store(f); f.inc(d, t.MR * e.bytes); });
@@ -160,20 +164,23 @@ function packAFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
 }
 
 /**
- * packB(b, ldb, kc, nc, dst): B [kc x nc] (row stride ldb elements) into
+ * packB(b, rs, cs, kc, nc, dst): B [kc x nc] (element strides rs, cs) into
  * NR-column panels, k-major inside a panel; columns past nc are zeros.
+ * Whole panels of unit-stride rows move as vectors; the rest (edges, and a
+ * transposed B) element by element.
  */
 function packBFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
-  const f = m.fn("packB", ["i32", "i32", "i32", "i32", "i32"]);
-  const [b, ldb, kc, nc, dst] = f.params as [Local, Local, Local, Local, Local];
+  const f = m.fn("packB", ["i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [b, rs, cs, kc, nc, dst] = f.params as [Local, Local, Local, Local, Local, Local];
   const jr = f.local("i32"), j = f.local("i32"), k = f.local("i32"), w = f.local("i32");
-  const s = f.local("i32"), d = f.local("i32"), ldbB = f.local("i32"), at = f.local("i32");
-  f.get(ldb).i32(e.bytes).mul().set(ldbB);
+  const s = f.local("i32"), d = f.local("i32"), ldbB = f.local("i32"), at = f.local("i32"), csB = f.local("i32");
+  f.get(rs).i32(e.bytes).mul().set(ldbB);
+  f.get(cs).i32(e.bytes).mul().set(csB);
   f.get(dst).set(d);
   f.forRange(jr, 0, nc, t.NR, () => {
-    f.get(b).get(jr).i32(e.bytes).mul().add().set(s);
+    f.get(b).get(jr).get(csB).mul().add().set(s);
     f.get(nc).get(jr).sub().set(w);
-    f.get(w).i32(t.NR).geS().ifElse(() => {
+    f.get(w).i32(t.NR).geS().get(cs).i32(1).eq().and().ifElse(() => {
       f.forRange(k, 0, kc, 1, () => {
         for (let v = 0; v < t.NR / e.lanes; v++) f.get(d).get(s).v128Load(v * 16).v128Store(v * 16);
         f.inc(s, ldbB).inc(d, t.NR * e.bytes);
@@ -183,7 +190,7 @@ function packBFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
         f.forRange(j, 0, t.NR, 1, () => {
           f.get(d).get(j).i32(e.bytes).mul().add().set(at);
           f.get(j).get(w).ltS().ifElse(
-            () => { f.get(at).get(s).get(j).i32(e.bytes).mul().add(); e.load(f); e.store(f); },
+            () => { f.get(at).get(s).get(j).get(csB).mul().add(); e.load(f); e.store(f); },
             () => { f.get(at); e.zero(f); e.store(f); });
         });
         f.inc(s, ldbB).inc(d, t.NR * e.bytes);
@@ -218,8 +225,8 @@ function edgeCopyFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
 interface Parts { kernel: FunctionBuilder; packA: FunctionBuilder; packB: FunctionBuilder; edge: FunctionBuilder }
 
 function gemmFn(m: ModuleBuilder, e: Elt, t: GemmTile, p: Parts): FunctionBuilder {
-  const f = m.fn("gemm", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
-  const [ws, a, b, c, M, K, N, lda, ldb, ldc, accumulate] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const f = m.fn("gemm", ["i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [ws, a, b, c, M, K, N, rsA, csA, rsB, csB, ldc, accumulate] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const L = () => f.local("i32");
   const Bp = L(), Ap = L(), tile = L(), ldcB = L();
   const jc = L(), nc = L(), pc = L(), kc = L(), ic = L(), mc = L(), jr = L(), nr = L(), ir = L(), mr = L();
@@ -237,13 +244,13 @@ function gemmFn(m: ModuleBuilder, e: Elt, t: GemmTile, p: Parts): FunctionBuilde
     minInto(nc, N, jc, t.NC);
     f.forRange(pc, 0, K, t.KC, () => {
       minInto(kc, K, pc, t.KC);
-      f.get(b).get(pc).get(ldb).mul().get(jc).add().i32(B).mul().add();
-      f.get(ldb).get(kc).get(nc).get(Bp).call(p.packB);
+      f.get(b).get(pc).get(rsB).mul().get(jc).get(csB).mul().add().i32(B).mul().add();
+      f.get(rsB).get(csB).get(kc).get(nc).get(Bp).call(p.packB);
       f.get(accumulate).get(pc).i32(0).ne().or().set(acc);
       f.forRange(ic, 0, M, t.MC, () => {
         minInto(mc, M, ic, t.MC);
-        f.get(a).get(ic).get(lda).mul().get(pc).add().i32(B).mul().add();
-        f.get(lda).get(kc).get(mc).get(Ap).call(p.packA);
+        f.get(a).get(ic).get(rsA).mul().get(pc).get(csA).mul().add().i32(B).mul().add();
+        f.get(rsA).get(csA).get(kc).get(mc).get(Ap).call(p.packA);
         f.forRange(jr, 0, nc, t.NR, () => {
           minInto(nr, nc, jr, t.NR);
           f.get(Bp).get(jr).get(kc).mul().i32(B).mul().add().set(pbp);

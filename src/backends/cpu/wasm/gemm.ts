@@ -28,8 +28,12 @@ export function setStagingLimit(bytes: number): number {
   return prev;
 }
 
-/** Below this many multiply-adds a call runs on the main thread only (a worker wake-up costs ~20-50 µs). */
-const PARALLEL_MIN_MACS = 1 << 19;
+/**
+ * Below this many multiply-adds a call runs on the main thread only: a
+ * worker wake-up costs ~20-50 µs, and on 2 cores threads only pay from
+ * about 4M multiply-adds on (measured; at 0.5M they made a product 1.3x slower).
+ */
+const PARALLEL_MIN_MACS = 1 << 22;
 /** Pieces a lone product is cut into per thread (each piece re-packs the operand it shares, a few % at n = 1024). */
 const PIECES_PER_THREAD = 3;
 
@@ -42,8 +46,8 @@ interface Item { t: number; ia: number; ib: number; m0: number; m1: number; n0: 
 interface Staged { ptr: number; ld: number }
 
 /**
- * C[t] = A[aIndex[t]] · B[bIndex[t]] for every batch entry t, all row-major
- * and contiguous, A, B and C of one float type.
+ * C[t] = op(A[aIndex[t]]) · op(B[bIndex[t]]) for every batch entry t, as
+ * the plan says, A, B and C of one float type.
  */
 export function wasmMatmul(A: Arr, B: Arr, C: Arr, plan: MatmulPlan): void {
   const { M, K, N, batch } = plan;
@@ -105,9 +109,13 @@ class Job {
   }
 
   add(it: Item): void {
-    const { M, K, N } = this.plan;
-    this.place(`a${it.ia},${it.m0},${it.k0}`, this.A, it.ia * M * K, K, it.m0, it.m1, it.k0, it.k1, true);
-    this.place(`b${it.ib},${it.k0},${it.n0}`, this.B, it.ib * K * N, N, it.k0, it.k1, it.n0, it.n1, true);
+    const { M, K, N, transposeA, transposeB } = this.plan;
+    // blocks are placed in stored coordinates: a transposed A is stored K x M, a transposed B N x K
+    const a = `a${it.ia},${it.m0},${it.k0}`, b = `b${it.ib},${it.k0},${it.n0}`;
+    if (transposeA) this.place(a, this.A, it.ia * M * K, M, it.k0, it.k1, it.m0, it.m1, true);
+    else this.place(a, this.A, it.ia * M * K, K, it.m0, it.m1, it.k0, it.k1, true);
+    if (transposeB) this.place(b, this.B, it.ib * K * N, K, it.n0, it.n1, it.k0, it.k1, true);
+    else this.place(b, this.B, it.ib * K * N, N, it.k0, it.k1, it.n0, it.n1, true);
     // C's old values are read only when accumulating over a K split
     this.place(`c${it.t},${it.m0},${it.n0}`, this.C, it.t * M * N, N, it.m0, it.m1, it.n0, it.n1, it.k0 > 0);
     this.items.push(it);
@@ -137,7 +145,7 @@ class Job {
 
   flush(): void {
     if (this.items.length === 0) return;
-    const { M, N } = this.plan, e = this.e;
+    const { M, N, transposeA, transposeB } = this.plan, e = this.e;
     const kernel = this.rt.threads.kernel(`gemm.${kindOf(this.A)}`, "gemm");
     const get = (k: string) => this.staged.get(k)!;
     const units = this.items.map((it) => ({
@@ -151,10 +159,13 @@ class Job {
     const work: Unit[] = [];
     for (const u of units) {
       const m = u.it.m1 - u.it.m0, n = u.it.n1 - u.it.n0, k = u.it.k1 - u.it.k0;
+      // op(A)'s (i, k) and op(B)'s (k, j) as element strides of the staged blocks
+      const [rsA, csA] = transposeA ? [1, u.a.ld] : [u.a.ld, 1];
+      const [rsB, csB] = transposeB ? [1, u.b.ld] : [u.b.ld, 1];
       for (const [r0, r1, c0, c1] of split(m, n, pieces)) {
         work.push({
           kernel,
-          args: [u.a.ptr + r0 * u.a.ld * e, u.b.ptr + c0 * e, u.c.ptr + (r0 * u.c.ld + c0) * e, r1 - r0, k, c1 - c0, u.a.ld, u.b.ld, u.c.ld, u.it.k0 > 0 ? 1 : 0],
+          args: [u.a.ptr + r0 * rsA * e, u.b.ptr + c0 * csB * e, u.c.ptr + (r0 * u.c.ld + c0) * e, r1 - r0, k, c1 - c0, rsA, csA, rsB, csB, u.c.ld, u.it.k0 > 0 ? 1 : 0],
         });
       }
     }

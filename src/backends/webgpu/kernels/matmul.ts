@@ -10,14 +10,17 @@
  * tiling) and keeps the block in registers. When K and N are multiples of 4
  * the rows are read as vec4; otherwise a scalar path with clamped loads runs.
  * Rows and columns past the edge are clamped on load and skipped on store,
- * so no shape needs padding.
+ * so no shape needs padding. A transposed operand is first copied with its
+ * last two axes swapped (one pass over it, against M·N·K multiply-adds).
  */
 import { isSoftwareAdapter } from "../device.js";
 import { broadcastStrides, sizeOf } from "../../../tensor/shape.js";
 import { AnchorError } from "../../../tensor/errors.js";
 import type { Runtime } from "../runtime.js";
 import { decl, deviceBytes, paramsDecl } from "../wgsl.js";
-import type { GpuKernel } from "./types.js";
+import type { MatmulParams } from "../../../ops/linalg.js";
+import { transpose } from "./layout.js";
+import type { GpuKernel, GpuRef } from "./types.js";
 
 export interface MatmulTiling {
   /** Output rows per invocation. */
@@ -114,7 +117,26 @@ ${store}
 }`;
 }
 
-export const matmul: GpuKernel = (rt: Runtime, [a, b], _p, out) => {
+/** x with its last two axes swapped, in a new buffer. */
+function swapLast(rt: Runtime, x: GpuRef): GpuRef {
+  const r = x.shape.length;
+  const perm = [...range(r - 2), r - 1, r - 2];
+  const shape = perm.map((p) => x.shape[p]!);
+  return { buf: transpose(rt, [x], { perm }, { shape, dtype: x.dtype }), shape, dtype: x.dtype };
+}
+
+export const matmul: GpuKernel = (rt: Runtime, [a, b], { transposeA, transposeB }: MatmulParams, out) => {
+  const a2 = transposeA ? swapLast(rt, a!) : a!, b2 = transposeB ? swapLast(rt, b!) : b!;
+  try {
+    return product(rt, [a2, b2], {}, out);
+  } finally {
+    if (a2 !== a) rt.free(a2.buf);
+    if (b2 !== b) rt.free(b2.buf);
+  }
+};
+
+/** op(a) @ op(b) for row-major a [..., M, K] and b [..., K, N]. */
+const product: GpuKernel = (rt: Runtime, [a, b], _p, out) => {
   const [M, K] = a!.shape.slice(-2) as [number, number];
   const N = b!.shape[b!.shape.length - 1]!;
   const batchShape = out.shape.slice(0, -2);
