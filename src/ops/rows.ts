@@ -1,6 +1,7 @@
 /**
  * Fused row primitives: logsumexp, softmax (and its VJP, softmaxGrad),
- * logSoftmax, layerNorm and rmsNorm, each over the last axis of its input.
+ * logSoftmax, layerNorm and rmsNorm (and their input VJP, normGrad), each
+ * over the last axis of its input.
  *
  * Each is one kernel per backend that reads a row, reduces it stably (the
  * row's max subtracted before exponentiating, the mean subtracted before
@@ -12,7 +13,7 @@
  * those axes last (a transpose, or a free reshape when the element order
  * allows), call the primitive, and move the result back.
  */
-import { definePrimitive, type Abstract } from "../autograd/primitive.js";
+import { definePrimitive, type Abstract, type Primitive } from "../autograd/primitive.js";
 import { bind } from "../autograd/trace.js";
 import { isFloat } from "../tensor/dtype.js";
 import { DTypeError, ShapeError } from "../tensor/errors.js";
@@ -152,44 +153,75 @@ function normInfer(op: string) {
 
 /**
  * (x − mean)·rsqrt(var + eps)·weight + bias over the last axis, with the
- * biased variance. Backward: with x̂ the normalised row, r = rsqrt(var + eps)
- * and h = g·weight, ∂x = r·(h − mean(h) − x̂·mean(h·x̂)), ∂weight = Σ g·x̂,
- * ∂bias = Σ g over the leading axes.
+ * biased variance. Backward: with x̂ the normalised row and h = g·weight,
+ * ∂x = normGrad(x, h) (one kernel), ∂weight = Σ g·x̂, ∂bias = Σ g over the
+ * leading axes (x̂ recomputed by the forward kernel without the affine).
  */
-export const layerNormPrim = definePrimitive<NormParams>({
+export const layerNormPrim: Primitive<NormParams> = definePrimitive<NormParams>({
   name: "layerNorm",
   infer: normInfer("layerNorm"),
-  vjp(g, [x, ...affine], _out, p, wanted) {
-    const w = p.weight ? affine[0]! : null;
-    const centered = sub(x!, mean(x!, -1, true));
-    const r = rsqrt(add(mean(mul(centered, centered), -1, true), p.eps));
-    const xhat = mul(centered, r);
-    const h = w ? mul(g, w) : g;
-    const gx = wanted[0] ? mul(r, sub(sub(h, mean(h, -1, true)), mul(xhat, mean(mul(h, xhat), -1, true)))) : null;
-    const lead = leadingAxes(x!);
-    const gw = w && wanted[1] ? sum(mul(g, xhat), lead) : null;
-    const gb = p.bias && wanted[affine.length] ? sum(g, lead) : null;
-    return [gx, ...(w ? [gw] : []), ...(p.bias ? [gb] : [])];
-  },
+  vjp: (g, inputs, _out, p, wanted) => normVjp(layerNormPrim, true, g, inputs, p, wanted),
 });
 
 /**
- * x·rsqrt(mean(x²) + eps)·weight over the last axis. Backward: with x̂ the
- * normalised row, r the scale and h = g·weight, ∂x = r·(h − x̂·mean(h·x̂)),
- * ∂weight = Σ g·x̂ over the leading axes.
+ * x·rsqrt(mean(x²) + eps)·weight over the last axis. Backward as for
+ * layerNorm, without the centring.
  */
-export const rmsNormPrim = definePrimitive<NormParams>({
+export const rmsNormPrim: Primitive<NormParams> = definePrimitive<NormParams>({
   name: "rmsNorm",
   infer: normInfer("rmsNorm"),
-  vjp(g, [x, ...affine], _out, p, wanted) {
-    const w = p.weight ? affine[0]! : null;
-    const r = rsqrt(add(mean(mul(x!, x!), -1, true), p.eps));
-    const xhat = mul(x!, r);
-    const h = w ? mul(g, w) : g;
-    const gx = wanted[0] ? mul(r, sub(h, mul(xhat, mean(mul(h, xhat), -1, true)))) : null;
-    return [gx, ...(w ? [wanted[1] ? sum(mul(g, xhat), leadingAxes(x!)) : null] : [])];
+  vjp: (g, inputs, _out, p, wanted) => normVjp(rmsNormPrim, false, g, inputs, p, wanted),
+});
+
+function normVjp(prim: Primitive<NormParams>, center: boolean, g: Tensor, [x, ...affine]: readonly Tensor[], p: NormParams, wanted: readonly boolean[]): (Tensor | null)[] {
+  const w = p.weight ? affine[0]! : null;
+  const gx = wanted[0] ? normGrad(x!, w ? mul(g, w) : g, { eps: p.eps, center }) : null;
+  const lead = leadingAxes(x!);
+  const gw = w && wanted[1] ? sum(mul(g, bind(prim, [x!], { eps: p.eps, weight: false, bias: false })), lead) : null;
+  const gb = p.bias && wanted[affine.length] ? sum(g, lead) : null;
+  return [gx, ...(w ? [gw] : []), ...(p.bias ? [gb] : [])];
+}
+
+export interface NormGradParams {
+  readonly eps: number;
+  /** layerNorm (subtract the row's mean) rather than rmsNorm. */
+  readonly center: boolean;
+}
+
+/**
+ * The input cotangent of layerNorm (center) or rmsNorm without affine, as
+ * one kernel: with x̂ the normalised row, r = rsqrt(var + eps) (rmsNorm: of
+ * mean(x²)) and h the output cotangent times the weight,
+ *   ∂x = r·(h − mean(h) − x̂·mean(h·x̂))      (rmsNorm: no mean(h) term).
+ * Its own VJP, for cotangent c: the map h ↦ ∂x is r·P·h with P symmetric,
+ * so ∂h = normGrad(x, c); and, with m = mean(h·x̂), s = mean(c·x̂) and the
+ * means of h and c taken as 0 for rmsNorm,
+ *   ∂x = r²·(3·x̂·m·s − x̂·(mean(c·h) − mean(h)·mean(c)) − (h − mean(h))·s − m·(c − mean(c))).
+ */
+export const normGradPrim = definePrimitive<NormGradParams>({
+  name: "normGrad",
+  infer([x, h]) {
+    rowwise("normGrad")([x!]);
+    if (h!.dtype !== x!.dtype || h!.shape.length !== x!.shape.length || h!.shape.some((d, i) => d !== x!.shape[i])) {
+      throw new ShapeError(`normGrad: cotangent ${fmt(h!.shape)} ${h!.dtype} does not match the input ${fmt(x!.shape)} ${x!.dtype}`);
+    }
+    return { shape: x!.shape.slice(), dtype: x!.dtype };
+  },
+  vjp(c, [x, h], _out, p, wanted) {
+    const rowMean = (t: Tensor) => mean(t, -1, true);
+    const centered = p.center ? sub(x!, rowMean(x!)) : x!;
+    const r = rsqrt(add(rowMean(mul(centered, centered)), p.eps));
+    const xhat = mul(centered, r);
+    const [hc, cc] = p.center ? [sub(h!, rowMean(h!)), sub(c, rowMean(c))] : [h!, c];
+    const m = rowMean(mul(h!, xhat)), s = rowMean(mul(c, xhat));
+    const ch = p.center ? sub(rowMean(mul(c, h!)), mul(rowMean(h!), rowMean(c))) : rowMean(mul(c, h!));
+    const dx = wanted[0] ? mul(mul(r, r), sub(sub(sub(mul(xhat, mul(mul(m, s), 3)), mul(xhat, ch)), mul(hc, s)), mul(m, cc))) : null;
+    return [dx, wanted[1] ? normGrad(x!, c, p) : null];
   },
 });
+
+/** The input cotangent of layerNorm (center) or rmsNorm at x for h = output cotangent · weight. */
+export const normGrad = (x: Tensor, h: Tensor, p: NormGradParams): Tensor => bind(normGradPrim, [x, h], p);
 
 /** LayerNorm over the last axis (biased variance), then scale and shift. */
 export function layerNorm(x: Tensor, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {

@@ -16,7 +16,7 @@
  */
 import fc from "fast-check";
 import * as ag from "../../src/index.js";
-import { softmaxGrad } from "../../src/ops/rows.js";
+import { normGrad, softmaxGrad } from "../../src/ops/rows.js";
 import {
   away, axesOf, axisOf, boolInput, broadcastable, broadcastSource, float32Values, floatInputs, grid, indexInput, interval, shape,
   type Domain, type InputSpec, type Shape,
@@ -392,6 +392,16 @@ const ROW_ROWS: OpRow[] = [
     name: "rmsNorm", primitive: "rmsNorm", differentiable: true, smooth: true, torch: "trms_norm(x0, x1 if p['weight'] else None, p['eps'])",
     arb: normCases(false, away(0.1, 3)),
     fn: ([x, ...rest], p: NormParams) => ag.rmsNorm(x!, affineOf(rest, p).w, p.eps),
+  },
+  {
+    // the norms' input VJP as its own kernel, at x (domains as for the norms) and any cotangent h
+    name: "normGrad", primitive: "normGrad", differentiable: true, smooth: true, torch: "tnorm_grad(x0, x1, p['eps'], p['center'])",
+    arb: fc.tuple(shape({ minRank: 1, maxRank: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.constantFrom(1e-5, 1e-3, 0.1))
+      .chain(([lead, d, center, eps]) => {
+        const s = [...lead.slice(0, -1), d];
+        return withParams(floatInputs([s, s], [center ? separated : away(0.1, 3), wide]), fc.constant({ eps, center }));
+      }),
+    fn: ([x, h], p: { eps: number; center: boolean }) => normGrad(x!, h!, p),
   },
 ];
 

@@ -8,7 +8,7 @@
  * (stated per op below), so a result is "worst ratio": at most 1 passes.
  */
 import * as ag from "../../src/index.js";
-import { softmaxGrad } from "../../src/ops/rows.js";
+import { normGrad, softmaxGrad } from "../../src/ops/rows.js";
 
 /** Row lengths around vector widths, workgroup sizes and block lengths. */
 export const LENGTHS = [1, 3, 17, 1000, 1023, 8192];
@@ -60,6 +60,11 @@ export const ROW_OPS: readonly RowOp[] = [
     name: "softmaxGrad", data: ["normal", "masked"], prepare: (x) => ag.softmax(x, -1),
     f: (y, aux) => softmaxGrad(y, ag.broadcastTo(aux, y.shape)), tol: (ref, y) => 4 * ULP * Math.abs(ref) + 32 * ULP * Math.abs(y),
   },
+  // the norms' input VJP for h ~ N(0, 1): r·(h − mean(h) − x̂·mean(h·x̂)) of order r·|h|, at most a few units
+  ...[true, false].map((center): RowOp => ({
+    name: `normGrad (${center ? "layerNorm" : "rmsNorm"})`, data: ["normal", "wide", "offset"],
+    f: (x, aux) => normGrad(x, ag.broadcastTo(aux, x.shape), { eps: 1e-5, center }), tol: (ref) => 64 * ULP * (1 + Math.abs(ref)),
+  })),
 ];
 
 /** The worst error/tolerance ratio of `op` on [rows, cols] rows of `kind` (NaN and ±inf must match exactly). */

@@ -102,6 +102,15 @@ def trms_norm(x, weight, eps):
     return y if weight is None else y * weight
 
 
+def tnorm_grad(x, h, eps, center):
+    """The input VJP of layer_norm (center) or rms_norm without affine, at x for cotangent h."""
+    xc = x - x.mean(-1, keepdim=True) if center else x
+    r = torch.rsqrt((xc * xc).mean(-1, keepdim=True) + eps)
+    xh = xc * r
+    hc = h - h.mean(-1, keepdim=True) if center else h
+    return r * (hc - xh * (h * xh).mean(-1, keepdim=True))
+
+
 def tcausal_attention(x, wq, wk, wv, wo, heads):
     b, t, d = x.shape
     dh = d // heads
@@ -118,7 +127,7 @@ def tcausal_attention(x, wq, wk, wv, wo, heads):
 
 HELPERS = {f.__name__: f for f in (
     tdims, tsum, tmean, tamax, tamin, tpermute, tslice, tpad, ttake, tscatter_add,
-    tsplit_weighted, tsqueeze, trms_norm, tcausal_attention,
+    tsplit_weighted, tsqueeze, trms_norm, tnorm_grad, tcausal_attention,
 )}
 
 

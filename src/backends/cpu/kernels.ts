@@ -9,7 +9,7 @@ import { matmul } from "./matmul.js";
 import { specializedKernel } from "./specialize.js";
 import { takeBuffer } from "./pool.js";
 import { wasmRowReduce } from "./wasm/elementwise.js";
-import { layerNorm, logSoftmax, logsumexp, rmsNorm, softmax, softmaxGrad } from "./rows.js";
+import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./rows.js";
 
 type Ref = BufferRef<StorageArray>;
 type CpuKernel = (inputs: readonly Ref[], params: any, out: OutSpec) => StorageArray;
@@ -159,7 +159,7 @@ export function cpuKernels(): Record<string, Kernel<StorageArray>> {
     cast, sum, max, argmax,
     reshape, transpose, broadcastTo, slice, pad, concat,
     gather, scatterAdd, matmul,
-    logsumexp, softmax, softmaxGrad, logSoftmax, layerNorm, rmsNorm,
+    logsumexp, softmax, softmaxGrad, logSoftmax, layerNorm, rmsNorm, normGrad,
   };
   return table;
 }

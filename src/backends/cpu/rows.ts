@@ -12,7 +12,7 @@
 import type { BufferRef, OutSpec } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 import { sizeOf } from "../../tensor/shape.js";
-import type { NormParams } from "../../ops/rows.js";
+import type { NormGradParams, NormParams } from "../../ops/rows.js";
 import { takeBuffer } from "./pool.js";
 import { wasmLogsumexp, wasmNorm, wasmSoftmax, wasmSoftmaxGrad, wasmSubtractRows } from "./wasm/rows.js";
 
@@ -130,6 +130,28 @@ export const rmsNorm: CpuKernel<NormParams> = (inputs, p, out) => {
     let ss = 0;
     for (let j = o; j < e; j++) ss += X[j]! * X[j]!;
     writeNormalized(X, res, o, cols, 0, 1 / Math.sqrt(ss / cols + p.eps), W, null);
+  }
+  return res;
+};
+
+/**
+ * ∂x of layerNorm (center) or rmsNorm per row: r·(h − mean(h) − x̂·mean(h·x̂)),
+ * from the row's statistics recomputed here (two passes, as the forward).
+ */
+export const normGrad: CpuKernel<NormGradParams> = ([x, h], p, out) => {
+  const { X, rows, cols } = rowsOf(x!), H = h!.buf, res = takeBuffer(out.dtype, X.length, true);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols, e = o + cols;
+    let mu = 0;
+    if (p.center) {
+      for (let j = o; j < e; j++) mu += X[j]!;
+      mu /= cols;
+    }
+    let ss = 0, sh = 0, shx = 0;
+    for (let j = o; j < e; j++) { const d = X[j]! - mu; ss += d * d; sh += H[j]!; shx += H[j]! * d; }
+    const scale = 1 / Math.sqrt(ss / cols + p.eps);
+    const mh = p.center ? sh / cols : 0, k = (shx / cols) * scale * scale; // mean(h·x̂)·r
+    for (let j = o; j < e; j++) res[j] = scale * (H[j]! - mh - (X[j]! - mu) * k);
   }
   return res;
 };

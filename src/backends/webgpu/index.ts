@@ -27,7 +27,7 @@ import { broadcastTo, concat, pad, reshape, slice, transpose } from "./kernels/l
 import { argmax, max, sum } from "./kernels/reduce.js";
 import { gather, scatterAdd } from "./kernels/indexing.js";
 import { matmul } from "./kernels/matmul.js";
-import { layerNorm, logSoftmax, logsumexp, rmsNorm, softmax, softmaxGrad } from "./kernels/rows.js";
+import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./kernels/rows.js";
 
 let table: Record<string, GpuKernel> | null = null;
 
@@ -39,7 +39,7 @@ export function webgpuKernels(): Record<string, GpuKernel> {
     where, cast, sum, max, argmax,
     reshape, transpose, broadcastTo, slice, pad, concat,
     gather, scatterAdd, matmul,
-    logsumexp, softmax, softmaxGrad, logSoftmax, layerNorm, rmsNorm,
+    logsumexp, softmax, softmaxGrad, logSoftmax, layerNorm, rmsNorm, normGrad,
   };
   return table;
 }

@@ -1,6 +1,6 @@
 /**
  * The fused row primitives (ops/rows.ts) as WGSL: logsumexp, softmax (and
- * its VJP), logSoftmax, layerNorm and rmsNorm over the last axis of a
+ * its VJP), logSoftmax, layerNorm and rmsNorm (and their VJP) over the last axis of a
  * contiguous [rows, len] input, each in one dispatch.
  *
  * Two forms. On a hardware GPU, short rows, or many medium ones, take one
@@ -25,14 +25,14 @@
  * whose logsumexps a second pass combines, so the whole device works.
  */
 import { sizeOf } from "../../../tensor/shape.js";
-import type { NormParams } from "../../../ops/rows.js";
+import type { NormGradParams, NormParams } from "../../../ops/rows.js";
 import { isSoftwareAdapter } from "../device.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { f32Bits } from "../runtime.js";
 import { BITS_FN, decl, entry1d, groups, paramsDecl } from "../wgsl.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
-type RowOp = "logsumexp" | "softmax" | "softmaxGrad" | "logSoftmax" | "layerNorm" | "rmsNorm";
+type RowOp = "logsumexp" | "softmax" | "softmaxGrad" | "logSoftmax" | "layerNorm" | "rmsNorm" | "layerNormGrad" | "rmsNormGrad";
 
 const WG = 64; // invocations per row in the workgroup form
 const THREAD_WG = 64; // rows per workgroup in the invocation-per-row form
@@ -115,6 +115,34 @@ const sumMerge = {
     sa[0] = tt;`,
 };
 
+/**
+ * normGrad: r·(h − mean(h) − x̂·mean(h·x̂)) (rmsNorm: no centring). One pass
+ * of four sums about x0 (the row's first element, as layerNorm; 0 for
+ * rmsNorm): Σd, Σd², Σh, Σh·d with d = x − x0; then var = E[d²] − E[d]²,
+ * where E[d] is of the order of the row's spread, not of its values.
+ */
+function normGradShape(center: boolean): Shape {
+  const slots = ["sa", "sb", "sc", "sd"], sums = ["s1", "s2", "sh", "shx"];
+  return {
+    inputs: ["X", "H"],
+    local: (share) => `  let x0 = ${center ? "select(0.0, X[start], n > 0u)" : "0.0"};
+${sums.map((v) => `  var ${v} = 0.0;`).join("\n")}
+${share("let d = X[start + i] - x0; let hv = H[start + i]; b1 = b1 + d; b2 = b2 + d * d; bh = bh + hv; bhx = bhx + hv * d;",
+    { open: "var b1 = 0.0; var b2 = 0.0; var bh = 0.0; var bhx = 0.0;", flush: "s1 = s1 + b1; s2 = s2 + b2; sh = sh + bh; shx = shx + bhx;" })}`,
+    publish: slots.map((a, k) => `  ${a}[lid] = ${sums[k]};`).join("\n"),
+    merge: slots.map((a) => `    var t_${a} = 0.0;\n    for (var k = 0u; k < ${WG}u; k++) { t_${a} = t_${a} + ${a}[k]; }\n    ${a}[0] = t_${a};`).join("\n"),
+    finish: (group) => {
+      const [t1, t2, th, thx] = group ? slots.map((a) => `${a}[0]`) : sums;
+      return `  let nf = f32(n);
+  let mean = ${center ? `${t1} / nf` : "0.0"};
+  let scale = inverseSqrt(max(${t2} / nf - mean * mean, 0.0) + bitcast<f32>(p(4u)));
+  let mh = ${center ? `${th} / nf` : "0.0"};
+  let k = (${thx} / nf - mean * mh) * scale * scale;`;
+    },
+    write: (share) => share("Out[start + i] = scale * (H[start + i] - mh - ((X[start + i] - x0) - mean) * k);"),
+  };
+}
+
 const SHAPES: Record<RowOp, Shape> = {
   logsumexp: { ...expStats, write: (_share, group) => `  ${group ? "if (lid == 0u) { " : ""}Out[seg_id] = shift + log(total);${group ? " }" : ""}` },
   softmax: { ...expStats, write: (share) => `  let inv = 1.0 / total;\n${share("Out[start + i] = exp(X[start + i] - shift) * inv;")}` },
@@ -163,6 +191,8 @@ ${share("let d = (X[start + i] - x0) - mean_k; bm2 = bm2 + d * d;", { open: "var
     finish: (group) => `  let s = ${group ? "sa[0]" : "t"};`,
     write: (share) => share("Out[start + i] = Y[start + i] * (G[start + i] - s);"),
   },
+  layerNormGrad: normGradShape(true),
+  rmsNormGrad: normGradShape(false),
 };
 
 interface Affine { readonly weight: boolean; readonly bias: boolean }
@@ -194,7 +224,7 @@ function shader(op: RowOp, group: boolean, affine: Affine): string {
     decl(names.length, "Out", "f32", "read_write"),
     paramsDecl(names.length + 1, 5),
     BITS_FN,
-    group ? ["sa", "sb", "sc"].map((a) => `var<workgroup> ${a}: array<f32, ${WG}>;`).join("\n") : "",
+    group ? ["sa", "sb", "sc", "sd"].map((a) => `var<workgroup> ${a}: array<f32, ${WG}>;`).join("\n") : "",
     entry1d(group ? WG : THREAD_WG, body),
   ].join("\n");
 }
@@ -258,3 +288,6 @@ const norm = (op: "layerNorm" | "rmsNorm"): GpuKernel => (rt, [x, ...affine], p:
 
 export const layerNorm = norm("layerNorm");
 export const rmsNorm = norm("rmsNorm");
+
+export const normGrad: GpuKernel = (rt, [x, h], p: NormGradParams) =>
+  dispatchRows(rt, p.center ? "layerNormGrad" : "rmsNormGrad", [x!.buf, h!.buf], rowsOf(x!), plain, p.eps, sizeOf(x!.shape));
