@@ -87,3 +87,33 @@ export function matrixDims(shape: Shape, transposed: boolean): [number, number] 
   const [r, c] = shape.slice(-2) as [number, number];
   return transposed ? [c, r] : [r, c];
 }
+
+export interface Collapsed {
+  shape: number[];
+  /** One stride list per operand, aligned with `shape`. */
+  strides: number[][];
+}
+
+/**
+ * Merge adjacent axes that every operand walks contiguously (and drop size-1
+ * axes), so a [2,3,4] contiguous copy becomes one axis of 24. The element
+ * order of the flat index is unchanged.
+ */
+export function collapse(shape: Shape, strides: readonly (readonly number[])[]): Collapsed {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let k = 0; k < shape.length; k++) {
+    const d = shape[k]!;
+    if (d === 1) continue;
+    const last = outShape.length - 1;
+    const mergeable = last >= 0 && strides.every((s, i) => outStrides[i]![last] === s[k]! * d);
+    if (mergeable) {
+      outShape[last] = outShape[last]! * d;
+      strides.forEach((s, i) => (outStrides[i]![last] = s[k]!));
+    } else {
+      outShape.push(d);
+      strides.forEach((s, i) => outStrides[i]!.push(s[k]!));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}

@@ -78,7 +78,7 @@ describe("cpu buffer pool", () => {
     const a = ag.randomNormal([n, n], { seed: 1 }), b = ag.randomNormal([n, n], { seed: 2 });
     const kept = ag.mul(a, 3);
     const before = [...kept.dataSync()];
-    const prev = setBatchedGemm(null); // the JS GEMM accumulates into its output
+    const prev = setBatchedGemm(null); // the JS GEMM accumulates into its output once it has zeroed it
     try {
       for (let i = 0; i < 3; i++) {
         ag.scope(() => { ag.add(a, b); ag.mul(a, b); }); // released into the pool at scope exit

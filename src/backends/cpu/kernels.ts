@@ -14,13 +14,14 @@ import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGr
 type Ref = BufferRef<StorageArray>;
 type CpuKernel = (inputs: readonly Ref[], params: any, out: OutSpec) => StorageArray;
 
-const alloc = (out: OutSpec) => takeBuffer(out.dtype, sizeOf(out.shape));
+/** The output buffer; `filled`: the kernel writes every element (no zeroing needed). */
+const alloc = (out: OutSpec, filled = false) => takeBuffer(out.dtype, sizeOf(out.shape), filled);
 
 const decode: Partial<Record<DType, (h: number) => number>> = { float16: fromFloat16Bits, bfloat16: fromBFloat16Bits };
 const encode: Partial<Record<DType, (x: number) => number>> = { float16: toFloat16Bits, bfloat16: toBFloat16Bits };
 
 const cast: CpuKernel = ([x], _p, out) => {
-  const X = x!.buf, res = alloc(out);
+  const X = x!.buf, res = alloc(out, true);
   const dec = decode[x!.dtype], enc = encode[out.dtype];
   const toInt = out.dtype === "int32", toBool = out.dtype === "bool";
   for (let i = 0; i < res.length; i++) {
@@ -45,8 +46,26 @@ function rowsOver(x: Ref, axes: readonly number[]): { data: StorageArray; rows: 
   return { data, rows, len };
 }
 
+/**
+ * Sum over leading axes (a bias's gradient, any unbroadcast over the batch)
+ * as column sums: no transposed copy, and a row-major walk of x.
+ */
+function sumLeading(x: Ref, lead: number, res: StorageArray): void {
+  const cols = sizeOf(x.shape.slice(lead)), rows = cols === 0 ? 0 : x.buf.length / cols, X = x.buf;
+  const acc = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0, o = r * cols; j < cols; j++) acc[j] += X[o + j]!;
+  }
+  res.set(acc);
+}
+
 const sum: CpuKernel = ([x], { axes }, out) => {
-  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out);
+  if ((axes as number[]).every((a, i) => a === i) && axes.length < x!.shape.length) {
+    const res = alloc(out, true);
+    sumLeading(x!, axes.length, res);
+    return res;
+  }
+  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out, true);
   if (wasmRowReduce("rowsum", data, rows, len, res)) return res;
   for (let r = 0; r < rows; r++) {
     let s = 0;
@@ -57,7 +76,7 @@ const sum: CpuKernel = ([x], { axes }, out) => {
 };
 
 const max: CpuKernel = ([x], { axes }, out) => {
-  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out);
+  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out, true);
   if (wasmRowReduce("rowmax", data, rows, len, res)) return res;
   for (let r = 0; r < rows; r++) {
     let m = -Infinity;
@@ -68,7 +87,7 @@ const max: CpuKernel = ([x], { axes }, out) => {
 };
 
 const argmax: CpuKernel = ([x], { axis }, out) => {
-  const { data, rows, len } = rowsOver(x!, [axis]), res = alloc(out);
+  const { data, rows, len } = rowsOver(x!, [axis]), res = alloc(out, true);
   for (let r = 0; r < rows; r++) {
     let best = 0, m = data[r * len]!;
     for (let j = 1; j < len; j++) { const v = data[r * len + j]!; if (v > m || (v !== v && m === m)) { m = v; best = j; } }
@@ -78,7 +97,7 @@ const argmax: CpuKernel = ([x], { axis }, out) => {
 };
 
 function stridedView(x: Ref, out: OutSpec, strides: readonly number[], base = 0): StorageArray {
-  const res = alloc(out);
+  const res = alloc(out, true);
   copyStrided(x.buf, base, strides, res, 0, stridesOf(out.shape), out.shape);
   return res;
 }
@@ -104,7 +123,7 @@ const pad: CpuKernel = ([x], { widths }, out) => {
   return res;
 };
 const concat: CpuKernel = (xs, { axis }, out) => {
-  const res = alloc(out), st = stridesOf(out.shape);
+  const res = alloc(out, true), st = stridesOf(out.shape);
   let off = 0;
   for (const x of xs) {
     copyStrided(x.buf, 0, stridesOf(x.shape), res, off * st[axis]!, st, x.shape);
@@ -124,7 +143,7 @@ function gatherGeometry(shape: Shape, axis: number) {
 
 const gather: CpuKernel = ([x, idx], { axis }, out) => {
   const { pre, D, post } = gatherGeometry(x!.shape, axis), I = idx!.buf, Q = I.length, X = x!.buf;
-  const res = alloc(out);
+  const res = alloc(out, true);
   for (let q = 0; q < Q; q++) checkIndex("gather", I[q]!, D, q);
   for (let p = 0; p < pre; p++) {
     for (let q = 0; q < Q; q++) {

@@ -59,11 +59,12 @@ export interface MatmulPlan {
 const operand = (base: number, ld: number, transposed: boolean): Strided =>
   transposed ? { base, rs: 1, cs: ld } : { base, rs: ld, cs: 1 };
 
-/** Computes a whole plan into a zero-filled C. */
+/** Computes a whole plan into C, writing every element (C comes uninitialised). */
 export type BatchedGemm = (A: Arr, B: Arr, C: Arr, plan: MatmulPlan) => void;
 
 /** The plan on the JS GEMM, one batch entry at a time. */
 export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex, transposeA, transposeB }) => {
+  C.fill(0);
   for (let t = 0; t < batch; t++) {
     const a = operand((aIndex ? aIndex[t]! : t) * M * K, transposeA ? M : K, transposeA);
     const b = operand((bIndex ? bIndex[t]! : t) * K * N, transposeB ? K : N, transposeB);
@@ -100,8 +101,7 @@ export function matmulPlan(aShape: readonly number[], bShape: readonly number[],
 
 export function matmul([a, b]: readonly BufferRef<StorageArray>[], params: MatmulParams, out: OutSpec): StorageArray {
   const plan = matmulPlan(a!.shape, b!.shape, out.shape, params);
-  const C = takeBuffer(out.dtype, sizeOf(out.shape)) as Arr;
-  const big = plan.M * plan.K * plan.N >= WASM_MIN_MACS;
-  (fast && big ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);
+  const C = takeBuffer(out.dtype, sizeOf(out.shape), true) as Arr;
+  (fast && plan.M * plan.K * plan.N >= WASM_MIN_MACS ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);
   return C;
 }

@@ -20,7 +20,7 @@
 import type { DType, StorageArray } from "../../tensor/dtype.js";
 import { takeBuffer } from "./pool.js";
 import { wasmElementwise } from "./wasm/elementwise.js";
-import { broadcastStrides, sizeOf, type Shape } from "../../tensor/shape.js";
+import { broadcastStrides, collapse, sizeOf } from "../../tensor/shape.js";
 import type { BufferRef, OutSpec } from "../backend.js";
 
 type Ref = BufferRef<StorageArray>;
@@ -52,26 +52,6 @@ function compiledRun(name: string, fn: ScalarFn, arity: number, dtypes: readonly
     runs.set(key, run);
   }
   return run;
-}
-
-/**
- * Merge adjacent output dims wherever every input is contiguous across them
- * (or broadcast across both); returns the collapsed shape and per-input strides.
- */
-export function collapse(shape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
-  const dims: number[] = [], st: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const last = dims.length - 1;
-    if (last >= 0 && strides.every((s, k) => st[k]![last] === s[d]! * shape[d]!)) {
-      dims[last] = dims[last]! * shape[d]!;
-      strides.forEach((s, k) => { st[k]![last] = s[d]!; });
-    } else {
-      dims.push(shape[d]!);
-      strides.forEach((s, k) => st[k]!.push(s[d]!));
-    }
-  }
-  return { shape: dims, strides: st };
 }
 
 /** An elementwise kernel over any number of broadcast inputs. */

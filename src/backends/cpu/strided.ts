@@ -1,5 +1,5 @@
 /** Index helpers shared by the CPU kernels: strided copies and broadcast maps. */
-import { broadcastStrides, sameShape, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
+import { broadcastStrides, collapse, sameShape, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 
 /**
@@ -11,9 +11,11 @@ export function copyStrided(
   dst: StorageArray, dstBase: number, dstStrides: readonly number[],
   shape: Shape,
 ): void {
-  if (shape.length === 0) { dst[dstBase] = src[srcBase]!; return; }
   if (sizeOf(shape) === 0) return;
-  copyLoopFor(src, dst)(src, srcBase, srcStrides, dst, dstBase, dstStrides, shape);
+  // fewest axes: a contiguous block of any rank is one run
+  const c = collapse(shape, [srcStrides, dstStrides]);
+  if (c.shape.length === 0) { dst[dstBase] = src[srcBase]!; return; }
+  copyLoopFor(src, dst)(src, srcBase, c.strides[0]!, dst, dstBase, c.strides[1]!, c.shape);
 }
 
 type CopyLoop = typeof copyLoop;
@@ -30,21 +32,26 @@ function copyLoop(
   dst: StorageArray, dstBase: number, dstStrides: readonly number[],
   shape: readonly number[],
 ): void {
+  // the last two axes are plain nested loops (rows of a transpose or of a
+  // head split are often 8-64 long); an odometer walks the axes before them
   const r = shape.length;
-  let n = 1;
-  for (let k = 0; k < r; k++) n *= shape[k]!;
   const L = shape[r - 1]!, ss = srcStrides[r - 1]!, ds = dstStrides[r - 1]!;
-  const idx = new Array<number>(r - 1).fill(0);
+  const M = r >= 2 ? shape[r - 2]! : 1, ms = r >= 2 ? srcStrides[r - 2]! : 0, md = r >= 2 ? dstStrides[r - 2]! : 0;
+  let outer = 1;
+  for (let k = 0; k < r - 2; k++) outer *= shape[k]!;
+  const idx = new Array<number>(Math.max(0, r - 2)).fill(0);
   let so = srcBase, doff = dstBase;
-  for (let done = 0; done < n; done += L) {
-    if (ss === 1 && ds === 1) {
-      (dst as Float64Array).set((src as Float64Array).subarray(so, so + L), doff);
-    } else if (ss === 0 && ds === 1) {
-      dst.fill(src[so]!, doff, doff + L); // a broadcast row
-    } else {
-      for (let j = 0; j < L; j++) dst[doff + j * ds] = src[so + j * ss]!;
+  for (let t = 0; t < outer; t++) {
+    for (let i = 0; i < M; i++) {
+      const s0 = so + i * ms, d0 = doff + i * md;
+      if (ss === 1 && ds === 1 && L >= 256) {
+        // a view costs ~100 ns to make: worth it for long runs only
+        (dst as Float64Array).set((src as Float64Array).subarray(s0, s0 + L), d0);
+      } else {
+        for (let j = 0; j < L; j++) dst[d0 + j * ds] = src[s0 + j * ss]!;
+      }
     }
-    for (let k = r - 2; k >= 0; k--) {
+    for (let k = r - 3; k >= 0; k--) {
       so += srcStrides[k]!; doff += dstStrides[k]!;
       if (++idx[k]! < shape[k]!) break;
       so -= srcStrides[k]! * shape[k]!; doff -= dstStrides[k]! * shape[k]!;

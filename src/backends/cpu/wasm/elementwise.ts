@@ -7,9 +7,8 @@
  * kernels, when the op, dtypes or placement do not fit.
  */
 import type { StorageArray } from "../../../tensor/dtype.js";
-import { broadcastStrides } from "../../../tensor/shape.js";
+import { broadcastStrides, collapse } from "../../../tensor/shape.js";
 import type { BufferRef, OutSpec } from "../../backend.js";
-import { collapse } from "../specialize.js";
 import { WASM_BINARY, WASM_UNARY } from "./elementwise-module.js";
 import { inWasmMemory, type Block } from "./heap.js";
 import { wasmEnabled, wasmRuntime, type WasmRuntime } from "./runtime.js";

@@ -6,10 +6,10 @@
  * or strided with broadcasting (index decomposed over the collapsed shape).
  */
 import type { BinaryRow, UnaryRow } from "../../../ops/elementwise.js";
-import { broadcastStrides, sameShape, sizeOf } from "../../../tensor/shape.js";
+import { broadcastStrides, collapse, sameShape, sizeOf } from "../../../tensor/shape.js";
 import type { OutSpec } from "../../backend.js";
 import type { GpuBuffer } from "../runtime.js";
-import { MULHI_FN, collapse, divParams, offsetCode } from "../strides.js";
+import { MULHI_FN, divParams, offsetCode } from "../strides.js";
 import { PRELUDE, decl, deviceBytes, entryLoop, loopGroups, paramsDecl, storageType } from "../wgsl.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 

@@ -5,9 +5,9 @@
  * regions that collapse to one contiguous run become a buffer copy.
  */
 import { AnchorError } from "../../../tensor/errors.js";
-import { broadcastStrides, sizeOf, stridesOf, type Shape } from "../../../tensor/shape.js";
+import { broadcastStrides, collapse, type Shape, sizeOf, stridesOf } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
-import { MULHI_FN, collapse, divParams, offsetCode } from "../strides.js";
+import { MULHI_FN, divParams, offsetCode } from "../strides.js";
 import { decl, deviceBytes, entryLoop, isPacked16, loopGroups, paramsDecl } from "../wgsl.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
