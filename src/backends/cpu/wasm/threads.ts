@@ -160,8 +160,19 @@ export class WasmThreads {
     }
   }
 
-  /** `run` with the unit table in a transient block of `heap`. */
+  /**
+   * `run` with the unit table in a transient block of `heap`; a job for the
+   * main thread alone calls the kernels directly (no table, no atomics: a
+   * few microseconds, which is what a small kernel costs).
+   */
   runUnits(heap: { alloc(bytes: number, transient: boolean): { ptr: number; size: number } | null; free(b: { ptr: number; size: number }): void }, units: readonly Unit[], parallel = true): void {
+    if (!parallel || this.workers.length === 0) {
+      for (const u of units) {
+        if (u.args.length > UNIT_ARGS) throw new AnchorError(`wasm kernels: a unit has ${u.args.length} arguments, at most ${UNIT_ARGS} fit`);
+        this.kernels[u.kernel]!(this.scratch[0]!, ...u.args);
+      }
+      return;
+    }
     const table = heap.alloc(Math.max(1, units.length) * UNIT_WORDS * 4, true)!;
     try { this.run(units, table.ptr, parallel); } finally { heap.free(table); }
   }
