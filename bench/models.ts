@@ -26,11 +26,17 @@ export interface ModelRow {
   unavailable?: string;
 }
 
-const plan = (full: boolean) => ({ iterations: full ? 10 : 5, warmup: 1 });
+/** Whole-model runs are short (ms), so medians of many runs cost little and steady the ratios. */
+const plan = (full: boolean) => ({ iterations: full ? 30 : 15, warmup: 3 });
+const WARM_BOTH = 5;
 
 async function overhead(kernel: string, size: string, f: () => unknown, vg: () => unknown, full: boolean): Promise<ModelRow> {
-  const fwd = await timeMedian(() => { ag.scope(f); }, plan(full));
-  const both = await timeMedian(() => { ag.scope(vg); }, plan(full));
+  // results are released each run, as a training loop would (kept ones pile up in the heap)
+  const runF = () => { ag.scope(() => { f(); }); }, runVg = () => { ag.scope(() => { vg(); }); };
+  // both warm (compiled code, heap blocks of every size) before either is timed, so neither pays for the other's first runs
+  for (let i = 0; i < WARM_BOTH; i++) { runF(); runVg(); }
+  const fwd = await timeMedian(runF, plan(full));
+  const both = await timeMedian(runVg, plan(full));
   return { kernel, size, ms: both.ms, forwardMs: fwd.ms, overhead: both.ms / fwd.ms };
 }
 
@@ -120,6 +126,9 @@ async function trainStep(objective: "dpo" | "acpo", full: boolean): Promise<Mode
         const u = opt.update(grads, state.opt, state.params);
         return { params: u.params, opt: u.state };
       });
+      // the previous step's parameters and optimiser state go, as in train()
+      const live = new Set(ag.treeLeaves(next));
+      if (state.params !== m.params) for (const t of ag.treeLeaves(state)) if (t instanceof ag.Tensor && !live.has(t)) t.dispose();
       state = next;
     };
     const t = await timeMedian(step, plan(full));

@@ -5,8 +5,9 @@
  *
  *   npm run bench            reduced sizes, under 3 minutes
  *   npm run bench -- --full  every size
- *   npm run bench -- --only=softmax,attention   only these kernels (case kinds, as in cases.ts);
- *                            no whole-model figures, nothing written
+ *   npm run bench -- --only=softmax,attention   only these kernels (case kinds, as in cases.ts),
+ *                            and the whole-model figures only if "models" is listed;
+ *                            nothing written
  *
  * Writes bench/results/latest.json and latest.md. Exit status 1 when a
  * target fails (a SKIP, for a backend that is not here, does not fail).
@@ -86,9 +87,9 @@ async function main(): Promise<void> {
       if (peer?.ms !== undefined) ours.ratio_vs[p] = peer.ms / ours.ms!;
     }
   }
-  if (only) log("whole-model figures skipped (--only)");
-  else log("whole-model figures");
-  const models = only ? [] : await modelRows(full);
+  const withModels = !only || only.includes("models");
+  log(withModels ? "whole-model figures" : "whole-model figures skipped (--only)");
+  const models = withModels ? await modelRows(full) : [];
 
   const growth = [
     ...growthTable(rows, "matmul", (r) => parseInt(r.size, 10), "n"),

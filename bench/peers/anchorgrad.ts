@@ -8,7 +8,7 @@ type T = ag.Tensor;
 /** Causal scaled dot-product attention, the composite a model would write. */
 export function attention(q: T, k: T, v: T, mask: T): T {
   const D = q.shape[q.ndim - 1]!;
-  const scores = ag.mul(ag.matmul(q, ag.transpose(k, [0, 2, 1])), 1 / Math.sqrt(D));
+  const scores = ag.mul(ag.matmul(q, k, { transposeB: true }), 1 / Math.sqrt(D));
   return ag.matmul(ag.softmax(ag.where(mask, scores, -Infinity), -1), v);
 }
 

@@ -10,7 +10,7 @@
 import { add, mul } from "../ops/elementwise.js";
 import { matmul } from "../ops/linalg.js";
 import { softmax } from "../ops/rows.js";
-import { concat, expandDims, mT, reshape, transpose } from "../ops/shape.js";
+import { concat, expandDims, reshape, transpose } from "../ops/shape.js";
 import { fromStorage } from "../tensor/create.js";
 import { fromNumbers, type DType } from "../tensor/dtype.js";
 import { ShapeError } from "../tensor/errors.js";
@@ -69,7 +69,7 @@ export function dotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaO
   const G = H / KV;
   // the G query heads of each KV head form one extra batch axis; k and v broadcast over it
   const qg = reshape(mul(q, opts.scale ?? 1 / Math.sqrt(hd)), [B, KV, G, T, hd]);
-  let scores = matmul(qg, mT(expandDims(k, 2))); // [B, KV, G, T, S]
+  let scores = matmul(qg, expandDims(k, 2), { transposeB: true }); // [B, KV, G, T, S]
   if (opts.causal) scores = add(scores, causalMask(T, S, scores.dtype, scores.device));
   const out = matmul(softmax(scores, -1), expandDims(v, 2)); // [B, KV, G, T, hd]
   return reshape(out, [B, H, T, hd]);

@@ -6,7 +6,7 @@ import type { Tensor } from "../tensor/tensor.js";
 import { add, erfOp, exp, greater, less, log1p, mul, neg, sigmoid, tanh, where, type TensorLike } from "./elementwise.js";
 import { gather } from "./indexing.js";
 import { matmul } from "./linalg.js";
-import { mT, pad, reshape, transpose } from "./shape.js";
+import { pad, reshape, transpose } from "./shape.js";
 
 export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
 
@@ -62,6 +62,7 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
   const [O, Cw, KH, KW] = w.shape as [number, number, number, number];
   const [sh, sw] = pair(opts.stride, 1), [ph, pw] = pair(opts.padding, 0);
   if (C !== Cw) throw new ShapeError(`conv2d: input has ${C} channels but weight ${fmt(w.shape)} expects ${Cw}`);
+  if (opts.bias && (opts.bias.ndim !== 1 || opts.bias.shape[0] !== O)) throw new ShapeError(`conv2d: bias ${fmt(opts.bias.shape)} does not match the ${O} output channels of weight ${fmt(w.shape)}`);
   const Hp = H + 2 * ph, Wp = W + 2 * pw;
   const OH = Math.floor((Hp - KH) / sh) + 1, OW = Math.floor((Wp - KW) / sw) + 1;
   if (OH <= 0 || OW <= 0 || sh < 1 || sw < 1) throw new ShapeError(`conv2d: kernel ${KH}x${KW} with stride ${sh}x${sw} does not fit input ${fmt(x.shape)} padded by ${ph}x${pw}`);
@@ -79,7 +80,7 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
     const patches = gather(xp, fromStorage(idx, [OH * OW, KH * KW], "int32", x.device), 2); // [N, C, OH*OW, KH*KW]
     cols = reshape(transpose(patches, [0, 2, 1, 3]), [N, OH * OW, C * KH * KW]);
   }
-  let y = matmul(cols, mT(reshape(w, [O, C * KH * KW]))); // [N, OH*OW, O]
-  if (opts.bias) y = add(y, opts.bias);
-  return reshape(transpose(y, [0, 2, 1]), [N, O, OH, OW]);
+  let y = matmul(reshape(w, [O, C * KH * KW]), cols, { transposeB: true }); // [N, O, OH*OW]
+  if (opts.bias) y = add(y, reshape(opts.bias, [O, 1]));
+  return reshape(y, [N, O, OH, OW]);
 }

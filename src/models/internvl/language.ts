@@ -14,7 +14,6 @@ import { rmsNorm } from "../../nn/norm.js";
 import { ropeTables } from "../../nn/rope.js";
 import { add } from "../../ops/elementwise.js";
 import { matmul } from "../../ops/linalg.js";
-import { mT } from "../../ops/shape.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { TextConfig } from "./config.js";
 import type { LanguageParams } from "./params.js";
@@ -48,4 +47,4 @@ export function decoder(c: TextConfig, p: LanguageParams, embeds: Tensor, cache?
 
 /** hidden [..., d] -> logits [..., vocab]; a tied head multiplies by the embedding matrix transposed. */
 export const lmHead = (p: LanguageParams, hidden: Tensor): Tensor =>
-  p.lmHead ? linear(p.lmHead, hidden) : matmul(hidden, mT(p.embed.weight));
+  p.lmHead ? linear(p.lmHead, hidden) : matmul(hidden, p.embed.weight, { transposeB: true });
