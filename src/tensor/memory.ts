@@ -22,7 +22,11 @@ export function onFree(t: Tensor, device: string, bytes: number): void {
   for (const sc of scopes) sc.delete(t);
 }
 
-/** Live tensors and bytes per device. */
+/**
+ * Live tensors and their bytes per device. Tensors that share a buffer (on
+ * the cpu a reshape's output shares its input's) each count its bytes, so
+ * `bytes` is an upper bound on what the buffers hold.
+ */
 export function memoryStats(): Record<string, { tensors: number; bytes: number }> {
   const out: Record<string, DeviceStats> = {};
   for (const [k, v] of stats) out[k] = { ...v };

@@ -34,6 +34,21 @@ describe("wasm heap", () => {
     expect(wasmRuntime().heap.stats().takenBytes).toBe(taken); // x and b (the a-sized block) are all that is held
   });
 
+  it("a reshape shares its input's block, which goes back only when both are disposed", () => {
+    const x = ag.randomNormal([200, 300], { seed: 2 });
+    const taken = wasmRuntime().heap.stats().takenBytes;
+    const a = ag.exp(x), want = [...a.dataSync()];
+    const r = ag.reshape(a, [300, 200]);
+    expect(r._buf).toBe(a._buf);
+    a.dispose();
+    expect([...r.dataSync()]).toEqual(want);
+    ag.scope(() => { for (let i = 0; i < 5; i++) ag.neg(x); }); // would reuse a's block, had it gone back
+    expect([...r.dataSync()]).toEqual(want);
+    expect(wasmRuntime().heap.stats().takenBytes).toBeGreaterThan(taken);
+    r.dispose();
+    expect(wasmRuntime().heap.stats().takenBytes).toBe(taken);
+  });
+
   it("the same bits with the heap and past its cap; float32-close without Wasm", () => {
     const inHeap = runFixture({});
     const capped = runFixture({ ANCHORGRAD_WASM_HEAP_MB: "0" });

@@ -7,7 +7,7 @@ import { BINARY, UNARY } from "../../ops/elementwise.js";
 import { copyStrided } from "./strided.js";
 import { matmul } from "./matmul.js";
 import { specializedKernel } from "./specialize.js";
-import { takeBuffer } from "./pool.js";
+import { shareBuffer, takeBuffer } from "./pool.js";
 import { wasmRowReduce } from "./wasm/elementwise.js";
 import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./rows.js";
 
@@ -102,11 +102,8 @@ function stridedView(x: Ref, out: OutSpec, strides: readonly number[], base = 0)
   return res;
 }
 
-const reshape: CpuKernel = ([x], _p, out) => {
-  const res = takeBuffer(out.dtype, x!.buf.length, true);
-  res.set(x!.buf as Float64Array);
-  return res;
-};
+/** Row-major order is unchanged by a reshape, so the output is the input's buffer, shared. */
+const reshape: CpuKernel = ([x]) => shareBuffer(x!.buf);
 const transpose: CpuKernel = ([x], { perm }, out) => {
   const st = stridesOf(x!.shape);
   return stridedView(x!, out, (perm as number[]).map((p) => st[p]!));

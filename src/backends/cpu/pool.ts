@@ -6,8 +6,10 @@
  * Buffers come back through `dispose`/`scope` (backend.free), or, for
  * tensors never disposed, when the garbage collector drops their array.
  *
- * Contract: a cpu kernel returns a buffer it owns (never an input's), so a
- * released buffer is referenced by nobody.
+ * Contract: a cpu kernel returns a buffer it owns, or an input's buffer
+ * passed through `shareBuffer` (reshape: the same elements in the same
+ * order), which then has one more owner; nothing writes into a buffer after
+ * its kernel returns it, and a buffer is reused once its last owner releases it.
  */
 import { allocArray, byteSize, type DType, type StorageArray } from "../../tensor/dtype.js";
 import { viewAt, type Block } from "./wasm/heap.js";
@@ -64,8 +66,23 @@ export function takeBuffer(dtype: DType, n: number, overwrite = false): StorageA
   return buf;
 }
 
-/** Hand a buffer that no tensor uses any more back for reuse. */
+/** Owners beyond the first of buffers that several tensors share (weak: a shared buffer may also just be collected). */
+const extraOwners = new WeakMap<StorageArray, number>();
+
+/** `buf`, with one more owner: it goes back for reuse only when every owner has released it. */
+export function shareBuffer(buf: StorageArray): StorageArray {
+  extraOwners.set(buf, (extraOwners.get(buf) ?? 0) + 1);
+  return buf;
+}
+
+/** An owner is done with `buf`; the last one hands it back for reuse. */
 export function releaseBuffer(buf: StorageArray, dtype: DType): void {
+  const extra = extraOwners.get(buf);
+  if (extra) {
+    if (extra === 1) extraOwners.delete(buf);
+    else extraOwners.set(buf, extra - 1);
+    return;
+  }
   const block = blocks.get(buf);
   if (block) {
     blocks.delete(buf);
