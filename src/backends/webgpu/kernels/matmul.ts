@@ -135,7 +135,7 @@ export const matmul: GpuKernel = (rt: Runtime, [a, b], { transposeA, transposeB 
   }
 };
 
-/** op(a) @ op(b) for row-major a [..., M, K] and b [..., K, N]. */
+/** a @ b for row-major a [..., M, K] and b [..., K, N] (transposes already applied). */
 const product: GpuKernel = (rt: Runtime, [a, b], _p, out) => {
   const [M, K] = a!.shape.slice(-2) as [number, number];
   const N = b!.shape[b!.shape.length - 1]!;
