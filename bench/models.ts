@@ -27,7 +27,7 @@ export interface ModelRow {
 }
 
 /** Whole-model runs are short (ms), so medians of many runs cost little and steady the ratios. */
-const plan = (full: boolean) => ({ iterations: full ? 30 : 15, warmup: 3 });
+const plan = (full: boolean) => ({ iterations: full ? 60 : 40, warmup: 3 });
 const WARM_BOTH = 5;
 
 async function overhead(kernel: string, size: string, f: () => unknown, vg: () => unknown, full: boolean): Promise<ModelRow> {
