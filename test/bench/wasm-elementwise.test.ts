@@ -83,6 +83,15 @@ describe("float32 elementwise ops on the wasm kernels", () => {
     expect(m[4]).toBe(1);
   });
 
+  it("sums over leading axes (column sums) match float64 sums in row order, rounded once, bit for bit", () => {
+    // odd widths, a single column, bands past one thread's scratch (150k columns), and parallel bands
+    for (const [shape, axes] of [[[2, 65, 33], [0, 1]], [[1024, 1], [0]], [[3, 150_001], [0]], [[4, 64, 1025], [0, 1]], [[600, 301], [0]]] as const) {
+      const x = ag.mul(ag.randomNormal([...shape], { seed: 6 }), 100);
+      const want = Float32Array.from(ag.sum(ag.cast(x, "float64"), [...axes]).dataSync());
+      sameBits(ag.sum(x, [...axes]).dataSync(), want, `sum over ${axes} of [${shape}]`);
+    }
+  });
+
   it("softmax through the wasm kernels matches float64 to float32 accuracy", () => {
     // x − logsumexp(x) is rounded to float32 at |x| up to ~40: ~2e-6 absolute, so ~2e-6 relative after exp
     const x = ag.mul(ag.randomNormal([64, 3001], { seed: 5 }), 10);

@@ -8,7 +8,7 @@ import { copyStrided } from "./strided.js";
 import { matmul } from "./matmul.js";
 import { specializedKernel } from "./specialize.js";
 import { shareBuffer, takeBuffer } from "./pool.js";
-import { wasmRowReduce } from "./wasm/elementwise.js";
+import { wasmColSum, wasmRowReduce } from "./wasm/elementwise.js";
 import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./rows.js";
 
 type Ref = BufferRef<StorageArray>;
@@ -52,6 +52,7 @@ function rowsOver(x: Ref, axes: readonly number[]): { data: StorageArray; rows: 
  */
 function sumLeading(x: Ref, lead: number, res: StorageArray): void {
   const cols = sizeOf(x.shape.slice(lead)), rows = cols === 0 ? 0 : x.buf.length / cols, X = x.buf;
+  if (wasmColSum(X, rows, cols, res)) return;
   const acc = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     for (let j = 0, o = r * cols; j < cols; j++) acc[j] += X[o + j]!;

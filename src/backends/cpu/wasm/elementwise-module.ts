@@ -11,6 +11,8 @@
  *   un_<op>(ws, out, x, n)                                          op: neg abs sqrt exp
  *   where(ws, out, c, a, b, rows, cols, cRow, cCol, aRow, aCol, bRow, bCol)   c: one byte per element
  *   rowsum(ws, out, x, rows, cols), rowmax(ws, out, x, rows, cols)
+ *   colsum(ws, out, x, rows, cols, ld): out[j] = Σ_r x[r·ld + j] for j < cols
+ *     (float64 sums held in ws, 8·cols bytes)
  *
  * Numerics. add, sub, mul, div, sqrt, neg, abs, min and max are correctly
  * rounded in float32, which is what the JS kernels' double arithmetic
@@ -18,8 +20,8 @@
  * propagate NaN and order -0 below +0, as the op table's rows do). exp is
  * computed in float64 lanes (2^k · e^r with k = round(x·log2 e), Taylor
  * series to r^10, relative error < 3e-13) and rounded once, so it equals Math.exp rounded to float32
- * except within ~1e-5 ulp of a rounding boundary. rowsum accumulates in
- * float64 like the JS sum kernel, in another order.
+ * except within ~1e-5 ulp of a rounding boundary. rowsum and colsum
+ * accumulate in float64 like the JS sum kernel (colsum in the same order).
  */
 import { FunctionBuilder, ModuleBuilder, SCALAR_OPS, SIMD_OPS, type Local } from "./encoder.js";
 
@@ -45,6 +47,7 @@ export function buildElementwiseModule(memory: { initialPages: number; maxPages:
   whereFn(m);
   rowSumFn(m);
   rowMaxFn(m);
+  colSumFn(m);
   return { bytes: m.encode(memory), exports: m.fns.map((f) => f.exportName) };
 }
 
@@ -223,6 +226,32 @@ function rowSumFn(m: ModuleBuilder): void {
     f.get(acc0).f64x2ExtractLane(0).get(acc0).f64x2ExtractLane(1).scalar("f64.add").get(tail).scalar("f64.add");
     f.scalar("f32.demote_f64").f32Store();
     f.inc(o, 4);
+  });
+}
+
+/** colsum: every row added into float64 column sums in ws, two columns per vector, then rounded once. */
+function colSumFn(m: ModuleBuilder): void {
+  const f = m.fn("colsum", ["i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [ws, out, x, rows, cols, ld] = f.params as [Local, Local, Local, Local, Local, Local];
+  const r = f.local("i32"), j = f.local("i32"), pairs = f.local("i32"), p = f.local("i32"), a = f.local("i32"), rowBytes = f.local("i32");
+  f.get(cols).i32(-2).and().set(pairs).get(ld).i32(4).mul().set(rowBytes);
+  f.get(ws).set(a);
+  f.forRange(j, 0, cols, 1, () => { f.get(a).f64Const(0).f64Store(); f.inc(a, 8); });
+  f.forRange(r, 0, rows, 1, () => {
+    f.get(x).get(r).get(rowBytes).mul().add().set(p).get(ws).set(a);
+    f.forRange(j, 0, pairs, 2, () => {
+      f.get(a).get(a).v128Load().get(p).load64Zero().simd("f64x2.promote_low_f32x4").simd("f64x2.add").v128Store();
+      f.inc(a, 16).inc(p, 8);
+    });
+    f.forRange(j, pairs, cols, 1, () => {
+      f.get(a).get(a).f64Load().get(p).f32Load().scalar("f64.promote_f32").scalar("f64.add").f64Store();
+      f.inc(a, 8).inc(p, 4);
+    });
+  });
+  f.get(ws).set(a).get(out).set(p);
+  f.forRange(j, 0, cols, 1, () => {
+    f.get(p).get(a).f64Load().scalar("f32.demote_f64").f32Store();
+    f.inc(a, 8).inc(p, 4);
   });
 }
 

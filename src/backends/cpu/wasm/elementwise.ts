@@ -123,3 +123,21 @@ export function wasmRowReduce(kind: "rowsum" | "rowmax", data: StorageArray, row
   run(rt, units, rows * len, blocks, inWasmMemory(res) ? undefined : () => res.set(new Float32Array(rt.threads.memory.buffer, ptrs[1]!, rows)));
   return true;
 }
+
+/**
+ * Column sums of a float32 [rows, cols] array into `res` on the Wasm
+ * kernels, if it fits them: each unit takes a band of columns, summed in
+ * float64 in its thread's scratch.
+ */
+export function wasmColSum(data: StorageArray, rows: number, cols: number, res: StorageArray): boolean {
+  if (!wasmEnabled || !(data instanceof Float32Array) || !(res instanceof Float32Array) || rows * cols < MIN_ELEMENTS) return false;
+  const rt = wasmRuntime(), blocks: Block[] = [];
+  const ptrs = place(rt, [data, res], blocks);
+  if (!ptrs) { for (const b of blocks) rt.heap.free(b); return false; }
+  const parallel = rows * cols >= PARALLEL_ELEMENTS;
+  const band = Math.max(2, Math.min(Math.floor(rt.threads.scratchBytes / 8), parallel ? 2 * Math.ceil(cols / (2 * rt.threads.threads)) : cols));
+  const kernel = rt.threads.kernel("ew.f32", "colsum"), units: Unit[] = [];
+  for (let c = 0; c < cols; c += band) units.push({ kernel, args: [ptrs[1]! + 4 * c, ptrs[0]! + 4 * c, rows, Math.min(band, cols - c), cols] });
+  run(rt, units, rows * cols, blocks, inWasmMemory(res) ? undefined : () => res.set(new Float32Array(rt.threads.memory.buffer, ptrs[1]!, cols)));
+  return true;
+}

@@ -108,6 +108,7 @@ export class FunctionBuilder {
   eq(): this { return this.op(0x46); }
   ne(): this { return this.op(0x47); }
   ltS(): this { return this.op(0x48); }
+  leS(): this { return this.op(0x4c); }
   geS(): this { return this.op(0x4e); }
   /** [a, b, cond] -> cond ? a : b */
   select(): this { return this.op(0x1b); }

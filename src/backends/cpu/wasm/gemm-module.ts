@@ -132,30 +132,79 @@ function microKernel(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
   return f;
 }
 
+/** Copy `bytes` bytes (a multiple of 4) from address `src` to `dst`, in the widest moves that fit. */
+function copyBytes(f: FunctionBuilder, dst: Local, src: Local, bytes: number): void {
+  for (let o = 0; o < bytes;) {
+    const w = bytes - o >= 16 ? 16 : bytes - o >= 8 ? 8 : 4;
+    f.get(dst).get(src);
+    if (w === 16) f.v128Load(o).v128Store(o);
+    else if (w === 8) f.f64Load(o).f64Store(o); // a bit-exact move of 8 bytes
+    else f.f32Load(o).f32Store(o);
+    o += w;
+  }
+}
+
 /**
  * packA(a, rs, cs, kc, mc, dst): A [mc x kc] (element strides rs, cs) into
- * MR-row panels, k-major inside a panel; rows past mc are zeros.
+ * MR-row panels, k-major inside a panel; rows past mc are zeros. Full
+ * panels take a fast path when A is stored transposed (rs = 1: a panel's MR
+ * values at a k sit side by side and move at once) or, for MR = 2, row-major
+ * (cs = 1: the two rows are read a vector at a time and interleaved).
  */
 function packAFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
   const f = m.fn("packA", ["i32", "i32", "i32", "i32", "i32", "i32"]);
   const [a, rs, cs, kc, mc, dst] = f.params as [Local, Local, Local, Local, Local, Local];
-  const ir = f.local("i32"), i = f.local("i32"), k = f.local("i32");
-  const s = f.local("i32"), d = f.local("i32"), rowA = f.local("i32"), panel = f.local("i32"), ldaB = f.local("i32"), csB = f.local("i32");
+  const ir = f.local("i32"), i = f.local("i32"), k = f.local("i32"), full = f.local("i32"), vk = f.local("i32");
+  const s = f.local("i32"), s1 = f.local("i32"), d = f.local("i32"), rowA = f.local("i32"), panel = f.local("i32"), ldaB = f.local("i32"), csB = f.local("i32");
   f.get(rs).i32(e.bytes).mul().set(ldaB);
   f.get(cs).i32(e.bytes).mul().set(csB);
+  f.get(kc).i32(-e.lanes).and().set(vk);
   f.get(dst).set(panel).get(a).set(rowA);
-  f.forRange(ir, 0, mc, t.MR, () => {
-    f.forRange(i, 0, t.MR, 1, () => {
-      f.get(panel).get(i).i32(e.bytes).mul().add().set(d);
-      f.get(ir).get(i).add().get(mc).ltS().ifElse(() => {
-        f.get(rowA).get(i).get(ldaB).mul().add().set(s);
-        f.forRange(k, 0, kc, 1, () => {
-          f.get(d).get(s); e.load(f); e.store(f);
-          f.get(s).get(csB).add().set(s).inc(d, t.MR * e.bytes);
-        });
-      }, () => {
-        f.forRange(k, 0, kc, 1, () => { f.get(d); e.zero(f); e.store(f); f.inc(d, t.MR * e.bytes); });
+  const transposed = () => {
+    f.get(rowA).set(s).get(panel).set(d);
+    f.forRange(k, 0, kc, 1, () => {
+      copyBytes(f, d, s, t.MR * e.bytes);
+      f.get(s).get(csB).add().set(s).inc(d, t.MR * e.bytes);
+    });
+  };
+  // rows r0, r1 as vectors [r0_k .. r0_k+L), [r1_k ..): stored as r0_k r1_k r0_k+1 r1_k+1 ...
+  const interleaved = () => {
+    const lo: number[] = [], hi: number[] = [];
+    for (let l = 0; l < e.lanes / 2; l++) {
+      for (const [out, lane] of [[lo, l], [hi, l + e.lanes / 2]] as const) {
+        for (let b = 0; b < e.bytes; b++) out.push(lane * e.bytes + b);
+        for (let b = 0; b < e.bytes; b++) out.push(16 + lane * e.bytes + b);
+      }
+    }
+    f.get(rowA).set(s).get(rowA).get(ldaB).add().set(s1).get(panel).set(d);
+    f.forRange(k, 0, vk, e.lanes, () => {
+      f.get(d).get(s).v128Load().get(s1).v128Load().shuffle(lo).v128Store();
+      f.get(d).get(s).v128Load().get(s1).v128Load().shuffle(hi).v128Store(16);
+      f.inc(s, 16).inc(s1, 16).inc(d, 32);
+    });
+    f.forRange(k, vk, kc, 1, () => {
+      f.get(d).get(s); e.load(f); e.store(f);
+      f.get(d).get(s1); e.load(f); e.store(f, e.bytes);
+      f.inc(s, e.bytes).inc(s1, e.bytes).inc(d, 2 * e.bytes);
+    });
+  };
+  const general = () => f.forRange(i, 0, t.MR, 1, () => {
+    f.get(panel).get(i).i32(e.bytes).mul().add().set(d);
+    f.get(ir).get(i).add().get(mc).ltS().ifElse(() => {
+      f.get(rowA).get(i).get(ldaB).mul().add().set(s);
+      f.forRange(k, 0, kc, 1, () => {
+        f.get(d).get(s); e.load(f); e.store(f);
+        f.get(s).get(csB).add().set(s).inc(d, t.MR * e.bytes);
       });
+    }, () => {
+      f.forRange(k, 0, kc, 1, () => { f.get(d); e.zero(f); e.store(f); f.inc(d, t.MR * e.bytes); });
+    });
+  });
+  f.forRange(ir, 0, mc, t.MR, () => {
+    f.get(ir).i32(t.MR).add().get(mc).leS().set(full);
+    f.get(full).get(rs).i32(1).eq().and().ifElse(transposed, () => {
+      if (t.MR === 2) f.get(full).get(cs).i32(1).eq().and().ifElse(interleaved, general);
+      else general();
     });
     f.get(panel).get(kc).i32(t.MR * e.bytes).mul().add().set(panel);
     f.get(rowA).get(ldaB).i32(t.MR).mul().add().set(rowA);
@@ -166,14 +215,15 @@ function packAFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
 /**
  * packB(b, rs, cs, kc, nc, dst): B [kc x nc] (element strides rs, cs) into
  * NR-column panels, k-major inside a panel; columns past nc are zeros.
- * Whole panels of unit-stride rows move as vectors; the rest (edges, and a
- * transposed B) element by element.
+ * Whole panels of unit-stride rows move as vectors; a B stored transposed
+ * (rs = 1) goes column by column, reading each one contiguously; anything
+ * else element by element.
  */
 function packBFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
   const f = m.fn("packB", ["i32", "i32", "i32", "i32", "i32", "i32"]);
   const [b, rs, cs, kc, nc, dst] = f.params as [Local, Local, Local, Local, Local, Local];
   const jr = f.local("i32"), j = f.local("i32"), k = f.local("i32"), w = f.local("i32");
-  const s = f.local("i32"), d = f.local("i32"), ldbB = f.local("i32"), at = f.local("i32"), csB = f.local("i32");
+  const s = f.local("i32"), d = f.local("i32"), ldbB = f.local("i32"), at = f.local("i32"), csB = f.local("i32"), src = f.local("i32");
   f.get(rs).i32(e.bytes).mul().set(ldbB);
   f.get(cs).i32(e.bytes).mul().set(csB);
   f.get(dst).set(d);
@@ -186,14 +236,27 @@ function packBFn(m: ModuleBuilder, e: Elt, t: GemmTile): FunctionBuilder {
         f.inc(s, ldbB).inc(d, t.NR * e.bytes);
       });
     }, () => {
-      f.forRange(k, 0, kc, 1, () => {
+      f.get(rs).i32(1).eq().ifElse(() => {
         f.forRange(j, 0, t.NR, 1, () => {
           f.get(d).get(j).i32(e.bytes).mul().add().set(at);
-          f.get(j).get(w).ltS().ifElse(
-            () => { f.get(at).get(s).get(j).get(csB).mul().add(); e.load(f); e.store(f); },
-            () => { f.get(at); e.zero(f); e.store(f); });
+          f.get(j).get(w).ltS().ifElse(() => {
+            f.get(s).get(j).get(csB).mul().add().set(src);
+            f.forRange(k, 0, kc, 1, () => { f.get(at).get(src); e.load(f); e.store(f); f.inc(src, e.bytes).inc(at, t.NR * e.bytes); });
+          }, () => {
+            f.forRange(k, 0, kc, 1, () => { f.get(at); e.zero(f); e.store(f); f.inc(at, t.NR * e.bytes); });
+          });
         });
-        f.inc(s, ldbB).inc(d, t.NR * e.bytes);
+        f.get(d).get(kc).i32(t.NR * e.bytes).mul().add().set(d);
+      }, () => {
+        f.forRange(k, 0, kc, 1, () => {
+          f.forRange(j, 0, t.NR, 1, () => {
+            f.get(d).get(j).i32(e.bytes).mul().add().set(at);
+            f.get(j).get(w).ltS().ifElse(
+              () => { f.get(at).get(s).get(j).get(csB).mul().add(); e.load(f); e.store(f); },
+              () => { f.get(at); e.zero(f); e.store(f); });
+          });
+          f.inc(s, ldbB).inc(d, t.NR * e.bytes);
+        });
       });
     });
   });
