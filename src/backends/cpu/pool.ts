@@ -12,7 +12,7 @@
  * its kernel returns it, and a buffer is reused once its last owner releases it.
  */
 import { allocArray, byteSize, type DType, type StorageArray } from "../../tensor/dtype.js";
-import { viewAt, type Block } from "./wasm/heap.js";
+import { inWasmMemory, viewAt, type Block } from "./wasm/heap.js";
 import { wasmEnabled, wasmRuntime } from "./wasm/runtime.js";
 
 /**
@@ -34,15 +34,16 @@ let idleBytes = 0;
 const keyOf = (dtype: DType, n: number) => `${dtype}:${n}`;
 
 const CTOR = { float32: Float32Array, float64: Float64Array, int32: Int32Array, float16: Uint16Array, bfloat16: Uint16Array, bool: Uint8Array } as const;
-const blocks = new WeakMap<StorageArray, Block>();
-const collected = new FinalizationRegistry<Block>((b) => wasmRuntime().heap.free(b));
+/** The heap blocks of live buffers, by address (a map of numbers costs the collector less than a WeakMap of views). */
+const blocks = new Map<number, Block>();
+const collected = new FinalizationRegistry<Block>((b) => { blocks.delete(b.ptr); wasmRuntime().heap.free(b); });
 
 function fromHeap(dtype: DType, n: number): StorageArray | null {
   const rt = wasmRuntime();
   const block = rt.heap.alloc(n * byteSize(dtype));
   if (!block) return null;
   const view = viewAt(rt.threads, CTOR[dtype], block.ptr, n);
-  blocks.set(view, block);
+  blocks.set(block.ptr, block);
   collected.register(view, block, view);
   return view;
 }
@@ -83,9 +84,9 @@ export function releaseBuffer(buf: StorageArray, dtype: DType): void {
     else extraOwners.set(buf, extra - 1);
     return;
   }
-  const block = blocks.get(buf);
+  const block = inWasmMemory(buf) ? blocks.get(buf.byteOffset) : undefined;
   if (block) {
-    blocks.delete(buf);
+    blocks.delete(block.ptr);
     collected.unregister(buf);
     wasmRuntime().heap.free(block);
     return;
