@@ -58,6 +58,11 @@ def make(spec):
 def main():
     job = json.load(sys.stdin)
     torch.set_num_threads(job["threads"])
+    # the process's first products start OpenBLAS's threads and allocator: without this the
+    # first case (matmul 256³) measured anywhere from 8 to 200 GFLOP/s from run to run
+    warm = torch.randn(512, 512)
+    for _ in range(20):
+        warm @ warm
     results = {}
     for case in job["cases"]:
         try:
