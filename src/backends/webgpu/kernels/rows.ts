@@ -107,13 +107,24 @@ ${share(`let v = X[start + i]; ${FOLD_EXP}`, { open: "var bs = 0.0;", flush: "s 
 /** A blocked sum t over the share, `body` adding to the block's bt. */
 const rowSum = (share: Share, body: string) => `  var t = 0.0;\n${share(body, { open: "var bt = 0.0;", flush: "t = t + bt;" })}`;
 
-/** Publishing and merging the plain sums of rowSum. */
-const sumMerge = {
-  publish: "  sa[lid] = t;",
-  merge: `    var tt = 0.0;
-    for (var k = 0u; k < ${WG}u; k++) { tt = tt + sa[k]; }
-    sa[0] = tt;`,
-};
+/** The workgroup form's shared arrays: one per statistic an invocation publishes. */
+const SLOTS = ["sa", "sb", "sc", "sd"];
+
+/**
+ * Publishing and merging plain per-invocation sums (the locals named in
+ * `sums`, at most four), and where each row total is read afterwards.
+ */
+function slotSums(sums: readonly string[]) {
+  const slots = SLOTS.slice(0, sums.length);
+  return {
+    publish: slots.map((a, k) => `  ${a}[lid] = ${sums[k]};`).join("\n"),
+    merge: slots.map((a) => `    var t_${a} = 0.0;\n    for (var k = 0u; k < ${WG}u; k++) { t_${a} = t_${a} + ${a}[k]; }\n    ${a}[0] = t_${a};`).join("\n"),
+    totals: (group: boolean): string[] => (group ? slots.map((a) => `${a}[0]`) : [...sums]),
+  };
+}
+
+/** The sum t of rowSum. */
+const rowTotal = slotSums(["t"]);
 
 /**
  * normGrad: r·(h − mean(h) − x̂·mean(h·x̂)) (rmsNorm: no centring). One pass
@@ -122,17 +133,17 @@ const sumMerge = {
  * where E[d] is of the order of the row's spread, not of its values.
  */
 function normGradShape(center: boolean): Shape {
-  const slots = ["sa", "sb", "sc", "sd"], sums = ["s1", "s2", "sh", "shx"];
+  const sums = ["s1", "s2", "sh", "shx"], shared = slotSums(sums);
   return {
     inputs: ["X", "H"],
     local: (share) => `  let x0 = ${center ? "select(0.0, X[start], n > 0u)" : "0.0"};
 ${sums.map((v) => `  var ${v} = 0.0;`).join("\n")}
 ${share("let d = X[start + i] - x0; let hv = H[start + i]; b1 = b1 + d; b2 = b2 + d * d; bh = bh + hv; bhx = bhx + hv * d;",
     { open: "var b1 = 0.0; var b2 = 0.0; var bh = 0.0; var bhx = 0.0;", flush: "s1 = s1 + b1; s2 = s2 + b2; sh = sh + bh; shx = shx + bhx;" })}`,
-    publish: slots.map((a, k) => `  ${a}[lid] = ${sums[k]};`).join("\n"),
-    merge: slots.map((a) => `    var t_${a} = 0.0;\n    for (var k = 0u; k < ${WG}u; k++) { t_${a} = t_${a} + ${a}[k]; }\n    ${a}[0] = t_${a};`).join("\n"),
+    publish: shared.publish,
+    merge: shared.merge,
     finish: (group) => {
-      const [t1, t2, th, thx] = group ? slots.map((a) => `${a}[0]`) : sums;
+      const [t1, t2, th, thx] = shared.totals(group);
       return `  let nf = f32(n);
   let mean = ${center ? `${t1} / nf` : "0.0"};
   let scale = inverseSqrt(max(${t2} / nf - mean * mean, 0.0) + bitcast<f32>(p(4u)));
@@ -180,15 +191,17 @@ ${share("let d = (X[start + i] - x0) - mean_k; bm2 = bm2 + d * d;", { open: "var
   },
   rmsNorm: {
     local: (share) => rowSum(share, "let v = X[start + i]; bt = bt + v * v;"),
-    ...sumMerge,
-    finish: (group) => `  let scale = inverseSqrt(${group ? "sa[0]" : "t"} / f32(n) + bitcast<f32>(p(4u)));`,
+    publish: rowTotal.publish,
+    merge: rowTotal.merge,
+    finish: (group) => `  let scale = inverseSqrt(${rowTotal.totals(group)[0]} / f32(n) + bitcast<f32>(p(4u)));`,
     write: (share, _group, affine) => share(`Out[start + i] = ${affine("X[start + i] * scale")};`),
   },
   softmaxGrad: {
     inputs: ["Y", "G"],
     local: (share) => rowSum(share, "bt = bt + Y[start + i] * G[start + i];"),
-    ...sumMerge,
-    finish: (group) => `  let s = ${group ? "sa[0]" : "t"};`,
+    publish: rowTotal.publish,
+    merge: rowTotal.merge,
+    finish: (group) => `  let s = ${rowTotal.totals(group)[0]};`,
     write: (share) => share("Out[start + i] = Y[start + i] * (G[start + i] - s);"),
   },
   layerNormGrad: normGradShape(true),
@@ -224,7 +237,7 @@ function shader(op: RowOp, group: boolean, affine: Affine): string {
     decl(names.length, "Out", "f32", "read_write"),
     paramsDecl(names.length + 1, 5),
     BITS_FN,
-    group ? ["sa", "sb", "sc", "sd"].map((a) => `var<workgroup> ${a}: array<f32, ${WG}>;`).join("\n") : "",
+    group ? SLOTS.map((a) => `var<workgroup> ${a}: array<f32, ${WG}>;`).join("\n") : "",
     entry1d(group ? WG : THREAD_WG, body),
   ].join("\n");
 }
