@@ -112,16 +112,28 @@ export function wasmElementwise(name: string, inputs: readonly Ref[], out: OutSp
   return true;
 }
 
-/** Sum or max of each contiguous row of a float32 array into `res` on the Wasm kernels, if it fits them. */
-export function wasmRowReduce(kind: "rowsum" | "rowmax", data: StorageArray, rows: number, len: number, res: StorageArray): boolean {
-  if (!wasmEnabled || !(data instanceof Float32Array) || !(res instanceof Float32Array) || rows * len < MIN_ELEMENTS || len === 0) return false;
+/**
+ * A float32 reduction of `data` into the `outLen` values of `res` on the
+ * Wasm kernels, if it fits them: `units(dataPtr, resPtr)` cuts the job, and
+ * a `res` outside the Wasm heap is staged and copied back.
+ */
+function reduceInto(data: StorageArray, res: StorageArray, outLen: number, units: (dataPtr: number, resPtr: number) => Unit[]): boolean {
+  if (!wasmEnabled || !(data instanceof Float32Array) || !(res instanceof Float32Array) || data.length < MIN_ELEMENTS || outLen === 0) return false;
   const rt = wasmRuntime(), blocks: Block[] = [];
   const ptrs = place(rt, [data, res], blocks);
   if (!ptrs) { for (const b of blocks) rt.heap.free(b); return false; }
-  const kernel = rt.threads.kernel("ew.f32", kind), units: Unit[] = [];
-  for (const [r0, r1] of rowChunks(rows, len)) units.push({ kernel, args: [ptrs[1]! + 4 * r0, ptrs[0]! + 4 * r0 * len, r1 - r0, len] });
-  run(rt, units, rows * len, blocks, inWasmMemory(res) ? undefined : () => res.set(new Float32Array(rt.threads.memory.buffer, ptrs[1]!, rows)));
+  run(rt, units(ptrs[0]!, ptrs[1]!), data.length, blocks, inWasmMemory(res) ? undefined : () => res.set(new Float32Array(rt.threads.memory.buffer, ptrs[1]!, outLen)));
   return true;
+}
+
+/** Sum or max of each contiguous row of a float32 array into `res` on the Wasm kernels, if it fits them. */
+export function wasmRowReduce(kind: "rowsum" | "rowmax", data: StorageArray, rows: number, len: number, res: StorageArray): boolean {
+  if (len === 0) return false;
+  return reduceInto(data, res, rows, (x, out) => {
+    const kernel = wasmRuntime().threads.kernel("ew.f32", kind), units: Unit[] = [];
+    for (const [r0, r1] of rowChunks(rows, len)) units.push({ kernel, args: [out + 4 * r0, x + 4 * r0 * len, r1 - r0, len] });
+    return units;
+  });
 }
 
 /**
@@ -130,14 +142,12 @@ export function wasmRowReduce(kind: "rowsum" | "rowmax", data: StorageArray, row
  * float64 in its thread's scratch.
  */
 export function wasmColSum(data: StorageArray, rows: number, cols: number, res: StorageArray): boolean {
-  if (!wasmEnabled || !(data instanceof Float32Array) || !(res instanceof Float32Array) || rows * cols < MIN_ELEMENTS) return false;
-  const rt = wasmRuntime(), blocks: Block[] = [];
-  const ptrs = place(rt, [data, res], blocks);
-  if (!ptrs) { for (const b of blocks) rt.heap.free(b); return false; }
-  const parallel = rows * cols >= PARALLEL_ELEMENTS;
-  const band = Math.max(2, Math.min(Math.floor(rt.threads.scratchBytes / 8), parallel ? 2 * Math.ceil(cols / (2 * rt.threads.threads)) : cols));
-  const kernel = rt.threads.kernel("ew.f32", "colsum"), units: Unit[] = [];
-  for (let c = 0; c < cols; c += band) units.push({ kernel, args: [ptrs[1]! + 4 * c, ptrs[0]! + 4 * c, rows, Math.min(band, cols - c), cols] });
-  run(rt, units, rows * cols, blocks, inWasmMemory(res) ? undefined : () => res.set(new Float32Array(rt.threads.memory.buffer, ptrs[1]!, cols)));
-  return true;
+  return reduceInto(data, res, cols, (x, out) => {
+    const threads = wasmRuntime().threads;
+    const perThread = rows * cols >= PARALLEL_ELEMENTS ? 2 * Math.ceil(cols / (2 * threads.threads)) : cols;
+    const band = Math.max(2, Math.min(Math.floor(threads.scratchBytes / 8), perThread));
+    const kernel = threads.kernel("ew.f32", "colsum"), units: Unit[] = [];
+    for (let c = 0; c < cols; c += band) units.push({ kernel, args: [out + 4 * c, x + 4 * c, rows, Math.min(band, cols - c), cols] });
+    return units;
+  });
 }
