@@ -11,7 +11,7 @@ import { DTypeError, ShapeError } from "../tensor/errors.js";
 import { broadcastShapes, fmt, matrixDims } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { unbroadcast } from "./elementwise.js";
-import { expandDims, squeeze } from "./shape.js";
+import { expandDims, reshape, squeeze } from "./shape.js";
 
 export interface MatmulParams {
   /** Use a's last two axes swapped: a is [..., K, M]. */
@@ -38,9 +38,17 @@ export const matmulPrim = definePrimitive<MatmulParams>({
   // as one product whose flags absorb the transposes
   vjp(g, [a, b], _out, { transposeA: ta, transposeB: tb }, wanted) {
     const mm = (x: Tensor, y: Tensor, transposeA: boolean, transposeB: boolean): Tensor => bind(matmulPrim, [x, y], { transposeA, transposeB });
-    const da = ta ? mm(b!, g, tb, true) : mm(g, b!, false, !tb);
-    const db = tb ? mm(g, a!, true, ta) : mm(a!, g, !ta, false);
-    return [wanted[0] ? unbroadcast(da, a!) : null, wanted[1] ? unbroadcast(db, b!) : null];
+    const da = () => (ta ? mm(b!, g, tb, true) : mm(g, b!, false, !tb));
+    const db = () => {
+      // a weight shared by a batch of row-major inputs: the sum over the batch is one
+      // product of the stacked rows (the reshapes are free), not a batched product and a sum
+      if (b!.ndim === 2 && a!.ndim > 2 && !ta) {
+        const rows = (t: Tensor) => reshape(t, [-1, t.shape[t.ndim - 1]!]);
+        return tb ? mm(rows(g), rows(a!), true, false) : mm(rows(a!), rows(g), true, false);
+      }
+      return unbroadcast(tb ? mm(g, a!, true, ta) : mm(a!, g, !ta, false), b!);
+    };
+    return [wanted[0] ? unbroadcast(da(), a!) : null, wanted[1] ? db() : null];
   },
 });
 

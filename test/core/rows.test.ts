@@ -21,8 +21,6 @@ import { allRatios, LENGTHS, rowData, rowsFor } from "./rows-cases.js";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const SEED = Number(process.env.FC_SEED ?? 20261127);
 const RUNS = process.env.ANCHORGRAD_FULL === "1" ? 300 : 40;
-/** The Wasm kernels take float32 jobs of at least this many elements. */
-const WASM_MIN = MIN_ELEMENTS;
 
 const f64 = (values: number[][]) => ag.tensor(values, { dtype: "float64" });
 const values = (t: ag.Tensor) => Array.from(t.dataSync());
@@ -53,12 +51,12 @@ describe("fused row kernels in float32", () => {
   });
 
   it(`agree with float64 at row lengths ${LENGTHS.join(", ")} (Wasm SIMD kernels)`, () => {
-    const bad = allRatios(WASM_MIN).filter((r) => !(r.ratio <= 1));
+    const bad = allRatios(MIN_ELEMENTS).filter((r) => !(r.ratio <= 1));
     expect(bad).toEqual([]);
   });
 
   it("agree with float64 on the JS loops (ANCHORGRAD_WASM=0, in a child process)", () => {
-    const r = spawnSync(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "test/core/fixtures/rows-float32.ts"), String(WASM_MIN)],
+    const r = spawnSync(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "test/core/fixtures/rows-float32.ts"), String(MIN_ELEMENTS)],
       { cwd: root, encoding: "utf8", timeout: 120_000, env: { ...process.env, ANCHORGRAD_WASM: "0" } });
     expect(r.status, r.stderr).toBe(0);
     const ratios = JSON.parse(r.stdout.trim().split("\n").pop()!) as { label: string; ratio: number }[];

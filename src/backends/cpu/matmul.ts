@@ -19,10 +19,10 @@ type Arr = Float32Array | Float64Array;
 const KB = 128, NB = 512;
 
 /** Where an operand's element (r, c) is: base + r·rs + c·cs. */
-export interface Strided { readonly base: number; readonly rs: number; readonly cs: number }
+interface Strided { readonly base: number; readonly rs: number; readonly cs: number }
 
 /** C[M,N] += A[M,K] · B[K,N]; C row-major from co, A and B strided. */
-export function gemmBlocked(A: Arr, a: Strided, B: Arr, b: Strided, C: Arr, co: number, M: number, K: number, N: number): void {
+function gemmBlocked(A: Arr, a: Strided, B: Arr, b: Strided, C: Arr, co: number, M: number, K: number, N: number): void {
   for (let n0 = 0; n0 < N; n0 += NB) {
     const n1 = Math.min(N, n0 + NB);
     for (let k0 = 0; k0 < K; k0 += KB) {
