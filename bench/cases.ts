@@ -27,17 +27,32 @@ function describe(spec: CaseSpec): Case {
     case "matmul":
       return { kernel: "matmul", size: `${spec.n}³`, spec, flops: 2 * spec.n ** 3 };
     case "bmm":
-      return { kernel: "matmul.batched", size: `${spec.b}×${spec.m}×${spec.k}×${spec.n}`, spec, flops: 2 * spec.b * spec.m * spec.k * spec.n };
+      return {
+        kernel: "matmul.batched",
+        size: `${spec.b}×${spec.m}×${spec.k}×${spec.n}`,
+        spec,
+        flops: 2 * spec.b * spec.m * spec.k * spec.n,
+      };
     case "softmax":
       return { kernel: "softmax", size: `${spec.rows}×${spec.cols}`, spec };
     case "layerNorm":
       return { kernel: "layerNorm", size: `${spec.rows}×${spec.cols}`, spec };
     case "attention":
       // two T×T×D products forward, four backward (causal mask not exploited by any peer)
-      return { kernel: "attention.fwd+bwd", size: `T=${spec.T} ${spec.H}×${spec.D}`, spec, flops: 6 * 2 * spec.H * spec.T * spec.T * spec.D };
+      return {
+        kernel: "attention.fwd+bwd",
+        size: `T=${spec.T} ${spec.H}×${spec.D}`,
+        spec,
+        flops: 6 * 2 * spec.H * spec.T * spec.T * spec.D,
+      };
     case "conv": {
       const patches = (spec.HW / spec.P) ** 2;
-      return { kernel: "conv.patchEmbed", size: `${spec.N}×${spec.C}×${spec.HW}² p${spec.P}→${spec.O}`, spec, flops: 2 * spec.N * patches * spec.O * spec.C * spec.P * spec.P };
+      return {
+        kernel: "conv.patchEmbed",
+        size: `${spec.N}×${spec.C}×${spec.HW}² p${spec.P}→${spec.O}`,
+        spec,
+        flops: 2 * spec.N * patches * spec.O * spec.C * spec.P * spec.P,
+      };
     }
     case "sequenceLogps":
       return { kernel: "sequenceLogps.fwd+bwd", size: `${spec.B}×${spec.T}×${spec.V}`, spec };

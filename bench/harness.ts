@@ -26,9 +26,21 @@ export async function timeMedian(fn: Thunk, plan: Plan): Promise<Timing> {
   const t0 = performance.now();
   await fn();
   const first = performance.now() - t0;
-  const iterations = plan.budgetMs === undefined ? plan.iterations : Math.max(3, Math.min(plan.iterations, Math.floor(plan.budgetMs / Math.max(first, 1e-3))));
-  const bench = new Bench({ iterations, time: 0, warmupIterations: Math.max(0, plan.warmup - 1), warmupTime: 0, warmup: plan.warmup > 1, throws: true });
-  bench.add("case", async () => { await fn(); });
+  const iterations =
+    plan.budgetMs === undefined
+      ? plan.iterations
+      : Math.max(3, Math.min(plan.iterations, Math.floor(plan.budgetMs / Math.max(first, 1e-3))));
+  const bench = new Bench({
+    iterations,
+    time: 0,
+    warmupIterations: Math.max(0, plan.warmup - 1),
+    warmupTime: 0,
+    warmup: plan.warmup > 1,
+    throws: true,
+  });
+  bench.add("case", async () => {
+    await fn();
+  });
   await bench.run();
   const result = bench.tasks[0]!.result as { latency?: { p50: number } } | undefined;
   if (!result?.latency) throw new Error("tinybench returned no latency statistics");

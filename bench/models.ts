@@ -32,9 +32,21 @@ const WARM_BOTH = 5;
 
 async function overhead(kernel: string, size: string, f: () => unknown, vg: () => unknown, full: boolean): Promise<ModelRow> {
   // results are released each run, as a training loop would (kept ones pile up in the heap)
-  const runF = () => { ag.scope(() => { f(); }); }, runVg = () => { ag.scope(() => { vg(); }); };
+  const runF = () => {
+      ag.scope(() => {
+        f();
+      });
+    },
+    runVg = () => {
+      ag.scope(() => {
+        vg();
+      });
+    };
   // both warm (compiled code, heap blocks of every size) before either is timed, so neither pays for the other's first runs
-  for (let i = 0; i < WARM_BOTH; i++) { runF(); runVg(); }
+  for (let i = 0; i < WARM_BOTH; i++) {
+    runF();
+    runVg();
+  }
   const fwd = await timeMedian(runF, plan(full));
   const both = await timeMedian(runVg, plan(full));
   return { kernel, size, ms: both.ms, forwardMs: fwd.ms, overhead: both.ms / fwd.ms };
@@ -44,12 +56,23 @@ function mlpRow(full: boolean): Promise<ModelRow> {
   const [B, D, Hd] = full ? [512, 1024, 4096] : [256, 512, 2048];
   const x = ag.tensor(data(B * D, 1), { shape: [B, D] });
   const p = {
-    w1: ag.tensor(data(D * Hd, 2, 0.05), { shape: [D, Hd] }), b1: ag.zeros([Hd]),
-    w2: ag.tensor(data(Hd * D, 3, 0.05), { shape: [Hd, D] }), b2: ag.zeros([D]),
+    w1: ag.tensor(data(D * Hd, 2, 0.05), { shape: [D, Hd] }),
+    b1: ag.zeros([Hd]),
+    w2: ag.tensor(data(Hd * D, 3, 0.05), { shape: [Hd, D] }),
+    b2: ag.zeros([D]),
   };
   const mlp = (q: typeof p) => ag.add(ag.matmul(ag.gelu(ag.add(ag.matmul(x, q.w1), q.b1)), q.w2), q.b2);
-  const f = (q: typeof p) => { const y = mlp(q); return ag.mean(ag.mul(y, y)); };
-  return overhead("autodiff.overhead", `mlp ${B}×${D}→${Hd}→${D}`, () => f(p), () => ag.valueAndGrad(f)(p), full);
+  const f = (q: typeof p) => {
+    const y = mlp(q);
+    return ag.mean(ag.mul(y, y));
+  };
+  return overhead(
+    "autodiff.overhead",
+    `mlp ${B}×${D}→${Hd}→${D}`,
+    () => f(p),
+    () => ag.valueAndGrad(f)(p),
+    full,
+  );
 }
 
 interface Tiny {
@@ -61,7 +84,8 @@ interface Tiny {
 
 function tinyInternVL(B: number, T: number): Tiny {
   const iv = (ag as unknown as { models?: { internvl?: Record<string, any> } }).models?.internvl; // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (!iv?.preset || !iv.initParams || !iv.forward || !iv.tokensPerTile) throw new Error("ag.models.internvl (preset, initParams, forward) is not there yet");
+  if (!iv?.preset || !iv.initParams || !iv.forward || !iv.tokensPerTile)
+    throw new Error("ag.models.internvl (preset, initParams, forward) is not there yet");
   const config = iv.preset("tiny");
   const params = iv.initParams(config, 0);
   const img = iv.tokensPerTile(config) as number;
@@ -92,9 +116,16 @@ async function internvlOverhead(full: boolean): Promise<ModelRow> {
   const size = `tiny B=${B} T=${T}`;
   try {
     const m = tinyInternVL(B, T);
-    const fwd = forwardOf(m), ids = m.ids(1);
+    const fwd = forwardOf(m),
+      ids = m.ids(1);
     const f = (p: unknown) => ag.mean(fwd(p, ids));
-    return await overhead("autodiff.overhead", `internvl ${size}`, () => f(m.params), () => ag.valueAndGrad(f)(m.params), full);
+    return await overhead(
+      "autodiff.overhead",
+      `internvl ${size}`,
+      () => f(m.params),
+      () => ag.valueAndGrad(f)(m.params),
+      full,
+    );
   } catch (e) {
     return { kernel: "autodiff.overhead", size: `internvl ${size}`, unavailable: errorText(e) };
   }
@@ -106,16 +137,22 @@ async function trainStep(objective: "dpo" | "acpo", full: boolean): Promise<Mode
   try {
     const m = tinyInternVL(B, T);
     const fwd = forwardOf(m);
-    const chosen = m.ids(1), rejected = m.ids(2);
+    const chosen = m.ids(1),
+      rejected = m.ids(2);
     const mask = ag.ones([B, T]);
     const obj = (ag.objectives as Record<string, any>)[objective]({ beta: 0.1 }); // eslint-disable-line @typescript-eslint/no-explicit-any
     const logps = (p: unknown, ids: T) => ag.sequenceLogps(fwd(p, ids), ids, mask);
     const ref = ag.scope(() => ({ c: logps(m.params, chosen), r: logps(m.params, rejected) }));
     const loss = (p: unknown) => {
-      const c = logps(p, chosen), r = logps(p, rejected);
+      const c = logps(p, chosen),
+        r = logps(p, rejected);
       return obj({
-        policyChosenLogps: c.sum, policyRejectedLogps: r.sum, refChosenLogps: ref.c.sum, refRejectedLogps: ref.r.sum,
-        chosenLengths: c.count, rejectedLengths: r.count,
+        policyChosenLogps: c.sum,
+        policyRejectedLogps: r.sum,
+        refChosenLogps: ref.c.sum,
+        refRejectedLogps: ref.r.sum,
+        chosenLengths: c.count,
+        rejectedLengths: r.count,
       }).loss as T;
     };
     const opt = adamw({ lr: 1e-4 });

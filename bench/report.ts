@@ -16,7 +16,8 @@ export interface Row {
 export const PEERS = ["jax-js", "tfjs", "pytorch"] as const;
 
 const fmt = (x: number | undefined, digits = 1) => (x === undefined ? "" : x >= 100 ? x.toFixed(0) : x.toFixed(digits));
-const figure = (r: Row | undefined) => (!r ? "" : r.unavailable ? "n/a" : r.gflops !== undefined ? `${fmt(r.gflops)} GF/s` : `${fmt(r.ms, 2)} ms`);
+const figure = (r: Row | undefined) =>
+  !r ? "" : r.unavailable ? "n/a" : r.gflops !== undefined ? `${fmt(r.gflops)} GF/s` : `${fmt(r.ms, 2)} ms`;
 
 /** Rows grouped by (kernel, size, backend), ours first. */
 function groups(rows: readonly Row[]): Row[][] {
@@ -34,16 +35,31 @@ export function kernelTable(rows: readonly Row[]): string[][] {
   const body = groups(rows).map((g) => {
     const ours = g.find((r) => r.impl === "anchorgrad");
     const peer = (p: string) => g.find((r) => r.impl === p);
-    return [g[0]!.kernel, g[0]!.size, g[0]!.backend, figure(ours), ...PEERS.map((p) => figure(peer(p))),
-      ...PEERS.map((p) => (ours?.ratio_vs[p] !== undefined ? `${ours.ratio_vs[p]!.toFixed(2)}×` : ""))];
+    return [
+      g[0]!.kernel,
+      g[0]!.size,
+      g[0]!.backend,
+      figure(ours),
+      ...PEERS.map((p) => figure(peer(p))),
+      ...PEERS.map((p) => (ours?.ratio_vs[p] !== undefined ? `${ours.ratio_vs[p]!.toFixed(2)}×` : "")),
+    ];
   });
   return [head, ...body];
 }
 
 export function modelTable(rows: readonly ModelRow[]): string[][] {
-  return [["figure", "size", "result"], ...rows.map((r) => [r.kernel, r.size, r.unavailable ? `unavailable: ${r.unavailable}`
-    : r.overhead !== undefined ? `valueAndGrad ${fmt(r.ms, 2)} ms / forward ${fmt(r.forwardMs, 2)} ms = ${r.overhead.toFixed(2)}×`
-    : `${fmt(r.ms, 1)} ms/step = ${r.stepsPerS!.toFixed(2)} steps/s`])];
+  return [
+    ["figure", "size", "result"],
+    ...rows.map((r) => [
+      r.kernel,
+      r.size,
+      r.unavailable
+        ? `unavailable: ${r.unavailable}`
+        : r.overhead !== undefined
+          ? `valueAndGrad ${fmt(r.ms, 2)} ms / forward ${fmt(r.forwardMs, 2)} ms = ${r.overhead.toFixed(2)}×`
+          : `${fmt(r.ms, 1)} ms/step = ${r.stepsPerS!.toFixed(2)} steps/s`,
+    ]),
+  ];
 }
 
 /**
@@ -53,19 +69,27 @@ export function modelTable(rows: readonly ModelRow[]): string[][] {
 export function growthTable(rows: readonly Row[], kernel: string, sizeOf: (r: Row) => number, label: string): string[][] {
   const out: string[][] = [];
   for (const backend of ["cpu", "webgpu"] as const) {
-    const pts = rows.filter((r) => r.kernel === kernel && r.backend === backend && r.impl === "anchorgrad" && r.ms !== undefined)
+    const pts = rows
+      .filter((r) => r.kernel === kernel && r.backend === backend && r.impl === "anchorgrad" && r.ms !== undefined)
       .map((r) => [Math.log(sizeOf(r)), Math.log(r.ms!)] as const);
     if (pts.length < 2) continue;
-    const mx = pts.reduce((s, p) => s + p[0], 0) / pts.length, my = pts.reduce((s, p) => s + p[1], 0) / pts.length;
+    const mx = pts.reduce((s, p) => s + p[0], 0) / pts.length,
+      my = pts.reduce((s, p) => s + p[1], 0) / pts.length;
     const slope = pts.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0) / pts.reduce((s, p) => s + (p[0] - mx) ** 2, 0);
-    const series = rows.filter((r) => r.kernel === kernel && r.backend === backend && r.impl === "anchorgrad" && r.ms !== undefined)
-      .map((r) => `${label}=${sizeOf(r)}: ${fmt(r.ms, 2)} ms`).join(", ");
+    const series = rows
+      .filter((r) => r.kernel === kernel && r.backend === backend && r.impl === "anchorgrad" && r.ms !== undefined)
+      .map((r) => `${label}=${sizeOf(r)}: ${fmt(r.ms, 2)} ms`)
+      .join(", ");
     out.push([kernel, backend, series, slope.toFixed(2)]);
   }
   return out;
 }
 
-export interface Target { name: string; pass: boolean | null; detail: string }
+export interface Target {
+  name: string;
+  pass: boolean | null;
+  detail: string;
+}
 
 export function render(table: string[][]): string {
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => (r[c] ?? "").length)));
@@ -77,25 +101,53 @@ function markdown(table: string[][]): string {
   return [`| ${head!.join(" | ")} |`, `|${head!.map(() => "---").join("|")}|`, ...body.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
-export function writeResults(dir: string, meta: Record<string, unknown>, rows: readonly Row[], models: readonly ModelRow[], growth: string[][], targets: readonly Target[]): void {
+export function writeResults(
+  dir: string,
+  meta: Record<string, unknown>,
+  rows: readonly Row[],
+  models: readonly ModelRow[],
+  growth: string[][],
+  targets: readonly Target[],
+): void {
   mkdirSync(dir, { recursive: true });
   const json = [
     ...rows.map((r) => ({ ...r })),
     ...models.map((m) => ({
-      kernel: m.kernel, size: m.size, backend: "cpu", impl: "anchorgrad",
-      ...(m.ms !== undefined && { ms: m.ms }), ...(m.overhead !== undefined && { overhead: m.overhead, forward_ms: m.forwardMs }),
-      ...(m.stepsPerS !== undefined && { steps_per_s: m.stepsPerS }), ...(m.unavailable && { unavailable: m.unavailable }), ratio_vs: {},
+      kernel: m.kernel,
+      size: m.size,
+      backend: "cpu",
+      impl: "anchorgrad",
+      ...(m.ms !== undefined && { ms: m.ms }),
+      ...(m.overhead !== undefined && { overhead: m.overhead, forward_ms: m.forwardMs }),
+      ...(m.stepsPerS !== undefined && { steps_per_s: m.stepsPerS }),
+      ...(m.unavailable && { unavailable: m.unavailable }),
+      ratio_vs: {},
     })),
   ];
   writeFileSync(`${dir}/latest.json`, JSON.stringify(json, null, 2) + "\n");
   const md = [
-    "# anchorgrad benchmark", "",
-    ...Object.entries(meta).map(([k, v]) => `- ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`), "",
-    "Figures are medians after warmup; × columns are peer time / anchorgrad time (above 1: anchorgrad is faster).", "",
-    "## Kernels", "", markdown(kernelTable(rows)), "",
-    "## Whole model", "", markdown(modelTable(models)), "",
-    "## Cost growth (fitted exponent of time against size)", "", markdown([["kernel", "backend", "series", "exponent"], ...growth]), "",
-    "## Targets", "", ...targets.map((t) => `- ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.detail}`), "",
+    "# anchorgrad benchmark",
+    "",
+    ...Object.entries(meta).map(([k, v]) => `- ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`),
+    "",
+    "Figures are medians after warmup; × columns are peer time / anchorgrad time (above 1: anchorgrad is faster).",
+    "",
+    "## Kernels",
+    "",
+    markdown(kernelTable(rows)),
+    "",
+    "## Whole model",
+    "",
+    markdown(modelTable(models)),
+    "",
+    "## Cost growth (fitted exponent of time against size)",
+    "",
+    markdown([["kernel", "backend", "series", "exponent"], ...growth]),
+    "",
+    "## Targets",
+    "",
+    ...targets.map((t) => `- ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"} ${t.name}: ${t.detail}`),
+    "",
   ].join("\n");
   writeFileSync(`${dir}/latest.md`, md);
 }

@@ -27,7 +27,11 @@ import { wasmRuntime } from "../src/backends/cpu/wasm/runtime.js";
 
 const full = process.argv.includes("--full");
 /** Case kinds to run (--only=a,b), or null for all. */
-const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",") ?? null;
+const only =
+  process.argv
+    .find((a) => a.startsWith("--only="))
+    ?.slice("--only=".length)
+    .split(",") ?? null;
 const started = performance.now();
 const log = (s: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${s}`);
 
@@ -37,7 +41,9 @@ const log = (s: string) => console.log(`[${((performance.now() - started) / 1000
  */
 function casesFor(backend: "cpu" | "webgpu", all: readonly Case[]): Case[] {
   if (backend === "cpu" || full) return [...all];
-  return all.filter((c) => (c.spec.kind === "attention" ? c.spec.T <= 256 : only !== null || c.spec.kind === "matmul" || c.spec.kind === "softmax"));
+  return all.filter((c) =>
+    c.spec.kind === "attention" ? c.spec.T <= 256 : only !== null || c.spec.kind === "matmul" || c.spec.kind === "softmax",
+  );
 }
 
 async function measure(impl: Impl, reason: string | null, c: Case): Promise<Row> {
@@ -69,7 +75,12 @@ async function main(): Promise<void> {
     }
     for (const c of casesFor(backend, cases)) {
       for (const impl of impls) rows.push(await measure(impl, reasons.get(impl)!, c));
-      log(`${backend} ${c.kernel} ${c.size}: ${rows.slice(-impls.length).map((r) => `${r.impl} ${r.unavailable ? "n/a" : `${r.ms!.toFixed(2)} ms`}`).join(", ")}`);
+      log(
+        `${backend} ${c.kernel} ${c.size}: ${rows
+          .slice(-impls.length)
+          .map((r) => `${r.impl} ${r.unavailable ? "n/a" : `${r.ms!.toFixed(2)} ms`}`)
+          .join(", ")}`,
+      );
     }
   }
   log("pytorch: one python process over the cpu cases");
@@ -102,9 +113,16 @@ async function main(): Promise<void> {
   console.log("\ntargets");
   for (const t of targets) console.log(`  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.detail}`);
   const meta = {
-    date: new Date().toISOString(), mode: full ? "full" : "reduced", node: process.version, cpu: cpus()[0]?.model ?? "?",
-    cores: availableParallelism(), gemm_threads: threads, torch: torch.version ?? torch.unavailable ?? "?",
-    unavailable: [...new Set(rows.filter((r) => r.unavailable && r.kernel === "matmul").map((r) => `${r.impl}/${r.backend}: ${r.unavailable}`))],
+    date: new Date().toISOString(),
+    mode: full ? "full" : "reduced",
+    node: process.version,
+    cpu: cpus()[0]?.model ?? "?",
+    cores: availableParallelism(),
+    gemm_threads: threads,
+    torch: torch.version ?? torch.unavailable ?? "?",
+    unavailable: [
+      ...new Set(rows.filter((r) => r.unavailable && r.kernel === "matmul").map((r) => `${r.impl}/${r.backend}: ${r.unavailable}`)),
+    ],
   };
   if (only) return; // a partial run does not replace the results of a whole one
   const dir = fileURLToPath(new URL("./results", import.meta.url));
@@ -113,7 +131,10 @@ async function main(): Promise<void> {
   if (targets.some((t) => t.pass === false)) process.exitCode = 1;
 }
 
-function checkTargets(rows: readonly Row[], models: readonly { kernel: string; size: string; overhead?: number; unavailable?: string }[]): Target[] {
+function checkTargets(
+  rows: readonly Row[],
+  models: readonly { kernel: string; size: string; overhead?: number; unavailable?: string }[],
+): Target[] {
   const ratio = (name: string, backend: "cpu" | "webgpu", kernel: string, size: string, peer: string, need: number): Target => {
     const ours = rows.find((r) => r.impl === "anchorgrad" && r.backend === backend && r.kernel === kernel && r.size === size);
     const theirs = rows.find((r) => r.impl === peer && r.backend === backend && r.kernel === kernel && r.size === size);
@@ -130,11 +151,19 @@ function checkTargets(rows: readonly Row[], models: readonly { kernel: string; s
     ratio("webgpu matmul 1024³ ≥ 2× jax-js webgpu", "webgpu", "matmul", "1024³", "jax-js", 2),
   ];
   for (const m of models.filter((x) => x.kernel === "autodiff.overhead")) {
-    targets.push(m.overhead === undefined
-      ? { name: `autodiff overhead ≤ 3× (${m.size})`, pass: null, detail: `not measured (${m.unavailable})` }
-      : { name: `autodiff overhead ≤ 3× (${m.size})`, pass: m.overhead <= 3, detail: `${m.overhead.toFixed(2)}×` });
+    targets.push(
+      m.overhead === undefined
+        ? { name: `autodiff overhead ≤ 3× (${m.size})`, pass: null, detail: `not measured (${m.unavailable})` }
+        : { name: `autodiff overhead ≤ 3× (${m.size})`, pass: m.overhead <= 3, detail: `${m.overhead.toFixed(2)}×` },
+    );
   }
   return targets;
 }
 
-main().then(() => process.exit(), (e) => { console.error(e); process.exit(2); });
+main().then(
+  () => process.exit(),
+  (e) => {
+    console.error(e);
+    process.exit(2);
+  },
+);

@@ -19,10 +19,16 @@ function anchoredDpo({ beta = 0.1, lambda = 1, tau = 0.5 } = {}) {
     const { chosen, rejected } = ag.objectives.logRatios(batch); // r_c = S_c − Ŝ_c, r_r = S_r − Ŝ_r
     const dpo = ag.softplus(ag.neg(ag.mul(ag.sub(chosen, rejected), beta))); // −log σ(β(r_c − r_r))
     const anchor = ag.mul(ag.softplus(ag.div(ag.neg(chosen), tau)), tau * lambda); // ≈ λ·max(0, −r_c)
-    const rc = ag.mul(ag.stopGradient(chosen), beta), rr = ag.mul(ag.stopGradient(rejected), beta);
+    const rc = ag.mul(ag.stopGradient(chosen), beta),
+      rr = ag.mul(ag.stopGradient(rejected), beta);
     return {
       loss: ag.mean(ag.add(dpo, anchor)),
-      metrics: { "rewards/chosen": ag.mean(rc), "rewards/rejected": ag.mean(rr), "rewards/margins": ag.mean(ag.sub(rc, rr)), "anchor/penalty": ag.mean(ag.stopGradient(anchor)) },
+      metrics: {
+        "rewards/chosen": ag.mean(rc),
+        "rewards/rejected": ag.mean(rr),
+        "rewards/margins": ag.mean(ag.sub(rc, rr)),
+        "anchor/penalty": ag.mean(ag.stopGradient(anchor)),
+      },
     };
   };
 }
@@ -32,7 +38,11 @@ const objective = anchoredDpo();
 const f64 = (xs: number[]) => ag.tensor(xs, { dtype: "float64" });
 const lengths = f64([5, 7, 6]);
 const ref = { refChosenLogps: f64([-9, -12, -7]), refRejectedLogps: f64([-10, -11, -8]), chosenLengths: lengths, rejectedLengths: lengths };
-ag.checkGrads((c: ag.Tensor, r: ag.Tensor) => objective({ policyChosenLogps: c, policyRejectedLogps: r, ...ref }).loss, [f64([-9.5, -11, -7.2]), f64([-10.4, -10.9, -9])], { order: 2 });
+ag.checkGrads(
+  (c: ag.Tensor, r: ag.Tensor) => objective({ policyChosenLogps: c, policyRejectedLogps: r, ...ref }).loss,
+  [f64([-9.5, -11, -7.2]), f64([-10.4, -10.9, -9])],
+  { order: 2 },
+);
 console.log("gradient check passed (first and second order)");
 
 // 2. train a tiny InternVL with it on the shapes pairs
@@ -49,4 +59,6 @@ const run = await ag.train({
   out: `${out}/run`,
 });
 const last = run.history.at(-1)!;
-console.log(`step ${last.step}: loss ${last.loss!.toFixed(4)}, margins ${last["rewards/margins"]!.toFixed(4)}, anchor penalty ${last["anchor/penalty"]!.toFixed(4)}`);
+console.log(
+  `step ${last.step}: loss ${last.loss!.toFixed(4)}, margins ${last["rewards/margins"]!.toFixed(4)}, anchor penalty ${last["anchor/penalty"]!.toFixed(4)}`,
+);

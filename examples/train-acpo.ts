@@ -23,12 +23,17 @@ const run = await ag.train({
   params: model.params,
   objective: ag.objectives.acpo({ beta: 0.1, delta: 0.01 }),
   data: pairs,
-  optimizer: ag.optim.adamw({ lr: ag.optim.warmupCosine({ peak: 5e-4, warmupSteps: 2, totalSteps: steps }), mask: ag.optim.freeze("vision") }),
+  optimizer: ag.optim.adamw({
+    lr: ag.optim.warmupCosine({ peak: 5e-4, warmupSteps: 2, totalSteps: steps }),
+    mask: ag.optim.freeze("vision"),
+  }),
   steps,
   batchSize: 4,
   out: `${out}/run`,
 });
 
 const last = run.history.at(-1)!;
-console.log(`step ${last.step}: loss ${last.loss!.toFixed(4)}, margins ${last["rewards/margins"]!.toFixed(4)}, alpha ${last["acpo/alpha"]!.toFixed(3)}`);
+console.log(
+  `step ${last.step}: loss ${last.loss!.toFixed(4)}, margins ${last["rewards/margins"]!.toFixed(4)}, alpha ${last["acpo/alpha"]!.toFixed(3)}`,
+);
 console.log(`metrics: ${out}/run/metrics.jsonl, checkpoint: ${run.checkpoint}`);

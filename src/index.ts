@@ -8,7 +8,19 @@ export * from "./ops/index.js";
 export { Tensor, type NestedArray } from "./tensor/tensor.js";
 export { DTYPES, isFloat, type DType } from "./tensor/dtype.js";
 export { AnchorError, DTypeError, ShapeError } from "./tensor/errors.js";
-export { arange, full, ones, onesLike, randomNormal, randomUniform, tensor, zeros, zerosLike, type CreateOptions, type RandomOptions } from "./tensor/create.js";
+export {
+  arange,
+  full,
+  ones,
+  onesLike,
+  randomNormal,
+  randomUniform,
+  tensor,
+  zeros,
+  zerosLike,
+  type CreateOptions,
+  type RandomOptions,
+} from "./tensor/create.js";
 export { foldIn } from "./tensor/random.js";
 export { treeFlatten, treeLeaves, treeMap, treeUnflatten, type PyTree, type TreeDef } from "./tensor/pytree.js";
 export { keep, memoryStats, scope } from "./tensor/memory.js";

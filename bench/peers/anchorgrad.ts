@@ -39,27 +39,50 @@ export function anchorgrad(backend: "cpu" | "webgpu"): Impl {
       const status = (await ag.backends()).find((b) => b.name === backend);
       if (!status) return `no "${backend}" backend registered`;
       if (!status.available) return status.reason ?? "not available";
-      try { await ag.useBackend(backend); await ag.useBackend("cpu"); return null; } catch (e) { return errorText(e); }
+      try {
+        await ag.useBackend(backend);
+        await ag.useBackend("cpu");
+        return null;
+      } catch (e) {
+        return errorText(e);
+      }
     },
     async prepare(c: Case) {
       const s = c.spec;
       switch (s.kind) {
-        case "matmul": { const a = t(data(s.n * s.n, 1), [s.n, s.n]), b = t(data(s.n * s.n, 2), [s.n, s.n]); return runner(() => ag.matmul(a, b)); }
-        case "bmm": { const a = t(data(s.b * s.m * s.k, 1), [s.b, s.m, s.k]), b = t(data(s.b * s.k * s.n, 2), [s.b, s.k, s.n]); return runner(() => ag.matmul(a, b)); }
-        case "softmax": { const x = t(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]); return runner(() => ag.softmax(x, -1)); }
+        case "matmul": {
+          const a = t(data(s.n * s.n, 1), [s.n, s.n]),
+            b = t(data(s.n * s.n, 2), [s.n, s.n]);
+          return runner(() => ag.matmul(a, b));
+        }
+        case "bmm": {
+          const a = t(data(s.b * s.m * s.k, 1), [s.b, s.m, s.k]),
+            b = t(data(s.b * s.k * s.n, 2), [s.b, s.k, s.n]);
+          return runner(() => ag.matmul(a, b));
+        }
+        case "softmax": {
+          const x = t(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]);
+          return runner(() => ag.softmax(x, -1));
+        }
         case "layerNorm": {
-          const x = t(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]), w = t(data(s.cols, 2), [s.cols]), b = t(data(s.cols, 3), [s.cols]);
+          const x = t(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]),
+            w = t(data(s.cols, 2), [s.cols]),
+            b = t(data(s.cols, 3), [s.cols]);
           return runner(() => ag.layerNorm(x, w, b, 1e-5));
         }
         case "attention": {
-          const n = s.H * s.T * s.D, shape = [s.H, s.T, s.D];
+          const n = s.H * s.T * s.D,
+            shape = [s.H, s.T, s.D];
           const p = { q: t(data(n, 1), shape), k: t(data(n, 2), shape), v: t(data(n, 3), shape) };
-          const mask = causalMask(s.T, backend); made.push(mask);
+          const mask = causalMask(s.T, backend);
+          made.push(mask);
           const vg = ag.valueAndGrad((x: typeof p) => ag.sum(attention(x.q, x.k, x.v, mask)));
           return runner(() => vg(p));
         }
         case "conv": {
-          const x = t(data(s.N * s.C * s.HW * s.HW, 1), [s.N, s.C, s.HW, s.HW]), w = t(data(s.O * s.C * s.P * s.P, 2, 0.1), [s.O, s.C, s.P, s.P]), b = t(data(s.O, 3), [s.O]);
+          const x = t(data(s.N * s.C * s.HW * s.HW, 1), [s.N, s.C, s.HW, s.HW]),
+            w = t(data(s.O * s.C * s.P * s.P, 2, 0.1), [s.O, s.C, s.P, s.P]),
+            b = t(data(s.O, 3), [s.O]);
           return runner(() => ag.conv2d(x, w, { bias: b, stride: s.P }));
         }
         case "sequenceLogps": {
@@ -72,6 +95,9 @@ export function anchorgrad(backend: "cpu" | "webgpu"): Impl {
         }
       }
     },
-    release() { for (const x of made) x.dispose(); made = []; },
+    release() {
+      for (const x of made) x.dispose();
+      made = [];
+    },
   };
 }

@@ -50,22 +50,43 @@ export function jaxjs(backend: "cpu" | "webgpu"): Impl {
       try {
         jax = await startJax();
         return devicesUp!.includes(device) ? null : `jax-js found no ${device} device (has ${devicesUp!.join(", ")})`;
-      } catch (e) { return errorText(e); }
+      } catch (e) {
+        return errorText(e);
+      }
     },
     async prepare(c: Case) {
-      const np = jax.numpy, nn = jax.nn, s = c.spec;
+      const np = jax.numpy,
+        nn = jax.nn,
+        s = c.spec;
       switch (s.kind) {
-        case "matmul": { const a = arr(data(s.n * s.n, 1), [s.n, s.n]), b = arr(data(s.n * s.n, 2), [s.n, s.n]); return runner(() => np.matmul(a.ref, b.ref)); }
-        case "bmm": { const a = arr(data(s.b * s.m * s.k, 1), [s.b, s.m, s.k]), b = arr(data(s.b * s.k * s.n, 2), [s.b, s.k, s.n]); return runner(() => np.matmul(a.ref, b.ref)); }
-        case "softmax": { const x = arr(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]); return runner(() => nn.softmax(x.ref, -1)); }
+        case "matmul": {
+          const a = arr(data(s.n * s.n, 1), [s.n, s.n]),
+            b = arr(data(s.n * s.n, 2), [s.n, s.n]);
+          return runner(() => np.matmul(a.ref, b.ref));
+        }
+        case "bmm": {
+          const a = arr(data(s.b * s.m * s.k, 1), [s.b, s.m, s.k]),
+            b = arr(data(s.b * s.k * s.n, 2), [s.b, s.k, s.n]);
+          return runner(() => np.matmul(a.ref, b.ref));
+        }
+        case "softmax": {
+          const x = arr(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]);
+          return runner(() => nn.softmax(x.ref, -1));
+        }
         case "layerNorm": {
-          const x = arr(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]), w = arr(data(s.cols, 2), [s.cols]), b = arr(data(s.cols, 3), [s.cols]);
+          const x = arr(data(s.rows * s.cols, 1, 4), [s.rows, s.cols]),
+            w = arr(data(s.cols, 2), [s.cols]),
+            b = arr(data(s.cols, 3), [s.cols]);
           return runner(() => nn.standardize(x.ref, -1, { epsilon: 1e-5 }).mul(w.ref).add(b.ref));
         }
         case "attention": {
-          const n = s.H * s.T * s.D, shape = [s.H, s.T, s.D];
-          const q = arr(data(n, 1), shape), k = arr(data(n, 2), shape), v = arr(data(n, 3), shape);
-          const mask = np.tri(s.T, s.T, 0, { dtype: np.bool, device }); made.push(mask);
+          const n = s.H * s.T * s.D,
+            shape = [s.H, s.T, s.D];
+          const q = arr(data(n, 1), shape),
+            k = arr(data(n, 2), shape),
+            v = arr(data(n, 3), shape);
+          const mask = np.tri(s.T, s.T, 0, { dtype: np.bool, device });
+          made.push(mask);
           const f = (p: any) => {
             const scores = np.matmul(p.q, np.transpose(p.k, [0, 2, 1])).mul(1 / Math.sqrt(s.D));
             return np.matmul(nn.softmax(np.where(mask.ref, scores, -Infinity), -1), p.v).sum();
@@ -74,7 +95,8 @@ export function jaxjs(backend: "cpu" | "webgpu"): Impl {
           return runner(() => vg({ q: q.ref, k: k.ref, v: v.ref }));
         }
         case "conv": {
-          const x = arr(data(s.N * s.C * s.HW * s.HW, 1), [s.N, s.C, s.HW, s.HW]), w = arr(data(s.O * s.C * s.P * s.P, 2, 0.1), [s.O, s.C, s.P, s.P]);
+          const x = arr(data(s.N * s.C * s.HW * s.HW, 1), [s.N, s.C, s.HW, s.HW]),
+            w = arr(data(s.O * s.C * s.P * s.P, 2, 0.1), [s.O, s.C, s.P, s.P]);
           const b = arr(data(s.O, 3), [1, s.O, 1, 1]);
           return runner(() => jax.lax.conv(x.ref, w.ref, [s.P, s.P], "VALID").add(b.ref));
         }
@@ -91,6 +113,9 @@ export function jaxjs(backend: "cpu" | "webgpu"): Impl {
         }
       }
     },
-    release() { jax.tree.dispose(made); made = []; },
+    release() {
+      jax.tree.dispose(made);
+      made = [];
+    },
   };
 }

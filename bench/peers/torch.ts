@@ -23,7 +23,9 @@ export function runTorch(cases: readonly Case[], plan: (c: Case) => { iterations
   const r = spawnSync(PYTHON, [script], { input: JSON.stringify(job), encoding: "utf8", maxBuffer: 1 << 24, timeout: 600_000 });
   if (r.error) return { results: new Map(), unavailable: `${PYTHON}: ${r.error.message}` };
   if (r.status !== 0) {
-    const why = /ModuleNotFoundError: No module named 'torch'/.test(r.stderr) ? "torch is not installed (npm run setup:oracle)" : r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`;
+    const why = /ModuleNotFoundError: No module named 'torch'/.test(r.stderr)
+      ? "torch is not installed (npm run setup:oracle)"
+      : (r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`);
     return { results: new Map(), unavailable: why };
   }
   const out = JSON.parse(r.stdout) as { torch: string; results: Record<string, { ms: number } | { error: string }> };

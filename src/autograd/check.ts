@@ -41,25 +41,34 @@ type Scalar = (x: Tensor) => Tensor;
  * to float64 first.
  */
 export function checkGrads(f: (...args: any[]) => Tensor, args: readonly unknown[], opts: CheckGradsOptions = {}): void {
-  const o = { order: opts.order ?? 1, eps: opts.eps ?? 1e-5, atol: opts.atol ?? 1e-5, rtol: opts.rtol ?? 1e-5, directions: opts.directions ?? 2, seed: opts.seed ?? 0 };
+  const o = {
+    order: opts.order ?? 1,
+    eps: opts.eps ?? 1e-5,
+    atol: opts.atol ?? 1e-5,
+    rtol: opts.rtol ?? 1e-5,
+    directions: opts.directions ?? 2,
+    seed: opts.seed ?? 0,
+  };
   scope(() => {
     const trees = args.map((a) => {
       const { leaves, def } = treeFlatten(a);
       return { def, leaves: leaves.map((l) => (isFloat(l.dtype) ? cast(l, "float64") : l)), isTensor: a instanceof Tensor };
     });
-    const rebuild = (i: number, j: number, x: Tensor) => trees.map((t, k) =>
-      treeUnflatten(t.def, k === i ? t.leaves.map((l, m) => (m === j ? x : l)) : t.leaves));
-    trees.forEach((t, i) => t.leaves.forEach((leaf, j) => {
-      if (!isFloat(leaf.dtype)) return;
-      const label = t.isTensor ? `argument ${i}` : `argument ${i}, leaf ${j}`;
-      const fij: Scalar = (x) => f(...rebuild(i, j, x));
-      checkOne(fij, leaf, label, 1, o);
-      if (o.order === 2) {
-        const w = randomNormal(leaf.shape, { seed: o.seed + 7919 * (i + 1) + 104729 * j, dtype: "float64" });
-        const hvp: Scalar = (x) => sum(mul(grad(fij)(x), w));
-        checkOne(hvp, leaf, label, 2, o);
-      }
-    }));
+    const rebuild = (i: number, j: number, x: Tensor) =>
+      trees.map((t, k) => treeUnflatten(t.def, k === i ? t.leaves.map((l, m) => (m === j ? x : l)) : t.leaves));
+    trees.forEach((t, i) =>
+      t.leaves.forEach((leaf, j) => {
+        if (!isFloat(leaf.dtype)) return;
+        const label = t.isTensor ? `argument ${i}` : `argument ${i}, leaf ${j}`;
+        const fij: Scalar = (x) => f(...rebuild(i, j, x));
+        checkOne(fij, leaf, label, 1, o);
+        if (o.order === 2) {
+          const w = randomNormal(leaf.shape, { seed: o.seed + 7919 * (i + 1) + 104729 * j, dtype: "float64" });
+          const hvp: Scalar = (x) => sum(mul(grad(fij)(x), w));
+          checkOne(hvp, leaf, label, 2, o);
+        }
+      }),
+    );
   });
 }
 
@@ -79,8 +88,8 @@ function checkOne(fn: Scalar, x: Tensor, label: string, order: number, o: Requir
     if (!Number.isFinite(ad) || !close(ad, fd)) {
       throw new GradCheckError(
         `checkGrads: order-${order} derivative of ${label} (shape ${fmt(x.shape)}) disagrees with central differences ` +
-        `along random direction ${d}: autodiff ${ad}, finite difference ${fd} (|diff| ${Math.abs(ad - fd).toExponential(2)}).` +
-        worstElement(fn, x, g, o),
+          `along random direction ${d}: autodiff ${ad}, finite difference ${fd} (|diff| ${Math.abs(ad - fd).toExponential(2)}).` +
+          worstElement(fn, x, g, o),
       );
     }
   }
@@ -88,8 +97,11 @@ function checkOne(fn: Scalar, x: Tensor, label: string, order: number, o: Requir
 
 /** Per-element finite differences (first 256 elements) to name the worst input. */
 function worstElement(fn: Scalar, x: Tensor, g: Tensor, o: Required<CheckGradsOptions>): string {
-  const xs = x.dataSync() as Float64Array, gs = g.dataSync();
-  let worst = -1, worstErr = -1, worstFd = 0;
+  const xs = x.dataSync() as Float64Array,
+    gs = g.dataSync();
+  let worst = -1,
+    worstErr = -1,
+    worstFd = 0;
   for (let i = 0; i < Math.min(xs.length, 256); i++) {
     const probe = (h: number) => {
       const y = Float64Array.from(xs);
@@ -98,7 +110,11 @@ function worstElement(fn: Scalar, x: Tensor, g: Tensor, o: Required<CheckGradsOp
     };
     const fd = (probe(o.eps) - probe(-o.eps)) / (2 * o.eps);
     const err = Math.abs(fd - gs[i]!);
-    if (!(err <= worstErr)) { worst = i; worstErr = err; worstFd = fd; }
+    if (!(err <= worstErr)) {
+      worst = i;
+      worstErr = err;
+      worstFd = fd;
+    }
   }
   if (worst < 0) return "";
   const st = stridesOf(x.shape);

@@ -42,5 +42,8 @@ export function definePrimitive<P>(p: Primitive<P>): Primitive<P> {
 
 /** Every registered primitive that a backend must implement as a kernel. */
 export function kernelPrimitives(): string[] {
-  return [...registry.values()].filter((p) => !p.impl).map((p) => p.name).sort();
+  return [...registry.values()]
+    .filter((p) => !p.impl)
+    .map((p) => p.name)
+    .sort();
 }

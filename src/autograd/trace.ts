@@ -46,7 +46,10 @@ function topTape(inputs: readonly Tensor[]): Tape | null {
   for (let x of inputs) {
     while (x._box) {
       const tape = x._box.tape as Tape;
-      if (tape.active) { if (!top || tape.level > top.level) top = tape; break; }
+      if (tape.active) {
+        if (!top || tape.level > top.level) top = tape;
+        break;
+      }
       x = x._box.primal;
     }
   }
@@ -62,7 +65,12 @@ function unboxFor(x: Tensor, tape: Tape): Tensor {
 /** Evaluate `prim` on `inputs`, recording it on every active tape involved. */
 export function bind<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): Tensor {
   const tape = topTape(inputs);
-  if (!tape) return evaluate(prim, inputs.map((x) => x.concrete()), params);
+  if (!tape)
+    return evaluate(
+      prim,
+      inputs.map((x) => x.concrete()),
+      params,
+    );
   const parents = inputs.map((x) => {
     let b = x;
     while (b._box && !b._box.tape.active) b = b._box.primal;
@@ -87,7 +95,13 @@ export function nodeOf(x: Tensor, tape: Tape): Node | null {
  * Reverse sweep from `out` (boxed by `tape`) with cotangent `seed`.
  * Returns the cotangent of each leaf (undefined where no path reaches it).
  */
-export function backward(tape: Tape, out: Tensor, seed: Tensor, leaves: readonly Node[], add: (a: Tensor, b: Tensor) => Tensor): (Tensor | undefined)[] {
+export function backward(
+  tape: Tape,
+  out: Tensor,
+  seed: Tensor,
+  leaves: readonly Node[],
+  add: (a: Tensor, b: Tensor) => Tensor,
+): (Tensor | undefined)[] {
   const start = nodeOf(out, tape);
   const cts = new Map<Node, Tensor>();
   if (start) cts.set(start, seed);
@@ -98,7 +112,13 @@ export function backward(tape: Tape, out: Tensor, seed: Tensor, leaves: readonly
       const g = cts.get(node);
       if (!g || !node.prim) continue;
       cts.delete(node);
-      const grads = node.prim.vjp!(g, node.inputs, node.out, node.params, node.parents.map((p) => p !== null));
+      const grads = node.prim.vjp!(
+        g,
+        node.inputs,
+        node.out,
+        node.params,
+        node.parents.map((p) => p !== null),
+      );
       node.parents.forEach((p, k) => {
         const gk = grads[k];
         if (!p || !gk) return;
@@ -117,17 +137,23 @@ export function backward(tape: Tape, out: Tensor, seed: Tensor, leaves: readonly
 let debugNans = process.env.ANCHORGRAD_DEBUG_NANS === "1";
 
 /** Throw at the first primitive whose output holds a NaN or Inf (cpu). */
-export function setDebugNans(on: boolean): void { debugNans = on; }
+export function setDebugNans(on: boolean): void {
+  debugNans = on;
+}
 
 let castPrim: Primitive<{ dtype: DType }> | null = null;
 /** Set by ops/cast.ts: half-precision inputs are computed in float32. */
-export function setCastPrimitive(p: Primitive<{ dtype: DType }>): void { castPrim = p; }
+export function setCastPrimitive(p: Primitive<{ dtype: DType }>): void {
+  castPrim = p;
+}
 
 function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): Tensor {
   const backend = inputs[0]?._backend ?? currentBackend();
   for (const x of inputs) {
     if (x._backend !== backend) {
-      throw new AnchorError(`${prim.name}: inputs live on different devices (${inputs.map((t) => t.device).join(", ")}); move them to one backend first`);
+      throw new AnchorError(
+        `${prim.name}: inputs live on different devices (${inputs.map((t) => t.device).join(", ")}); move them to one backend first`,
+      );
     }
   }
   if (prim.impl) return prim.impl(inputs, params);
@@ -137,7 +163,12 @@ function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): 
     const r = evaluate(prim, up, params);
     return isHalf(spec.dtype) ? evaluate(castPrim, [r], { dtype: spec.dtype }) : r;
   }
-  const buf = backend.run(prim.name, inputs.map((x) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype })), params, spec);
+  const buf = backend.run(
+    prim.name,
+    inputs.map((x) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype })),
+    params,
+    spec,
+  );
   const out = new Tensor(spec.shape, spec.dtype, backend, buf);
   if (debugNans && isFloat(spec.dtype)) checkFinite(prim, inputs, out);
   return out;
@@ -145,10 +176,16 @@ function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): 
 
 function checkFinite(prim: Primitive, inputs: readonly Tensor[], out: Tensor): void {
   let values: ArrayLike<number>;
-  try { values = out.dataSync(); } catch { return; } // async-only backends are not checked
+  try {
+    values = out.dataSync();
+  } catch {
+    return;
+  } // async-only backends are not checked
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i]!)) {
-      throw new AnchorError(`debugNans: ${prim.name} produced ${values[i]} at flat index ${i} of its output ${fmt(out.shape)}; input shapes ${inputs.map((x) => fmt(x.shape) + " " + x.dtype).join(", ")}`);
+      throw new AnchorError(
+        `debugNans: ${prim.name} produced ${values[i]} at flat index ${i} of its output ${fmt(out.shape)}; input shapes ${inputs.map((x) => fmt(x.shape) + " " + x.dtype).join(", ")}`,
+      );
     }
   }
 }

@@ -12,9 +12,13 @@ import { Tensor } from "../tensor/tensor.js";
 import type { Primitive } from "./primitive.js";
 import { backward, bind, leaf, Tape, type Node } from "./trace.js";
 
-let addFn: (a: Tensor, b: Tensor) => Tensor = () => { throw new Error("ops not loaded"); };
+let addFn: (a: Tensor, b: Tensor) => Tensor = () => {
+  throw new Error("ops not loaded");
+};
 /** Set by ops/index.ts (cotangents are summed with the add op). */
-export function setAdd(fn: typeof addFn): void { addFn = fn; }
+export function setAdd(fn: typeof addFn): void {
+  addFn = fn;
+}
 
 type Fn<A, R> = (x: A, ...rest: any[]) => R;
 
@@ -25,7 +29,10 @@ type Fn<A, R> = (x: A, ...rest: any[]) => R;
 export function vjp<A, R>(f: Fn<A, R>, x: A, ...rest: any[]): [R, (ct: R) => A] {
   const { leaves, def } = treeFlatten(x);
   leaves.forEach((l, i) => {
-    if (!isFloat(l.dtype)) throw new DTypeError(`cannot differentiate with respect to ${l.dtype} input (leaf ${i}, shape ${fmt(l.shape)}); only float tensors have gradients`);
+    if (!isFloat(l.dtype))
+      throw new DTypeError(
+        `cannot differentiate with respect to ${l.dtype} input (leaf ${i}, shape ${fmt(l.shape)}); only float tensors have gradients`,
+      );
   });
   const tape = new Tape();
   let boxedOut: R;
@@ -38,10 +45,14 @@ export function vjp<A, R>(f: Fn<A, R>, x: A, ...rest: any[]): [R, (ct: R) => A] 
     tape.active = false;
   }
   const outs = treeFlatten(boxedOut);
-  const primal = treeUnflatten<R>(outs.def, outs.leaves.map((o) => unboxTape(o, tape)));
+  const primal = treeUnflatten<R>(
+    outs.def,
+    outs.leaves.map((o) => unboxTape(o, tape)),
+  );
   const pullback = (ct: R): A => {
     const cts = treeFlatten(ct).leaves;
-    if (cts.length !== outs.leaves.length) throw new AnchorError(`vjp: cotangent has ${cts.length} tensors, the output has ${outs.leaves.length}`);
+    if (cts.length !== outs.leaves.length)
+      throw new AnchorError(`vjp: cotangent has ${cts.length} tensors, the output has ${outs.leaves.length}`);
     tape.active = true;
     let total: (Tensor | undefined)[] = leaves.map(() => undefined);
     try {
@@ -54,7 +65,10 @@ export function vjp<A, R>(f: Fn<A, R>, x: A, ...rest: any[]): [R, (ct: R) => A] 
     } finally {
       tape.active = false;
     }
-    return treeUnflatten<A>(def, total.map((t, i) => t ?? zerosLike(leaves[i]!)));
+    return treeUnflatten<A>(
+      def,
+      total.map((t, i) => t ?? zerosLike(leaves[i]!)),
+    );
   };
   return [primal, pullback];
 }
@@ -64,8 +78,10 @@ function unboxTape(x: Tensor, tape: Tape): Tensor {
 }
 
 function scalarSeed(out: unknown, name: string): Tensor {
-  if (!(out instanceof Tensor)) throw new AnchorError(`${name}: the function must return a scalar tensor, got ${out === null ? "null" : typeof out}`);
-  if (out.size !== 1) throw new AnchorError(`${name}: the function must return a scalar, got shape ${fmt(out.shape)}; reduce it (sum, mean) or use vjp`);
+  if (!(out instanceof Tensor))
+    throw new AnchorError(`${name}: the function must return a scalar tensor, got ${out === null ? "null" : typeof out}`);
+  if (out.size !== 1)
+    throw new AnchorError(`${name}: the function must return a scalar, got shape ${fmt(out.shape)}; reduce it (sum, mean) or use vjp`);
   if (!isFloat(out.dtype)) throw new DTypeError(`${name}: the output is ${out.dtype}; only float outputs can be differentiated`);
   return onesLike(out);
 }
@@ -115,7 +131,8 @@ export function customVjp(
     impl: (inputs) => fwd(...inputs),
     vjp(g, inputs, out) {
       const gs = bwd(g, inputs, out);
-      if (gs.length !== inputs.length) throw new AnchorError(`${name}: backward returned ${gs.length} cotangents for ${inputs.length} inputs`);
+      if (gs.length !== inputs.length)
+        throw new AnchorError(`${name}: backward returned ${gs.length} cotangents for ${inputs.length} inputs`);
       return gs;
     },
   };

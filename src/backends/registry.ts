@@ -7,9 +7,10 @@ import { cpuBackend } from "./cpu/index.js";
 import { defaultThreadCount } from "./cpu/wasm/threads.js";
 import { wasmEnabled } from "./cpu/wasm/runtime.js";
 
-const cpuKernelInfo = (): string => (wasmEnabled
-  ? `WebAssembly SIMD on ${defaultThreadCount()} threads (GEMM, elementwise, rows), typed arrays elsewhere`
-  : "typed arrays (WebAssembly off: ANCHORGRAD_WASM=0 or no SIMD)");
+const cpuKernelInfo = (): string =>
+  wasmEnabled
+    ? `WebAssembly SIMD on ${defaultThreadCount()} threads (GEMM, elementwise, rows), typed arrays elsewhere`
+    : "typed arrays (WebAssembly off: ANCHORGRAD_WASM=0 or no SIMD)";
 import { AnchorError } from "../tensor/errors.js";
 
 export type BackendName = "cpu" | "webgpu";
@@ -43,7 +44,9 @@ export function registerBackend(name: string, loader: Loader): void {
   loaders.set(name, loader);
 }
 
-export function currentBackend(): Backend { return current; }
+export function currentBackend(): Backend {
+  return current;
+}
 
 export function getBackend(name: string): Backend {
   const b = loaded.get(name);

@@ -8,7 +8,10 @@ export class UsageError extends Error {
 export type FlagSpec = Record<string, { type: "string" | "boolean"; short?: string; default?: string | boolean; multiple?: boolean }>;
 
 /** Parse `argv` against `options`; unknown flags are a UsageError naming the flag. */
-export function parseFlags(argv: string[], options: FlagSpec): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+export function parseFlags(
+  argv: string[],
+  options: FlagSpec,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
     const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
@@ -24,7 +27,11 @@ type FlagValue = string | boolean | undefined;
  * (described by `what` in the error, e.g. "in (0, 1]").
  */
 export function numberFlag<D extends number | undefined>(
-  v: FlagValue, name: string, dflt: D, ok: (n: number) => boolean = (n) => n > 0, what = "a positive number",
+  v: FlagValue,
+  name: string,
+  dflt: D,
+  ok: (n: number) => boolean = (n) => n > 0,
+  what = "a positive number",
 ): number | D {
   if (v === undefined) return dflt;
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;

@@ -3,7 +3,11 @@ import { AnchorError } from "../tensor/errors.js";
 
 export class DataError extends AnchorError {
   override name = "DataError";
-  constructor(readonly file: string, readonly line: number | null, message: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number | null,
+    message: string,
+  ) {
     super(`${file}${line !== null ? `:${line}` : ""}: ${message}`);
   }
 }

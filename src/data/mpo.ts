@@ -52,13 +52,22 @@ export interface ReadResult {
 const IMAGE_TAG = /<image>\n?/g;
 
 function str(v: unknown, field: string, file: string, line: number): string {
-  if (typeof v !== "string") throw new DataError(file, line, `field "${field}" must be a string, got ${v === undefined ? "nothing" : JSON.stringify(v)?.slice(0, 60)}`);
+  if (typeof v !== "string")
+    throw new DataError(
+      file,
+      line,
+      `field "${field}" must be a string, got ${v === undefined ? "nothing" : JSON.stringify(v)?.slice(0, 60)}`,
+    );
   return v;
 }
 
 function parseRow(text: string, file: string, line: number, root: string, kind: "preference" | "sft"): PreferenceRow {
   let obj: unknown;
-  try { obj = JSON.parse(text); } catch (e) { throw new DataError(file, line, `invalid JSON (${(e as Error).message})`); }
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(file, line, `invalid JSON (${(e as Error).message})`);
+  }
   if (!obj || typeof obj !== "object" || Array.isArray(obj)) throw new DataError(file, line, "a row must be a JSON object");
   const o = obj as Record<string, unknown>;
   const img = o.image;
@@ -71,10 +80,26 @@ function parseRow(text: string, file: string, line: number, root: string, kind: 
   const source = { file, line };
   if (kind === "sft" && o.conversations !== undefined) {
     const conv = o.conversations;
-    if (!Array.isArray(conv) || conv.length !== 2) throw new DataError(file, line, `field "conversations" must hold exactly one human and one gpt turn (multi-turn rows are not supported), got ${Array.isArray(conv) ? conv.length + " turns" : typeof conv}`);
+    if (!Array.isArray(conv) || conv.length !== 2)
+      throw new DataError(
+        file,
+        line,
+        `field "conversations" must hold exactly one human and one gpt turn (multi-turn rows are not supported), got ${Array.isArray(conv) ? conv.length + " turns" : typeof conv}`,
+      );
     const [h, g] = conv as Record<string, unknown>[];
-    if (h?.from !== "human" || g?.from !== "gpt") throw new DataError(file, line, `conversations must be [{from: "human"}, {from: "gpt"}], got from=${JSON.stringify(h?.from)}, ${JSON.stringify(g?.from)}`);
-    return { images, question: str(h.value, "conversations[0].value", file, line).replace(IMAGE_TAG, "").trim(), chosen: str(g.value, "conversations[1].value", file, line), rejected: null, source };
+    if (h?.from !== "human" || g?.from !== "gpt")
+      throw new DataError(
+        file,
+        line,
+        `conversations must be [{from: "human"}, {from: "gpt"}], got from=${JSON.stringify(h?.from)}, ${JSON.stringify(g?.from)}`,
+      );
+    return {
+      images,
+      question: str(h.value, "conversations[0].value", file, line).replace(IMAGE_TAG, "").trim(),
+      chosen: str(g.value, "conversations[1].value", file, line),
+      rejected: null,
+      source,
+    };
   }
   const question = str(o.question, "question", file, line).replace(IMAGE_TAG, "").trim();
   const chosen = str(o.chosen, "chosen", file, line);
@@ -87,9 +112,14 @@ function parseRow(text: string, file: string, line: number, root: string, kind: 
 /** Read one annotation JSONL file. Blank lines are ignored; line numbers are 1-based. */
 export function readMpoJsonl(file: string, opts: ReadOptions = {}): ReadResult {
   let text: string;
-  try { text = readFileSync(file, "utf8"); } catch (e) { throw new DataError(file, null, `cannot read annotation file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new DataError(file, null, `cannot read annotation file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   const root = opts.root ?? dirname(file);
-  const rows: PreferenceRow[] = [], skipped: string[] = [];
+  const rows: PreferenceRow[] = [],
+    skipped: string[] = [];
   text.split("\n").forEach((raw, i) => {
     if (raw.trim() === "") return;
     try {
@@ -117,10 +147,13 @@ export interface MetaResult extends ReadResult {
 /** Parse the meta JSON (without reading the annotations). */
 export function readMeta(metaFile: string): MetaEntry[] {
   let meta: unknown;
-  try { meta = JSON.parse(readFileSync(metaFile, "utf8")); } catch (e) {
+  try {
+    meta = JSON.parse(readFileSync(metaFile, "utf8"));
+  } catch (e) {
     throw new DataError(metaFile, null, `cannot read the meta JSON (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (!meta || typeof meta !== "object" || Array.isArray(meta)) throw new DataError(metaFile, null, "the meta file must be a JSON object { name: { root, annotation, repeat_time } }");
+  if (!meta || typeof meta !== "object" || Array.isArray(meta))
+    throw new DataError(metaFile, null, "the meta file must be a JSON object { name: { root, annotation, repeat_time } }");
   const base = dirname(metaFile);
   return Object.entries(meta as Record<string, Record<string, unknown>>).map(([name, e]) => {
     const where = (field: string) => `data set "${name}": field "${field}"`;
@@ -129,7 +162,11 @@ export function readMeta(metaFile: string): MetaEntry[] {
     if (e.root !== undefined && typeof e.root !== "string") throw new DataError(metaFile, null, `${where("root")} must be a path`);
     const repeatTime = e.repeat_time ?? 1;
     if (typeof repeatTime !== "number" || !(repeatTime > 0) || (repeatTime > 1 && !Number.isInteger(repeatTime))) {
-      throw new DataError(metaFile, null, `${where("repeat_time")} must be a number in (0, 1] or an integer >= 1, got ${JSON.stringify(repeatTime)}`);
+      throw new DataError(
+        metaFile,
+        null,
+        `${where("repeat_time")} must be a number in (0, 1] or an integer >= 1, got ${JSON.stringify(repeatTime)}`,
+      );
     }
     const annotation = resolve(base, e.annotation);
     const entry: MetaEntry = { name, annotation, root: resolve(base, (e.root as string | undefined) ?? dirname(e.annotation)), repeatTime };
@@ -143,7 +180,8 @@ export function readMeta(metaFile: string): MetaEntry[] {
  * picks the subset when repeat_time < 1 (InternVL draws it at random).
  */
 export function readMpoMeta(metaFile: string, opts: Omit<ReadOptions, "root"> & { seed?: number } = {}): MetaResult {
-  const rows: PreferenceRow[] = [], skipped: string[] = [];
+  const rows: PreferenceRow[] = [],
+    skipped: string[] = [];
   const datasets = readMeta(metaFile).map((entry, k) => {
     const r = readMpoJsonl(entry.annotation, { ...opts, root: entry.root });
     skipped.push(...r.skipped);
@@ -158,5 +196,8 @@ function repeatRows<T>(rows: T[], repeatTime: number, seed: number): T[] {
   if (repeatTime >= 1) return Array.from({ length: repeatTime }, () => rows).flat();
   const keys = uniforms(seed, rows.length);
   const order = rows.map((_, i) => i).sort((a, b) => keys[a]! - keys[b]!);
-  return order.slice(0, Math.floor(rows.length * repeatTime)).sort((a, b) => a - b).map((i) => rows[i]!);
+  return order
+    .slice(0, Math.floor(rows.length * repeatTime))
+    .sort((a, b) => a - b)
+    .map((i) => rows[i]!);
 }

@@ -16,17 +16,31 @@ export interface PopeRow {
 
 export function readPope(file: string, root = dirname(file)): PopeRow[] {
   let text: string;
-  try { text = readFileSync(file, "utf8"); } catch (e) { throw new DataError(file, null, `cannot read POPE file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new DataError(file, null, `cannot read POPE file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   const rows: PopeRow[] = [];
   text.split("\n").forEach((raw, i) => {
     if (raw.trim() === "") return;
     let o: Record<string, unknown>;
-    try { o = JSON.parse(raw); } catch (e) { throw new DataError(file, i + 1, `invalid JSON (${(e as Error).message})`); }
+    try {
+      o = JSON.parse(raw);
+    } catch (e) {
+      throw new DataError(file, i + 1, `invalid JSON (${(e as Error).message})`);
+    }
     const label = typeof o.label === "string" ? o.label.toLowerCase() : o.label;
-    if (label !== "yes" && label !== "no") throw new DataError(file, i + 1, `field "label" must be "yes" or "no", got ${JSON.stringify(o.label)}`);
+    if (label !== "yes" && label !== "no")
+      throw new DataError(file, i + 1, `field "label" must be "yes" or "no", got ${JSON.stringify(o.label)}`);
     if (typeof o.image !== "string") throw new DataError(file, i + 1, `field "image" must be a path`);
     if (typeof o.text !== "string") throw new DataError(file, i + 1, `field "text" must be the question`);
-    rows.push({ id: (o.question_id as number | string | undefined) ?? i, image: isAbsolute(o.image) ? o.image : resolve(root, o.image), question: o.text, label });
+    rows.push({
+      id: (o.question_id as number | string | undefined) ?? i,
+      image: isAbsolute(o.image) ? o.image : resolve(root, o.image),
+      question: o.text,
+      label,
+    });
   });
   return rows;
 }

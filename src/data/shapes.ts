@@ -48,8 +48,13 @@ export const KIND_WEIGHTS = [0.45, 0.35, 0.2];
 const RGB: Record<Colour, string> = { red: "#d62728", blue: "#1f4fd8", green: "#2ca02c", yellow: "#f2c80f" };
 const BACKGROUND = "#eeeeee";
 
-export interface ShapeObject { colour: Colour; kind: Kind }
-export interface Scene { objects: (ShapeObject & { cell: number; size: number; dx: number; dy: number })[] }
+export interface ShapeObject {
+  colour: Colour;
+  kind: Kind;
+}
+export interface Scene {
+  objects: (ShapeObject & { cell: number; size: number; dx: number; dy: number })[];
+}
 
 export const objectName = (o: ShapeObject): string => `${o.colour} ${o.kind}`;
 const ALL_OBJECTS: ShapeObject[] = COLOURS.flatMap((colour) => KINDS.map((kind) => ({ colour, kind })));
@@ -102,11 +107,17 @@ function sampleScene(rng: Stream, size: number): Scene {
 function sceneSvg(scene: Scene, size: number): string {
   const half = size / 2;
   const shapes = scene.objects.map((o) => {
-    const x = (o.cell % 2) * half + o.dx, y = Math.floor(o.cell / 2) * half + o.dy, s = o.size, fill = RGB[o.colour];
+    const x = (o.cell % 2) * half + o.dx,
+      y = Math.floor(o.cell / 2) * half + o.dy,
+      s = o.size,
+      fill = RGB[o.colour];
     switch (o.kind) {
-      case "circle": return `<circle cx="${x + s / 2}" cy="${y + s / 2}" r="${s / 2}" fill="${fill}"/>`;
-      case "square": return `<rect x="${x}" y="${y}" width="${s}" height="${s}" fill="${fill}"/>`;
-      case "triangle": return `<polygon points="${x + s / 2},${y} ${x + s},${y + s} ${x},${y + s}" fill="${fill}"/>`;
+      case "circle":
+        return `<circle cx="${x + s / 2}" cy="${y + s / 2}" r="${s / 2}" fill="${fill}"/>`;
+      case "square":
+        return `<rect x="${x}" y="${y}" width="${s}" height="${s}" fill="${fill}"/>`;
+      case "triangle":
+        return `<polygon points="${x + s / 2},${y} ${x + s},${y + s} ${x},${y + s}" fill="${fill}"/>`;
     }
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><rect width="${size}" height="${size}" fill="${BACKGROUND}"/>${shapes.join("")}</svg>`;
@@ -138,11 +149,15 @@ export const coloursAnswer = (os: readonly ShapeObject[]): string => {
 export const colourQuestion = (kind: Kind): string => `What color is the ${kind}?`;
 
 /** The most frequent colour under the prior other than `not`. */
-const priorColour = (not: Colour): Colour => COLOURS.filter((c) => c !== not).sort((a, b) => COLOUR_WEIGHTS[COLOURS.indexOf(b)]! - COLOUR_WEIGHTS[COLOURS.indexOf(a)]!)[0]!;
+const priorColour = (not: Colour): Colour =>
+  COLOURS.filter((c) => c !== not).sort((a, b) => COLOUR_WEIGHTS[COLOURS.indexOf(b)]! - COLOUR_WEIGHTS[COLOURS.indexOf(a)]!)[0]!;
 const has = (scene: Scene, o: ShapeObject) => scene.objects.some((p) => p.colour === o.colour && p.kind === o.kind);
 const uniqueKinds = (scene: Scene) => KINDS.filter((k) => scene.objects.filter((o) => o.kind === k).length === 1);
 
-interface Qa { question: string; answer: string }
+interface Qa {
+  question: string;
+  answer: string;
+}
 
 /**
  * SFT turns for one scene: its caption, the colours present, a colour
@@ -154,7 +169,10 @@ interface Qa { question: string; answer: string }
  * read off the language prior.
  */
 function sftTurns(scene: Scene, rng: Stream, popularity: (o: ShapeObject) => number): Qa[] {
-  const turns: Qa[] = [{ question: CAPTION_QUESTION, answer: caption(scene.objects) }, { question: COLOURS_QUESTION, answer: coloursAnswer(scene.objects) }];
+  const turns: Qa[] = [
+    { question: CAPTION_QUESTION, answer: caption(scene.objects) },
+    { question: COLOURS_QUESTION, answer: coloursAnswer(scene.objects) },
+  ];
   const kinds = uniqueKinds(scene);
   if (kinds.length) {
     const k = kinds[rng.int(kinds.length)]!;
@@ -172,7 +190,11 @@ function sftTurns(scene: Scene, rng: Stream, popularity: (o: ShapeObject) => num
   return turns;
 }
 
-interface Pair { question: string; chosen: string; rejected: string }
+interface Pair {
+  question: string;
+  chosen: string;
+  rejected: string;
+}
 
 /** One preference pair for a scene, its rejected answer driven by the prior. */
 function preferencePair(scene: Scene, rng: Stream, popularity: (o: ShapeObject) => number): Pair {
@@ -201,18 +223,27 @@ function preferencePair(scene: Scene, rng: Stream, popularity: (o: ShapeObject) 
   const i = rng.int(scene.objects.length);
   const objs = scene.objects.map(({ colour, kind }) => ({ colour, kind }));
   const fake = { ...objs[i]!, colour: priorColour(objs[i]!.colour) };
-  const swapped = has(scene, fake) ? { ...objs[i]!, colour: COLOURS.find((c) => c !== objs[i]!.colour && !has(scene, { colour: c, kind: objs[i]!.kind }))! } : fake;
+  const swapped = has(scene, fake)
+    ? { ...objs[i]!, colour: COLOURS.find((c) => c !== objs[i]!.colour && !has(scene, { colour: c, kind: objs[i]!.kind }))! }
+    : fake;
   const wrong = objs.map((o, j) => (j === i ? swapped : o));
   return { question: CAPTION_QUESTION, chosen: caption(objs), rejected: caption(wrong) };
 }
 
 /** Negatives for one eval image under a POPE split. */
-export function popeNegatives(present: readonly ShapeObject[], split: PopeSplit, n: number, rng: Stream, frequency: Record<string, number>, cooccur: (a: ShapeObject, b: ShapeObject) => number): ShapeObject[] {
+export function popeNegatives(
+  present: readonly ShapeObject[],
+  split: PopeSplit,
+  n: number,
+  rng: Stream,
+  frequency: Record<string, number>,
+  cooccur: (a: ShapeObject, b: ShapeObject) => number,
+): ShapeObject[] {
   const absent = ALL_OBJECTS.filter((o) => !present.some((p) => p.colour === o.colour && p.kind === o.kind));
   if (split === "random") return rng.shuffle(absent).slice(0, n);
   const freq = (o: ShapeObject) => frequency[objectName(o)] ?? 0;
   if (split === "popular") return absent.sort((a, b) => freq(b) - freq(a) || objectName(a).localeCompare(objectName(b))).slice(0, n);
-  const shares = (o: ShapeObject) => present.some((p) => p.colour === o.colour || p.kind === o.kind) ? 1 : 0;
+  const shares = (o: ShapeObject) => (present.some((p) => p.colour === o.colour || p.kind === o.kind) ? 1 : 0);
   const co = (o: ShapeObject) => present.reduce((s, p) => s + cooccur(o, p), 0);
   return absent.sort((a, b) => shares(b) - shares(a) || co(b) - co(a) || objectName(a).localeCompare(objectName(b))).slice(0, n);
 }
@@ -230,7 +261,8 @@ export async function generateShapes(opts: ShapesOptions): Promise<ShapesManifes
   const size = opts.imageSize ?? 32;
   if (!Number.isInteger(size) || size < 8) throw new AnchorError(`generateShapes: imageSize must be an integer >= 8, got ${size}`);
   const counts = { sft: opts.sftImages ?? 192, pairs: opts.pairImages ?? 160, eval: opts.evalImages ?? 48 };
-  for (const [k, v] of Object.entries(counts)) if (!Number.isInteger(v) || v < 1) throw new AnchorError(`generateShapes: ${k} images must be a positive integer, got ${v}`);
+  for (const [k, v] of Object.entries(counts))
+    if (!Number.isInteger(v) || v < 1) throw new AnchorError(`generateShapes: ${k} images must be a positive integer, got ${v}`);
   const out = opts.out;
   mkdirSync(join(out, "images"), { recursive: true });
   const rng = new Stream(opts.seed);
@@ -241,7 +273,8 @@ export async function generateShapes(opts: ShapesOptions): Promise<ShapesManifes
   };
   const imagePath = (set: string, i: number) => `images/${set}_${String(i).padStart(4, "0")}.png`;
   const writes: Promise<void>[] = [writePng(sceneSvg({ objects: [] }, size), join(out, "images/blank.png"))];
-  for (const [set, list] of Object.entries(scenes)) list.forEach((s, i) => writes.push(writePng(sceneSvg(s, size), join(out, imagePath(set, i)))));
+  for (const [set, list] of Object.entries(scenes))
+    list.forEach((s, i) => writes.push(writePng(sceneSvg(s, size), join(out, imagePath(set, i)))));
   await Promise.all(writes);
 
   const training = [...scenes.sft, ...scenes.pairs];
@@ -249,31 +282,48 @@ export async function generateShapes(opts: ShapesOptions): Promise<ShapesManifes
   const pairCount = new Map<string, number>();
   for (const s of training) {
     for (const o of s.objects) frequency[objectName(o)]!++;
-    for (const a of s.objects) for (const b of s.objects) if (a !== b) pairCount.set(`${objectName(a)}|${objectName(b)}`, (pairCount.get(`${objectName(a)}|${objectName(b)}`) ?? 0) + 1);
+    for (const a of s.objects)
+      for (const b of s.objects)
+        if (a !== b) pairCount.set(`${objectName(a)}|${objectName(b)}`, (pairCount.get(`${objectName(a)}|${objectName(b)}`) ?? 0) + 1);
   }
   const cooccur = (a: ShapeObject, b: ShapeObject) => pairCount.get(`${objectName(a)}|${objectName(b)}`) ?? 0;
 
-  const sftRows = scenes.sft.flatMap((s, i) => sftTurns(s, rng, (o) => frequency[objectName(o)]!).map((qa) => ({
-    image: imagePath("sft", i),
-    conversations: [{ from: "human", value: `<image>\n${qa.question}` }, { from: "gpt", value: qa.answer }],
-  })));
-  const pairRows = scenes.pairs.map((s, i) => ({ image: imagePath("pairs", i), ...preferencePair(s, rng, (o) => frequency[objectName(o)]!) }));
+  const sftRows = scenes.sft.flatMap((s, i) =>
+    sftTurns(s, rng, (o) => frequency[objectName(o)]!).map((qa) => ({
+      image: imagePath("sft", i),
+      conversations: [
+        { from: "human", value: `<image>\n${qa.question}` },
+        { from: "gpt", value: qa.answer },
+      ],
+    })),
+  );
+  const pairRows = scenes.pairs.map((s, i) => ({
+    image: imagePath("pairs", i),
+    ...preferencePair(s, rng, (o) => frequency[objectName(o)]!),
+  }));
   type PopeLine = { question_id: number; image: string; text: string; label: "yes" | "no" };
-  const pope = Object.fromEntries(POPE_SPLITS.map((split): [PopeSplit, PopeLine[]] => {
-    let id = 0;
-    const rows = scenes.eval.flatMap((s, i) => {
-      const present = s.objects.map(({ colour, kind }) => ({ colour, kind }));
-      const negatives = popeNegatives(present, split, present.length, rng, frequency, cooccur);
-      return [...present.map((o) => [o, "yes"] as const), ...negatives.map((o) => [o, "no"] as const)]
-        .map(([o, label]) => ({ question_id: id++, image: imagePath("eval", i), text: existenceQuestion(o), label }));
-    });
-    return [split, rows];
-  })) as Record<PopeSplit, PopeLine[]>;
+  const pope = Object.fromEntries(
+    POPE_SPLITS.map((split): [PopeSplit, PopeLine[]] => {
+      let id = 0;
+      const rows = scenes.eval.flatMap((s, i) => {
+        const present = s.objects.map(({ colour, kind }) => ({ colour, kind }));
+        const negatives = popeNegatives(present, split, present.length, rng, frequency, cooccur);
+        return [...present.map((o) => [o, "yes"] as const), ...negatives.map((o) => [o, "no"] as const)].map(([o, label]) => ({
+          question_id: id++,
+          image: imagePath("eval", i),
+          text: existenceQuestion(o),
+          label,
+        }));
+      });
+      return [split, rows];
+    }),
+  ) as Record<PopeSplit, PopeLine[]>;
 
   writeFileSync(join(out, "sft.jsonl"), jsonl(sftRows));
   writeFileSync(join(out, "pairs.jsonl"), jsonl(pairRows));
   for (const split of POPE_SPLITS) writeFileSync(join(out, `pope_${split}.jsonl`), jsonl(pope[split]));
-  const meta = (name: string, annotation: string) => JSON.stringify({ [name]: { root: ".", annotation, repeat_time: 1, max_dynamic_patch: 1 } }, null, 2);
+  const meta = (name: string, annotation: string) =>
+    JSON.stringify({ [name]: { root: ".", annotation, repeat_time: 1, max_dynamic_patch: 1 } }, null, 2);
   writeFileSync(join(out, "meta_sft.json"), meta("shapes_sft", "sft.jsonl"));
   writeFileSync(join(out, "meta_pairs.json"), meta("shapes_pairs", "pairs.jsonl"));
 
@@ -282,8 +332,19 @@ export async function generateShapes(opts: ShapesOptions): Promise<ShapesManifes
     ...pairRows.flatMap((r) => [r.question, r.chosen, r.rejected]),
     ...POPE_SPLITS.flatMap((s) => pope[s].map((r) => r.text)),
     // every possible answer, so the vocabulary does not depend on the draw
-    ...ALL_OBJECTS.flatMap((o) => [existenceQuestion(o), existenceAnswer(o, true), existenceAnswer(o, false), caption([o]), colourAnswer(o.kind, o.colour), colourQuestion(o.kind)]),
-    CAPTION_QUESTION, COLOURS_QUESTION, coloursAnswer(ALL_OBJECTS), coloursAnswer(ALL_OBJECTS.slice(0, 1)), "a, and",
+    ...ALL_OBJECTS.flatMap((o) => [
+      existenceQuestion(o),
+      existenceAnswer(o, true),
+      existenceAnswer(o, false),
+      caption([o]),
+      colourAnswer(o.kind, o.colour),
+      colourQuestion(o.kind),
+    ]),
+    CAPTION_QUESTION,
+    COLOURS_QUESTION,
+    coloursAnswer(ALL_OBJECTS),
+    coloursAnswer(ALL_OBJECTS.slice(0, 1)),
+    "a, and",
   ];
   const manifest: ShapesManifest = {
     seed: opts.seed,
@@ -292,7 +353,11 @@ export async function generateShapes(opts: ShapesOptions): Promise<ShapesManifes
     pairsMeta: "meta_pairs.json",
     pope: Object.fromEntries(POPE_SPLITS.map((s) => [s, `pope_${s}.jsonl`])) as Record<PopeSplit, string>,
     blankImage: "images/blank.png",
-    counts: { sft: sftRows.length, pairs: pairRows.length, pope: Object.fromEntries(POPE_SPLITS.map((s) => [s, pope[s].length])) as Record<PopeSplit, number> },
+    counts: {
+      sft: sftRows.length,
+      pairs: pairRows.length,
+      pope: Object.fromEntries(POPE_SPLITS.map((s) => [s, pope[s].length])) as Record<PopeSplit, number>,
+    },
     objectFrequency: frequency,
     words: words(allText),
   };

@@ -44,14 +44,19 @@ function taps(inSize: number, outSize: number): Taps {
   const support = SUPPORT * stretch;
   const shrink = 1 / stretch; // multiplied, not divided by stretch, to round as Pillow does
   const width = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize), count = new Int32Array(outSize), weights = new Int32Array(outSize * width);
+  const start = new Int32Array(outSize),
+    count = new Int32Array(outSize),
+    weights = new Int32Array(outSize * width);
   const w = new Float64Array(width);
   for (let o = 0; o < outSize; o++) {
     const centre = (o + 0.5) * scale;
     const lo = Math.max(Math.trunc(centre - support + 0.5), 0);
     const n = Math.min(Math.trunc(centre + support + 0.5), inSize) - lo;
     let sum = 0;
-    for (let i = 0; i < n; i++) { w[i] = cubic((i + lo - centre + 0.5) * shrink); sum += w[i]!; }
+    for (let i = 0; i < n; i++) {
+      w[i] = cubic((i + lo - centre + 0.5) * shrink);
+      sum += w[i]!;
+    }
     for (let i = 0; i < n; i++) {
       const v = sum !== 0 ? w[i]! / sum : w[i]!;
       weights[o * width + i] = Math.trunc(v < 0 ? v * (1 << PRECISION_BITS) - 0.5 : v * (1 << PRECISION_BITS) + 0.5);
@@ -72,14 +77,17 @@ const clip8 = (acc: number): number => {
  * inW × inH to outW × outH.
  */
 export function resampleBicubic(src: Uint8Array, inW: number, inH: number, channels: number, outW: number, outH: number): Uint8Array {
-  let data = src, w = inW;
+  let data = src,
+    w = inW;
   if (outW !== inW) {
     const t = taps(inW, outW);
     const out = new Uint8Array(outW * inH * channels);
     for (let y = 0; y < inH; y++) {
       const row = y * inW * channels;
       for (let o = 0; o < outW; o++) {
-        const lo = t.start[o]!, n = t.count[o]!, k = o * t.width;
+        const lo = t.start[o]!,
+          n = t.count[o]!,
+          k = o * t.width;
         for (let c = 0; c < channels; c++) {
           let acc = 1 << (PRECISION_BITS - 1);
           for (let i = 0; i < n; i++) acc += data[row + (lo + i) * channels + c]! * t.weights[k + i]!;
@@ -95,7 +103,9 @@ export function resampleBicubic(src: Uint8Array, inW: number, inH: number, chann
     const out = new Uint8Array(w * outH * channels);
     const stride = w * channels;
     for (let o = 0; o < outH; o++) {
-      const lo = t.start[o]!, n = t.count[o]!, k = o * t.width;
+      const lo = t.start[o]!,
+        n = t.count[o]!,
+        k = o * t.width;
       for (let x = 0; x < stride; x++) {
         let acc = 1 << (PRECISION_BITS - 1);
         for (let i = 0; i < n; i++) acc += data[(lo + i) * stride + x]! * t.weights[k + i]!;

@@ -15,7 +15,18 @@
 import { randomBytes } from "node:crypto";
 import { open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { allocArray, fromBFloat16Bits, fromFloat16Bits, fromNumbers, isFloat, toBFloat16Bits, toFloat16Bits, toNumbers, type DType, type StorageArray } from "../tensor/dtype.js";
+import {
+  allocArray,
+  fromBFloat16Bits,
+  fromFloat16Bits,
+  fromNumbers,
+  isFloat,
+  toBFloat16Bits,
+  toFloat16Bits,
+  toNumbers,
+  type DType,
+  type StorageArray,
+} from "../tensor/dtype.js";
 import { fromStorage } from "../tensor/create.js";
 import { AnchorError, DTypeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
@@ -147,7 +158,9 @@ async function readExact(handle: FileHandle, dest: Uint8Array, position: number,
     const want = Math.min(dest.byteLength - done, 1 << 30);
     const { bytesRead } = await handle.read(dest, done, want, position + done);
     if (bytesRead === 0) {
-      throw new SafetensorsError(`${where}: file ends at byte ${position + done}, before the ${dest.byteLength} bytes expected from byte ${position} (truncated while open?)`);
+      throw new SafetensorsError(
+        `${where}: file ends at byte ${position + done}, before the ${dest.byteLength} bytes expected from byte ${position} (truncated while open?)`,
+      );
     }
     done += bytesRead;
   }
@@ -155,28 +168,45 @@ async function readExact(handle: FileHandle, dest: Uint8Array, position: number,
 
 function defaultDType(d: SafetensorsDType): DType {
   switch (d) {
-    case "BF16": case "F16": case "F32": return "float32";
-    case "F64": return "float64";
-    case "I64": case "I32": case "U8": return "int32";
-    case "BOOL": return "bool";
+    case "BF16":
+    case "F16":
+    case "F32":
+      return "float32";
+    case "F64":
+      return "float64";
+    case "I64":
+    case "I32":
+    case "U8":
+      return "int32";
+    case "BOOL":
+      return "bool";
   }
 }
 
 function checkConversion(e: Entry, target: DType, path: string): void {
   const fromFloat = e.dtype === "BF16" || e.dtype === "F16" || e.dtype === "F32" || e.dtype === "F64";
-  const ok = fromFloat ? isFloat(target) : target === "int32" || target === "float32" || target === "float64" || (e.dtype === "BOOL" && target === "bool");
+  const ok = fromFloat
+    ? isFloat(target)
+    : target === "int32" || target === "float32" || target === "float64" || (e.dtype === "BOOL" && target === "bool");
   if (!ok) throw new DTypeError(`${path}: tensor "${e.name}" is ${e.dtype} and cannot be read as ${target}`);
 }
 
 /** Stored bytes that are already the target's storage format (BOOL is normalised to 0/1 instead). */
 function isBitCopy(d: SafetensorsDType, target: DType): boolean {
-  return (d === "BF16" && target === "bfloat16") || (d === "F16" && target === "float16") ||
-    (d === "F32" && target === "float32") || (d === "F64" && target === "float64") || (d === "I32" && target === "int32");
+  return (
+    (d === "BF16" && target === "bfloat16") ||
+    (d === "F16" && target === "float16") ||
+    (d === "F32" && target === "float32") ||
+    (d === "F64" && target === "float64") ||
+    (d === "I32" && target === "int32")
+  );
 }
 
 /** Decode `bytes` (whole elements of `d`) into `out[offset...]` in `target`'s storage format. */
 function decodeInto(d: SafetensorsDType, bytes: Uint8Array, out: StorageArray, offset: number, target: DType, where: string): void {
-  const buf = bytes.buffer, at = bytes.byteOffset, n = bytes.byteLength / ELEMENT_BYTES[d];
+  const buf = bytes.buffer,
+    at = bytes.byteOffset,
+    n = bytes.byteLength / ELEMENT_BYTES[d];
   if (d === "BF16" && target === "float32") {
     // bfloat16 is the top half of a float32: widen the bits, no rounding involved.
     const bits = new Uint16Array(buf, at, n);
@@ -186,14 +216,30 @@ function decodeInto(d: SafetensorsDType, bytes: Uint8Array, out: StorageArray, o
   }
   let values: ArrayLike<number>;
   switch (d) {
-    case "BF16": values = Float32Array.from(new Uint16Array(buf, at, n), fromBFloat16Bits); break;
-    case "F16": values = Float32Array.from(new Uint16Array(buf, at, n), fromFloat16Bits); break;
-    case "F32": values = new Float32Array(buf, at, n); break;
-    case "F64": values = new Float64Array(buf, at, n); break;
-    case "I32": values = new Int32Array(buf, at, n); break;
-    case "U8": values = new Uint8Array(buf, at, n); break;
-    case "BOOL": values = Uint8Array.from(new Uint8Array(buf, at, n), (b) => (b ? 1 : 0)); break;
-    case "I64": values = int64Values(new BigInt64Array(buf, at, n), target === "int32", offset, where); break;
+    case "BF16":
+      values = Float32Array.from(new Uint16Array(buf, at, n), fromBFloat16Bits);
+      break;
+    case "F16":
+      values = Float32Array.from(new Uint16Array(buf, at, n), fromFloat16Bits);
+      break;
+    case "F32":
+      values = new Float32Array(buf, at, n);
+      break;
+    case "F64":
+      values = new Float64Array(buf, at, n);
+      break;
+    case "I32":
+      values = new Int32Array(buf, at, n);
+      break;
+    case "U8":
+      values = new Uint8Array(buf, at, n);
+      break;
+    case "BOOL":
+      values = Uint8Array.from(new Uint8Array(buf, at, n), (b) => (b ? 1 : 0));
+      break;
+    case "I64":
+      values = int64Values(new BigInt64Array(buf, at, n), target === "int32", offset, where);
+      break;
   }
   encodeInto(values, out, offset, target);
 }
@@ -246,7 +292,8 @@ async function readHeader(path: string, handle: FileHandle) {
   const lenBytes = new Uint8Array(8);
   await readExact(handle, lenBytes, 0, path);
   const headerLen = new DataView(lenBytes.buffer).getBigUint64(0, true);
-  if (headerLen > BigInt(MAX_HEADER_BYTES)) throw fail(`header length ${headerLen} is over the format's ${MAX_HEADER_BYTES}-byte limit (not safetensors?)`);
+  if (headerLen > BigInt(MAX_HEADER_BYTES))
+    throw fail(`header length ${headerLen} is over the format's ${MAX_HEADER_BYTES}-byte limit (not safetensors?)`);
   const n = Number(headerLen);
   if (8 + n > fileSize) throw fail(`header length ${n} runs past the end of the ${fileSize}-byte file (truncated?)`);
   const headerBytes = new Uint8Array(n);
@@ -281,7 +328,8 @@ function validateHeader(header: unknown, dataSize: number, fail: (msg: string) =
   }
   // The tensors must tile the data section exactly, as the reference implementation requires.
   const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let cursor = 0, prev = "";
+  let cursor = 0,
+    prev = "";
   for (const e of sorted) {
     if (e.begin < cursor) throw fail(`tensor "${e.name}" bytes [${e.begin}, ${e.end}) overlap tensor "${prev}" (ends at ${cursor})`);
     if (e.begin > cursor) throw fail(`gap of ${e.begin - cursor} bytes before tensor "${e.name}" at data offset ${cursor}`);
@@ -306,10 +354,12 @@ function validateEntry(name: string, raw: unknown, dataSize: number, fail: (msg:
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
   if (typeof dtype !== "string" || !Object.hasOwn(ELEMENT_BYTES, dtype)) {
     const supported = Object.keys(ELEMENT_BYTES).join(", ");
-    if (typeof dtype === "string" && UNSUPPORTED_DTYPES.has(dtype)) throw fail(`${at}: dtype ${dtype} is not supported here (supported: ${supported})`);
+    if (typeof dtype === "string" && UNSUPPORTED_DTYPES.has(dtype))
+      throw fail(`${at}: dtype ${dtype} is not supported here (supported: ${supported})`);
     throw fail(`${at}: unknown dtype ${describe(dtype)} (supported: ${supported})`);
   }
-  if (!Array.isArray(shape) || !shape.every(isCount)) throw fail(`${at}: shape must be an array of non-negative integers, got ${describe(shape)}`);
+  if (!Array.isArray(shape) || !shape.every(isCount))
+    throw fail(`${at}: shape must be an array of non-negative integers, got ${describe(shape)}`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
     throw fail(`${at}: data_offsets must be [begin, end] with non-negative integers, got ${describe(offsets)}`);
   }
@@ -320,7 +370,9 @@ function validateEntry(name: string, raw: unknown, dataSize: number, fail: (msg:
   let size = 1;
   for (const dim of shape as number[]) size *= dim;
   if (!Number.isSafeInteger(size * ELEMENT_BYTES[d]) || size * ELEMENT_BYTES[d] !== end - begin) {
-    throw fail(`${at}: shape ${fmt(shape as number[])} of ${d} needs ${size * ELEMENT_BYTES[d]} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    throw fail(
+      `${at}: shape ${fmt(shape as number[])} of ${d} needs ${size * ELEMENT_BYTES[d]} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+    );
   }
   return { name, dtype: d, shape: (shape as number[]).slice(), size, begin, end };
 }
@@ -401,7 +453,9 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   }
   const hint = present.has("pytorch_model.bin")
     ? " It has pytorch_model.bin: only safetensors checkpoints are read (convert it with safetensors' convert script)."
-    : present.size ? ` It holds: ${[...present].sort().slice(0, 10).join(", ")}${present.size > 10 ? ", ..." : ""}.` : " It is empty.";
+    : present.size
+      ? ` It holds: ${[...present].sort().slice(0, 10).join(", ")}${present.size > 10 ? ", ..." : ""}.`
+      : " It is empty.";
   throw new SafetensorsError(`${dir}: not a model directory: neither ${SINGLE_FILE} nor ${INDEX_FILE} is there.${hint}`);
 }
 
@@ -413,11 +467,14 @@ async function openSharded(dir: string, indexPath: string): Promise<Checkpoint> 
     throw new SafetensorsError(`${indexPath}: not valid JSON (${(e as Error).message})`);
   }
   const weightMap = isPlainObject(index) ? index["weight_map"] : undefined;
-  if (!isPlainObject(weightMap)) throw new SafetensorsError(`${indexPath}: expected a "weight_map" object mapping tensor names to shard files`);
+  if (!isPlainObject(weightMap))
+    throw new SafetensorsError(`${indexPath}: expected a "weight_map" object mapping tensor names to shard files`);
   const shardNames: string[] = [];
   for (const [name, shard] of Object.entries(weightMap)) {
     if (typeof shard !== "string" || shard === "" || shard !== basename(shard)) {
-      throw new SafetensorsError(`${indexPath}: weight_map["${name}"] must be a shard file name in the same directory, got ${describe(shard)}`);
+      throw new SafetensorsError(
+        `${indexPath}: weight_map["${name}"] must be a shard file name in the same directory, got ${describe(shard)}`,
+      );
     }
     if (!shardNames.includes(shard)) shardNames.push(shard);
   }
@@ -433,7 +490,9 @@ async function openSharded(dir: string, indexPath: string): Promise<Checkpoint> 
       else missing.push(`"${name}" (in ${shard})`);
     }
     if (missing.length) {
-      throw new SafetensorsError(`${indexPath}: ${missing.length} tensors listed in weight_map are not in their shard: ${missing.slice(0, 8).join(", ")}${missing.length > 8 ? ", ..." : ""}`);
+      throw new SafetensorsError(
+        `${indexPath}: ${missing.length} tensors listed in weight_map are not in their shard: ${missing.slice(0, 8).join(", ")}${missing.length > 8 ? ", ..." : ""}`,
+      );
     }
     return new Checkpoint(dir, files, fileOf);
   } catch (e) {
@@ -450,9 +509,21 @@ export interface WriteOptions {
 }
 
 const NATIVE_DTYPE: Record<DType, SafetensorsDType> = {
-  float32: "F32", float64: "F64", bfloat16: "BF16", float16: "F16", int32: "I32", bool: "BOOL",
+  float32: "F32",
+  float64: "F64",
+  bfloat16: "BF16",
+  float16: "F16",
+  int32: "I32",
+  bool: "BOOL",
 };
-const STORAGE_OF: Partial<Record<SafetensorsDType, DType>> = { F32: "float32", F64: "float64", BF16: "bfloat16", F16: "float16", I32: "int32", BOOL: "bool" };
+const STORAGE_OF: Partial<Record<SafetensorsDType, DType>> = {
+  F32: "float32",
+  F64: "float64",
+  BF16: "bfloat16",
+  F16: "float16",
+  I32: "int32",
+  BOOL: "bool",
+};
 
 /**
  * Write `tensors` to `path` atomically: the bytes go to a temporary file in
@@ -523,7 +594,11 @@ async function tensorBytes(t: Tensor, dtype: SafetensorsDType): Promise<Uint8Arr
 async function syncDirectory(dir: string): Promise<void> {
   try {
     const h = await open(dir, "r");
-    try { await h.sync(); } finally { await h.close(); }
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
   } catch {
     /* best effort */
   }

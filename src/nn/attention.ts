@@ -64,7 +64,9 @@ export function dotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaO
   const [B, H, T, hd] = q.shape as [number, number, number, number];
   const [Bk, KV, S, hdk] = k.shape as [number, number, number, number];
   if (q.ndim !== 4 || k.ndim !== 4 || Bk !== B || hdk !== hd || H % KV !== 0 || v.shape.some((d, i) => d !== k.shape[i])) {
-    throw new ShapeError(`attention: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must be [B, H, T, hd], [B, KV, S, hd] x2 with H a multiple of KV`);
+    throw new ShapeError(
+      `attention: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must be [B, H, T, hd], [B, KV, S, hd] x2 with H a multiple of KV`,
+    );
   }
   const G = H / KV;
   // the G query heads of each KV head form one extra batch axis; k and v broadcast over it
@@ -97,7 +99,8 @@ export interface AttentionShape {
 }
 
 export function initAttention(seed: number, s: AttentionShape, dtype: DType = "float32"): AttentionParams {
-  const proj = (name: string, inDim: number, outDim: number, bias: boolean) => initLinear(subSeed(seed, name), inDim, outDim, { bias, dtype });
+  const proj = (name: string, inDim: number, outDim: number, bias: boolean) =>
+    initLinear(subSeed(seed, name), inDim, outDim, { bias, dtype });
   return {
     q: proj("q", s.dim, s.heads * s.headDim, s.qkvBias),
     k: proj("k", s.dim, s.kvHeads * s.headDim, s.qkvBias),
@@ -129,8 +132,14 @@ export function selfAttention(p: AttentionParams, x: Tensor, o: SelfAttentionOpt
   let v = splitHeads(linear(p.v, x), o.kvHeads);
   if (p.qNorm) q = rmsNorm(p.qNorm, q, o.normEps ?? 1e-6);
   if (p.kNorm) k = rmsNorm(p.kNorm, k, o.normEps ?? 1e-6);
-  if (o.rope) { q = applyRope(q, o.rope); k = applyRope(k, o.rope); }
-  if (o.cache) { k = concat([o.cache.k, k], 2); v = concat([o.cache.v, v], 2); }
+  if (o.rope) {
+    q = applyRope(q, o.rope);
+    k = applyRope(k, o.rope);
+  }
+  if (o.cache) {
+    k = concat([o.cache.k, k], 2);
+    v = concat([o.cache.v, v], 2);
+  }
   const y = linear(p.o, mergeHeads(dotProductAttention(q, k, v, { causal: o.causal })));
   return { y, cache: { k, v } };
 }

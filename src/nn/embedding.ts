@@ -9,8 +9,9 @@ export interface EmbeddingParams {
   readonly weight: Tensor;
 }
 
-export const initEmbedding = (seed: number, vocab: number, dim: number, std = 0.02, dtype: DType = "float32"): EmbeddingParams =>
-  ({ weight: normalInit(seed, [vocab, dim], std, dtype) });
+export const initEmbedding = (seed: number, vocab: number, dim: number, std = 0.02, dtype: DType = "float32"): EmbeddingParams => ({
+  weight: normalInit(seed, [vocab, dim], std, dtype),
+});
 
 /** ids [...] int32 -> [..., dim]; an id outside [0, vocab) raises an error naming it. */
 export function embedding(p: EmbeddingParams, ids: Tensor): Tensor {

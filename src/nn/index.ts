@@ -11,6 +11,15 @@ export { geluMlp, initGeluMlp, initSwiGlu, swiGlu, type GeluMlpParams, type SwiG
 export { initPatchEmbed, patchEmbed, type PatchEmbedParams } from "./patch.js";
 export { applyRope, ropeTables, rotateHalf, type RopeTables } from "./rope.js";
 export {
-  causalMask, dotProductAttention, initAttention, mergeHeads, selfAttention, splitHeads,
-  type AttentionParams, type AttentionShape, type KVCache, type SdpaOptions, type SelfAttentionOptions,
+  causalMask,
+  dotProductAttention,
+  initAttention,
+  mergeHeads,
+  selfAttention,
+  splitHeads,
+  type AttentionParams,
+  type AttentionShape,
+  type KVCache,
+  type SdpaOptions,
+  type SelfAttentionOptions,
 } from "./attention.js";

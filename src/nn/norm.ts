@@ -13,8 +13,10 @@ export interface RMSNormParams {
   readonly weight: Tensor;
 }
 
-export const initLayerNorm = (dim: number, dtype: DType = "float32"): LayerNormParams =>
-  ({ weight: constantInit([dim], 1, dtype), bias: constantInit([dim], 0, dtype) });
+export const initLayerNorm = (dim: number, dtype: DType = "float32"): LayerNormParams => ({
+  weight: constantInit([dim], 1, dtype),
+  bias: constantInit([dim], 0, dtype),
+});
 
 export const initRMSNorm = (dim: number, dtype: DType = "float32"): RMSNormParams => ({ weight: constantInit([dim], 1, dtype) });
 

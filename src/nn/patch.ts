@@ -13,7 +13,14 @@ export interface PatchEmbedParams {
   readonly bias: Tensor;
 }
 
-export const initPatchEmbed = (seed: number, channels: number, dim: number, patch: number, std = 0.02, dtype: DType = "float32"): PatchEmbedParams => ({
+export const initPatchEmbed = (
+  seed: number,
+  channels: number,
+  dim: number,
+  patch: number,
+  std = 0.02,
+  dtype: DType = "float32",
+): PatchEmbedParams => ({
   weight: normalInit(subSeed(seed, "weight"), [dim, channels, patch, patch], std, dtype),
   bias: constantInit([dim], 0, dtype),
 });

@@ -23,14 +23,23 @@ export interface RopeTables {
  * Tables for positions start .. start + length - 1. Angles are computed in
  * float64 and rounded once to `dtype`.
  */
-export function ropeTables(start: number, length: number, headDim: number, theta: number, dtype: DType = "float32", device?: string): RopeTables {
+export function ropeTables(
+  start: number,
+  length: number,
+  headDim: number,
+  theta: number,
+  dtype: DType = "float32",
+  device?: string,
+): RopeTables {
   if (headDim % 2 !== 0) throw new ShapeError(`ropeTables: head dimension ${headDim} must be even`);
   const half = headDim / 2;
-  const cos = new Float64Array(length * headDim), sin = new Float64Array(length * headDim);
+  const cos = new Float64Array(length * headDim),
+    sin = new Float64Array(length * headDim);
   for (let t = 0; t < length; t++) {
     for (let i = 0; i < half; i++) {
       const angle = (start + t) * theta ** (-(2 * i) / headDim);
-      const c = Math.cos(angle), s = Math.sin(angle);
+      const c = Math.cos(angle),
+        s = Math.sin(angle);
       cos[t * headDim + i] = cos[t * headDim + i + half] = c;
       sin[t * headDim + i] = sin[t * headDim + i + half] = s;
     }
@@ -41,7 +50,8 @@ export function ropeTables(start: number, length: number, headDim: number, theta
 
 /** [x₁, x₂] -> [-x₂, x₁] over the last axis. */
 export function rotateHalf(x: Tensor): Tensor {
-  const d = x.shape[x.ndim - 1]!, lead = x.shape.slice(0, -1).map(() => 0);
+  const d = x.shape[x.ndim - 1]!,
+    lead = x.shape.slice(0, -1).map(() => 0);
   const x1 = slice(x, [...lead, 0], [...x.shape.slice(0, -1), d / 2]);
   const x2 = slice(x, [...lead, d / 2]);
   return concat([neg(x2), x1], -1);
@@ -50,6 +60,7 @@ export function rotateHalf(x: Tensor): Tensor {
 /** x [..., T, headDim] rotated by tables [T, headDim]. */
 export function applyRope(x: Tensor, { cos, sin }: RopeTables): Tensor {
   const [T, d] = x.shape.slice(-2);
-  if (cos.shape[0] !== T || cos.shape[1] !== d) throw new ShapeError(`applyRope: tables ${fmt(cos.shape)} do not match the last two axes of ${fmt(x.shape)}`);
+  if (cos.shape[0] !== T || cos.shape[1] !== d)
+    throw new ShapeError(`applyRope: tables ${fmt(cos.shape)} do not match the last two axes of ${fmt(x.shape)}`);
   return add(mul(x, cos), mul(rotateHalf(x), sin));
 }

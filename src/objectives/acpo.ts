@@ -70,7 +70,9 @@ function coefficients(t: Terms, o: typeof DEFAULTS): { alpha: Tensor; target: Te
  * `acpo/scaled_margin` (mean z).
  */
 export const acpo = defineObjective({
-  name: "acpo", reference: true, rewardScale: (o) => o.beta,
+  name: "acpo",
+  reference: true,
+  rewardScale: (o) => o.beta,
   defaults: DEFAULTS,
   check: checkOptions,
   pairLoss: (t, o) => {

@@ -39,7 +39,8 @@ export interface Terms {
   readonly extra: Readonly<Partial<Record<BatchField, Tensor>>>;
 }
 
-const REF_HINT = "it compares against the reference model; compute the reference log-probs, or build the objective with referenceFree: true";
+const REF_HINT =
+  "it compares against the reference model; compute the reference log-probs, or build the objective with referenceFree: true";
 
 /** Host values of a small tensor, or null on a backend that cannot read synchronously. */
 export function hostValues(t: Tensor): ArrayLike<number> | null {
@@ -52,7 +53,8 @@ export function hostValues(t: Tensor): ArrayLike<number> | null {
 
 /** Validate `batch` for objective `name` and compute its terms. */
 export function prepareBatch(name: string, batch: PreferenceBatch, needs: BatchNeeds): Terms {
-  if (batch === null || typeof batch !== "object") throw new ObjectiveError(`${name}: expected a PreferenceBatch object, got ${String(batch)}`);
+  if (batch === null || typeof batch !== "object")
+    throw new ObjectiveError(`${name}: expected a PreferenceBatch object, got ${String(batch)}`);
   const policy: BatchField[] = ["policyChosenLogps", "policyRejectedLogps"];
   const reference: BatchField[] = needs.reference ? ["refChosenLogps", "refRejectedLogps"] : [];
   const lengths: BatchField[] = ["chosenLengths", "rejectedLengths"];
@@ -68,8 +70,10 @@ export function prepareBatch(name: string, batch: PreferenceBatch, needs: BatchN
     }
     if (!(t instanceof Tensor)) throw new ObjectiveError(`${name}: batch.${f} must be a Tensor, got ${typeof t}`);
     if (t.ndim !== 1) throw new ShapeError(`${name}: batch.${f} must be 1-D [B] (one entry per pair), got shape ${fmt(t.shape)}`);
-    if (size < 0) { size = t.shape[0]!; sizeField = f; }
-    else if (t.shape[0] !== size) {
+    if (size < 0) {
+      size = t.shape[0]!;
+      sizeField = f;
+    } else if (t.shape[0] !== size) {
       throw new ShapeError(`${name}: batch sizes differ: ${sizeField} has ${size} pairs but ${f} has ${t.shape[0]}`);
     }
   }
@@ -82,14 +86,21 @@ export function prepareBatch(name: string, batch: PreferenceBatch, needs: BatchN
 
   const dtype = batch.policyChosenLogps.dtype;
   const asFloat = (f: BatchField) => cast(batch[f]!, dtype);
-  const chosenLengths = asFloat("chosenLengths"), rejectedLengths = asFloat("rejectedLengths");
+  const chosenLengths = asFloat("chosenLengths"),
+    rejectedLengths = asFloat("rejectedLengths");
   const perToken = (f: BatchField, L: Tensor) => (needs.lengthNormalize ? div(asFloat(f), L) : asFloat(f));
   const chosen = perToken("policyChosenLogps", chosenLengths);
   const rejected = perToken("policyRejectedLogps", rejectedLengths);
   const extra: Partial<Record<BatchField, Tensor>> = {};
   for (const f of needs.extra ?? []) extra[f] = perToken(f, chosenLengths);
   return {
-    size, dtype, chosen, rejected, chosenLengths, rejectedLengths, extra,
+    size,
+    dtype,
+    chosen,
+    rejected,
+    chosenLengths,
+    rejectedLengths,
+    extra,
     chosenRatio: needs.reference ? sub(chosen, perToken("refChosenLogps", chosenLengths)) : chosen,
     rejectedRatio: needs.reference ? sub(rejected, perToken("refRejectedLogps", rejectedLengths)) : rejected,
   };
@@ -104,7 +115,7 @@ function checkLengths(name: string, field: BatchField, t: Tensor): void {
     if (!(v > 0) || !Number.isFinite(v)) {
       throw new ObjectiveError(
         `${name}: batch.${field}[${i}] = ${v}; completion lengths must be positive and finite ` +
-        `(an all-masked row of sequenceLogps has count 0: drop that pair rather than divide by zero)`,
+          `(an all-masked row of sequenceLogps has count 0: drop that pair rather than divide by zero)`,
       );
     }
   }

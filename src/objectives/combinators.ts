@@ -19,12 +19,14 @@ export type WeightedTerm = readonly [Objective, number] | readonly [Objective, n
  * is named `myLoss` by JavaScript), else `term<k>`.
  */
 export function weighted(terms: readonly WeightedTerm[]): Objective {
-  if (!Array.isArray(terms) || terms.length === 0) throw new ObjectiveError("weighted: expected a non-empty array of [objective, weight] pairs");
+  if (!Array.isArray(terms) || terms.length === 0)
+    throw new ObjectiveError("weighted: expected a non-empty array of [objective, weight] pairs");
   const seen = new Map<string, number>();
   const parts = terms.map((term, k) => {
     const [objective, weight, label] = term as [Objective, number, string?];
     if (typeof objective !== "function") throw new ObjectiveError(`weighted: term ${k} is not an objective (got ${typeof objective})`);
-    if (typeof weight !== "number" || !Number.isFinite(weight)) throw new ObjectiveError(`weighted: weight of term ${k} must be a finite number, got ${String(weight)}`);
+    if (typeof weight !== "number" || !Number.isFinite(weight))
+      throw new ObjectiveError(`weighted: weight of term ${k} must be a finite number, got ${String(weight)}`);
     const base = label ?? (objective.name || `term${k}`);
     const count = (seen.get(base) ?? 0) + 1;
     seen.set(base, count);
@@ -36,7 +38,9 @@ export function weighted(terms: readonly WeightedTerm[]): Objective {
     for (const { objective, weight, name } of parts) {
       const r = objective(batch);
       if (!(r?.loss instanceof Tensor) || r.loss.size !== 1) {
-        throw new ObjectiveError(`weighted: term "${name}" must return { loss: scalar Tensor, metrics }, got loss ${r?.loss instanceof Tensor ? fmt(r.loss.shape) : String(r?.loss)}`);
+        throw new ObjectiveError(
+          `weighted: term "${name}" must return { loss: scalar Tensor, metrics }, got loss ${r?.loss instanceof Tensor ? fmt(r.loss.shape) : String(r?.loss)}`,
+        );
       }
       const part = mul(r.loss, weight);
       loss = loss ? add(loss, part) : part;
@@ -49,5 +53,12 @@ export function weighted(terms: readonly WeightedTerm[]): Objective {
 
 /** InternVL's MPO: 0.8·dpo + 0.2·bcoPair + 1·sft, with a shared β. */
 export function mpo(opts: { beta?: number } = {}): Objective {
-  return named("mpo", weighted([[dpo({ beta: opts.beta }), 0.8], [bcoPair({ beta: opts.beta }), 0.2], [sft(), 1]]));
+  return named(
+    "mpo",
+    weighted([
+      [dpo({ beta: opts.beta }), 0.8],
+      [bcoPair({ beta: opts.beta }), 0.2],
+      [sft(), 1],
+    ]),
+  );
 }

@@ -25,7 +25,8 @@ const plus = (a: Tensor, b: TensorLike): Tensor => add(a, b);
 
 /** Sigmoid DPO; with labelSmoothing ε > 0 the conservative cDPO form. */
 export const dpo = defineObjective({
-  ...base, name: "dpo",
+  ...base,
+  name: "dpo",
   defaults: { ...FAMILY, labelSmoothing: 0 },
   check: (o) => requireRange("dpo", "labelSmoothing", o.labelSmoothing, 0, 0.5),
   pairLoss: (t, o) => smoothedLogistic(scaled(margin(t), o.beta), o.labelSmoothing),
@@ -33,7 +34,8 @@ export const dpo = defineObjective({
 
 /** Robust DPO: the unbiased loss under label flips with probability ε. */
 export const robust = defineObjective({
-  ...base, name: "robust",
+  ...base,
+  name: "robust",
   defaults: { ...FAMILY, labelSmoothing: 0 },
   check: (o) => requireRange("robust", "labelSmoothing", o.labelSmoothing, 0, 0.5, { hi: true }),
   pairLoss: (t, { beta, labelSmoothing: e }) => {
@@ -44,39 +46,41 @@ export const robust = defineObjective({
 
 /** SLiC hinge: max(0, 1 − βΔ). */
 export const hinge = defineObjective({
-  ...base, name: "hinge",
+  ...base,
+  name: "hinge",
   defaults: FAMILY,
   pairLoss: (t, o) => relu(oneMinus(scaled(margin(t), o.beta))),
 });
 
 /** IPO: (Δ − 1/(2β))², on per-token log-ratios by default (as TRL). */
 export const ipo = defineObjective({
-  ...base, name: "ipo",
+  ...base,
+  name: "ipo",
   defaults: { ...FAMILY, lengthNormalize: true },
   pairLoss: (t, o) => square(sub(margin(t), 1 / (2 * o.beta))),
 });
 
 /** EXO (pairwise): the reverse KL from the ε-smoothed preference label. */
 export const exoPair = defineObjective({
-  ...base, name: "exoPair",
+  ...base,
+  name: "exoPair",
   defaults: { ...FAMILY, labelSmoothing: 1e-3 },
   check: (o) => requireRange("exoPair", "labelSmoothing", o.labelSmoothing, 0, 0.5, { lo: true }),
   pairLoss: (t, { beta, labelSmoothing: e }) => {
     const z = scaled(margin(t), beta);
     // σ(z)·[log σ(z) − log(1−ε)] + σ(−z)·[log σ(−z) − log ε], with log σ(z) = −ℓ(z)
-    return add(
-      mul(sigmoid(z), neg(plus(logistic(z), Math.log(1 - e)))),
-      mul(sigmoid(neg(z)), neg(plus(logistic(neg(z)), Math.log(e)))),
-    );
+    return add(mul(sigmoid(z), neg(plus(logistic(z), Math.log(1 - e)))), mul(sigmoid(neg(z)), neg(plus(logistic(neg(z)), Math.log(e)))));
   },
 });
 
 /** NCA (pairwise): ℓ(βr_c) + ½ℓ(−βr_c) + ½ℓ(−βr_r). */
 export const ncaPair = defineObjective({
-  ...base, name: "ncaPair",
+  ...base,
+  name: "ncaPair",
   defaults: FAMILY,
   pairLoss: (t, { beta }) => {
-    const rc = scaled(t.chosenRatio, beta), rr = scaled(t.rejectedRatio, beta);
+    const rc = scaled(t.chosenRatio, beta),
+      rr = scaled(t.rejectedRatio, beta);
     return addAll(logistic(rc), mul(logistic(neg(rc)), 0.5), mul(logistic(neg(rr)), 0.5));
   },
 });
@@ -87,7 +91,8 @@ export const ncaPair = defineObjective({
  * (default 0), which the training loop may update between steps.
  */
 export const bcoPair = defineObjective({
-  ...base, name: "bcoPair",
+  ...base,
+  name: "bcoPair",
   defaults: { ...FAMILY, delta: 0 },
   pairLoss: (t, { beta, delta }) =>
     add(logistic(sub(scaled(t.chosenRatio, beta), delta)), logistic(neg(sub(scaled(t.rejectedRatio, beta), delta)))),
@@ -95,21 +100,24 @@ export const bcoPair = defineObjective({
 
 /** SPPO (hard labels): (r_c − 1/(2β))² + (r_r + 1/(2β))². */
 export const sppoHard = defineObjective({
-  ...base, name: "sppoHard",
+  ...base,
+  name: "sppoHard",
   defaults: FAMILY,
   pairLoss: (t, { beta }) => add(square(sub(t.chosenRatio, 1 / (2 * beta))), square(plus(t.rejectedRatio, 1 / (2 * beta)))),
 });
 
 /** APO-zero: 1 − σ(βr_c) + σ(βr_r) (raise the chosen likelihood, lower the rejected). */
 export const apoZero = defineObjective({
-  ...base, name: "apoZero",
+  ...base,
+  name: "apoZero",
   defaults: FAMILY,
   pairLoss: (t, { beta }) => add(oneMinus(sigmoid(scaled(t.chosenRatio, beta))), sigmoid(scaled(t.rejectedRatio, beta))),
 });
 
 /** APO-down: σ(βr_c) + 1 − σ(βΔ) (lower both, the rejected more). */
 export const apoDown = defineObjective({
-  ...base, name: "apoDown",
+  ...base,
+  name: "apoDown",
   defaults: FAMILY,
   pairLoss: (t, { beta }) => add(sigmoid(scaled(t.chosenRatio, beta)), oneMinus(sigmoid(scaled(margin(t), beta)))),
 });
@@ -120,7 +128,8 @@ export const apoDown = defineObjective({
  * overflows (z ≪ 0, where m underflows to 0 and TRL's form gives 0·∞).
  */
 export const discopop = defineObjective({
-  ...base, name: "discopop",
+  ...base,
+  name: "discopop",
   defaults: { ...FAMILY, tau: 0.05 },
   check: (o) => requirePositive("discopop", "tau", o.tau),
   pairLoss: (t, { beta, tau }) => {
@@ -132,7 +141,8 @@ export const discopop = defineObjective({
 
 /** DPO-Positive: ℓ(β[Δ − λ·max(0, Ŝ_c − S_c)]) penalises a chosen likelihood below the reference. */
 export const dpop = defineObjective({
-  ...base, name: "dpop",
+  ...base,
+  name: "dpop",
   defaults: { ...FAMILY, lambda: 50 },
   check: (o) => requireNonNegative("dpop", "lambda", o.lambda),
   pairLoss: (t, { beta, lambda }) => {

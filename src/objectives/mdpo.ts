@@ -15,7 +15,9 @@ import { defineObjective } from "./objective.js";
  * not needed with referenceFree).
  */
 export const mdpo = defineObjective({
-  name: "mdpo", reference: true, rewardScale: (o) => o.beta,
+  name: "mdpo",
+  reference: true,
+  rewardScale: (o) => o.beta,
   defaults: { beta: 0.1, lengthNormalize: false, referenceFree: false },
   extra: (o) => (o.referenceFree ? ["policyChosenLogpsNoImage"] : ["policyChosenLogpsNoImage", "refChosenLogpsNoImage"]),
   pairLoss: (t, { beta, referenceFree }) => {

@@ -41,7 +41,7 @@ export function defineObjective<D extends Options>(spec: ObjectiveSpec<D>): (opt
     spec.check?.(o);
     const needs = {
       reference: spec.reference && o.referenceFree !== true,
-      lengthNormalize: typeof o.lengthNormalize === "boolean" ? o.lengthNormalize : spec.lengthNormalize ?? false,
+      lengthNormalize: typeof o.lengthNormalize === "boolean" ? o.lengthNormalize : (spec.lengthNormalize ?? false),
       extra: spec.extra?.(o) ?? [],
     };
     return named(spec.name, (batch: PreferenceBatch) => {

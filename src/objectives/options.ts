@@ -25,7 +25,11 @@ export function resolveOptions<D extends Options>(objective: string, defaults: D
       ? Array.isArray(value) && value.length === d.length && value.every((v) => typeof v === "number" && Number.isFinite(v))
       : typeof value === typeof d && (typeof value !== "number" || Number.isFinite(value));
     if (!ok) {
-      const want = Array.isArray(d) ? `an array of ${d.length} finite numbers` : typeof d === "number" ? "a finite number" : `a ${typeof d}`;
+      const want = Array.isArray(d)
+        ? `an array of ${d.length} finite numbers`
+        : typeof d === "number"
+          ? "a finite number"
+          : `a ${typeof d}`;
       throw new ObjectiveError(`${objective}: option ${key} must be ${want}, got ${JSON.stringify(value)}`);
     }
     out[key] = value as OptionValue;
@@ -34,7 +38,14 @@ export function resolveOptions<D extends Options>(objective: string, defaults: D
 }
 
 /** Throw unless lo ≤ value ≤ hi (or strict, per side). */
-export function requireRange(objective: string, key: string, value: number, lo: number, hi: number, strict: { lo?: boolean; hi?: boolean } = {}): void {
+export function requireRange(
+  objective: string,
+  key: string,
+  value: number,
+  lo: number,
+  hi: number,
+  strict: { lo?: boolean; hi?: boolean } = {},
+): void {
   const ok = (strict.lo ? value > lo : value >= lo) && (strict.hi ? value < hi : value <= hi);
   if (!ok) {
     const interval = `${strict.lo ? "(" : "["}${lo}, ${hi}${strict.hi ? ")" : "]"}`;
@@ -51,5 +62,8 @@ export function requireNonNegative(objective: string, key: string, value: number
 }
 
 export function requireOneOf(objective: string, key: string, value: string, choices: readonly string[]): void {
-  if (!choices.includes(value)) throw new ObjectiveError(`${objective}: ${key} must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(value)}`);
+  if (!choices.includes(value))
+    throw new ObjectiveError(
+      `${objective}: ${key} must be one of ${choices.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(value)}`,
+    );
 }

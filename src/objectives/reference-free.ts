@@ -21,14 +21,18 @@ const policyMargin = (t: Terms): Tensor => sub(t.chosen, t.rejected);
  * size-weighted mean of its parts.
  */
 export const sft = defineObjective({
-  name: "sft", reference: false, rewardScale: () => null,
+  name: "sft",
+  reference: false,
+  rewardScale: () => null,
   defaults: { lengthNormalize: true },
   pairLoss: (t) => neg(t.chosen),
 });
 
 /** SimPO: ℓ(β(A_c − A_r) − γ), cDPO-smoothed with labelSmoothing. */
 export const simpo = defineObjective({
-  name: "simpo", reference: false, rewardScale: (o) => o.beta,
+  name: "simpo",
+  reference: false,
+  rewardScale: (o) => o.beta,
   defaults: { beta: 2.0, gamma: 0.5, labelSmoothing: 0, lengthNormalize: true },
   check: (o) => requireRange("simpo", "labelSmoothing", o.labelSmoothing, 0, 0.5),
   pairLoss: (t, { beta, gamma, labelSmoothing }) => smoothedLogistic(sub(mul(policyMargin(t), beta), gamma), labelSmoothing),
@@ -36,7 +40,9 @@ export const simpo = defineObjective({
 
 /** CPO's preference term: ℓ(β(S_c − S_r)); CPO proper adds sft (see `weighted`). */
 export const cpo = defineObjective({
-  name: "cpo", reference: false, rewardScale: (o) => o.beta,
+  name: "cpo",
+  reference: false,
+  rewardScale: (o) => o.beta,
   defaults: { beta: 0.1, labelSmoothing: 0, lengthNormalize: false },
   check: (o) => requireRange("cpo", "labelSmoothing", o.labelSmoothing, 0, 0.5),
   pairLoss: (t, { beta, labelSmoothing }) => smoothedLogistic(mul(policyMargin(t), beta), labelSmoothing),
@@ -55,11 +61,15 @@ const MAX_MEAN_LOGP = -1e-12;
  * lo = (A_c − A_r) − [log(1 − e^A_c) − log(1 − e^A_r)].
  */
 export const orpo = defineObjective({
-  name: "orpo", reference: false, lengthNormalize: true, rewardScale: (o) => o.lambda,
+  name: "orpo",
+  reference: false,
+  lengthNormalize: true,
+  rewardScale: (o) => o.lambda,
   defaults: { lambda: 0.1 },
   check: (o) => requireNonNegative("orpo", "lambda", o.lambda),
   pairLoss: (t, { lambda }) => {
-    const ac = clampAbove(t.chosen, MAX_MEAN_LOGP), ar = clampAbove(t.rejected, MAX_MEAN_LOGP);
+    const ac = clampAbove(t.chosen, MAX_MEAN_LOGP),
+      ar = clampAbove(t.rejected, MAX_MEAN_LOGP);
     const logOdds = sub(sub(ac, ar), sub(log1mexp(ac), log1mexp(ar)));
     return {
       perPair: add(neg(t.chosen), mul(logistic(logOdds), lambda)),

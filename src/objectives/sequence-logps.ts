@@ -50,7 +50,12 @@ export interface SequenceLogpsOptions {
  * (other values than 0/1 act as weights). `sum` and `count` are [B] in the
  * logits' dtype; `sum` is differentiable with respect to the logits.
  */
-export function sequenceLogps(logits: Tensor, labels: Tensor, mask: Tensor, opts: SequenceLogpsOptions = {}): { sum: Tensor; count: Tensor } {
+export function sequenceLogps(
+  logits: Tensor,
+  labels: Tensor,
+  mask: Tensor,
+  opts: SequenceLogpsOptions = {},
+): { sum: Tensor; count: Tensor } {
   checkInputs(logits, labels, mask);
   const [B, T, V] = logits.shape as [number, number, number];
   const weights = cast(slice(mask, [0, 1]), logits.dtype); // [B, T−1]: weight of the token each position predicts
@@ -65,14 +70,21 @@ export function sequenceLogps(logits: Tensor, labels: Tensor, mask: Tensor, opts
 }
 
 function checkInputs(logits: Tensor, labels: Tensor, mask: Tensor): void {
-  for (const [name, t] of [["logits", logits], ["labels", labels], ["mask", mask]] as const) {
+  for (const [name, t] of [
+    ["logits", logits],
+    ["labels", labels],
+    ["mask", mask],
+  ] as const) {
     if (!(t instanceof Tensor)) throw new AnchorError(`sequenceLogps: ${name} must be a Tensor, got ${t === null ? "null" : typeof t}`);
   }
   if (logits.ndim !== 3) throw new ShapeError(`sequenceLogps: logits must be [B, T, V], got shape ${fmt(logits.shape)}`);
   if (!isFloat(logits.dtype)) throw new DTypeError(`sequenceLogps: logits must be a float tensor, got ${logits.dtype}`);
   if (logits.shape[2] === 0) throw new ShapeError(`sequenceLogps: logits ${fmt(logits.shape)} have an empty vocabulary axis`);
   const bt = logits.shape.slice(0, 2);
-  for (const [name, t] of [["labels", labels], ["mask", mask]] as const) {
+  for (const [name, t] of [
+    ["labels", labels],
+    ["mask", mask],
+  ] as const) {
     if (t.ndim !== 2 || t.shape[0] !== bt[0] || t.shape[1] !== bt[1]) {
       throw new ShapeError(`sequenceLogps: ${name} must be [B, T] = ${fmt(bt)} to match logits ${fmt(logits.shape)}, got ${fmt(t.shape)}`);
     }
@@ -88,7 +100,9 @@ function checkLabels(targets: Tensor, V: number): void {
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (id < 0 || id >= V) {
-      throw new AnchorError(`sequenceLogps: labels[${Math.floor(i / width)}, ${(i % width) + 1}] = ${id} is scored by the mask but outside the vocabulary [0, ${V})`);
+      throw new AnchorError(
+        `sequenceLogps: labels[${Math.floor(i / width)}, ${(i % width) + 1}] = ${id} is scored by the mask but outside the vocabulary [0, ${V})`,
+      );
     }
   }
 }
@@ -130,7 +144,12 @@ function weightedTokenLogps(chunk: number) {
     (logits, targets, weights) => {
       const [B, T] = logits.shape as [number, number, number];
       const lse = logsumexp(logits, -1); // [B, T]: the last position's is never used
-      const picked = Array.from({ length: B }, (_, b) => concat(chunks(T - 1, chunk).map(([s, e]) => scope(() => labelLogits(logits, targets, b, s, e))), 0));
+      const picked = Array.from({ length: B }, (_, b) =>
+        concat(
+          chunks(T - 1, chunk).map(([s, e]) => scope(() => labelLogits(logits, targets, b, s, e))),
+          0,
+        ),
+      );
       return sum(mul(sub(stack(picked), slice(lse, [0, 0], [B, T - 1])), weights), 1);
     },
     (g, [logits, targets, weights]) => {
@@ -163,9 +182,14 @@ function release(parts: readonly Tensor[], whole: Tensor, concrete: boolean): vo
  * (i, label_i) and nothing elsewhere.
  */
 function chunkGrad(logits: Tensor, targets: Tensor, weights: Tensor, g: Tensor, b: number, s: number, e: number): Tensor {
-  const V = logits.shape[2]!, n = e - s;
+  const V = logits.shape[2]!,
+    n = e - s;
   const x = slice(logits, [b, s, 0], [b + 1, e, V]);
   const w = mul(slice(weights, [b, s], [b + 1, e]), slice(g, [b], [b + 1])); // [1, n]
-  const hits = scatterAdd(reshape(mul(eye(n, x), reshape(w, [n, 1])), [1, n, n]), reshape(slice(targets, [b, s], [b + 1, e]), [n]), 2, [1, n, V]);
+  const hits = scatterAdd(reshape(mul(eye(n, x), reshape(w, [n, 1])), [1, n, n]), reshape(slice(targets, [b, s], [b + 1, e]), [n]), 2, [
+    1,
+    n,
+    V,
+  ]);
   return sub(hits, mul(softmax(x, -1), reshape(w, [1, n, 1])));
 }

@@ -42,7 +42,12 @@ export const UNARY: readonly UnaryRow[] = [
   { name: "abs", js: Math.abs, wgsl: "abs(x)", ints: true, vjp: (g, x) => mul(g, sign(x)) },
   { name: "sign", js: Math.sign, wgsl: "sign(x)", ints: true },
   { name: "tanh", js: Math.tanh, wgsl: "tanh(clamp(x, -15.0, 15.0))", vjp: (g, _x, y) => mul(g, sub(1, mul(y, y))) },
-  { name: "sigmoid", js: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))), wgsl: "select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)", vjp: (g, _x, y) => mul(g, mul(y, sub(1, y))) },
+  {
+    name: "sigmoid",
+    js: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
+    wgsl: "select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)",
+    vjp: (g, _x, y) => mul(g, mul(y, sub(1, y))),
+  },
   { name: "erf", js: erf, wgsl: "erf_f32(x)", vjp: (g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / SQRT_PI)) },
   { name: "sin", js: Math.sin, wgsl: "sin(x)", vjp: (g, x) => mul(g, cos(x)) },
   { name: "cos", js: Math.cos, wgsl: "cos(x)", vjp: (g, x) => neg(mul(g, sin(x))) },
@@ -51,19 +56,25 @@ export const UNARY: readonly UnaryRow[] = [
 
 const unaryPrims = new Map<string, Primitive>();
 for (const row of UNARY) {
-  unaryPrims.set(row.name, definePrimitive({
-    name: row.name,
-    infer([x]: readonly Abstract[]) {
-      if (!isFloat(x!.dtype) && !(row.ints && x!.dtype === "int32")) {
-        throw new DTypeError(`${row.name}: expected a float tensor, got ${x!.dtype}; cast it first`);
-      }
-      return { shape: x!.shape.slice(), dtype: x!.dtype };
-    },
-    ...(row.vjp && { vjp: (g: Tensor, [x]: readonly Tensor[], y: Tensor) => [row.vjp!(g, x!, y)] }),
-  }));
+  unaryPrims.set(
+    row.name,
+    definePrimitive({
+      name: row.name,
+      infer([x]: readonly Abstract[]) {
+        if (!isFloat(x!.dtype) && !(row.ints && x!.dtype === "int32")) {
+          throw new DTypeError(`${row.name}: expected a float tensor, got ${x!.dtype}; cast it first`);
+        }
+        return { shape: x!.shape.slice(), dtype: x!.dtype };
+      },
+      ...(row.vjp && { vjp: (g: Tensor, [x]: readonly Tensor[], y: Tensor) => [row.vjp!(g, x!, y)] }),
+    }),
+  );
 }
 
-const unary = (name: string) => (x: Tensor): Tensor => bind(unaryPrims.get(name)!, [x], {});
+const unary =
+  (name: string) =>
+  (x: Tensor): Tensor =>
+    bind(unaryPrims.get(name)!, [x], {});
 export const neg = unary("neg");
 export const exp = unary("exp");
 export const log = unary("log");
@@ -104,15 +115,27 @@ export const BINARY: readonly BinaryRow[] = [
   { name: "mul", js: (a, b) => a * b, wgsl: "a * b", vjp: [(g, _a, b) => mul(g, b), (g, a) => mul(g, a)] },
   { name: "div", js: (a, b) => a / b, wgsl: "a / b", vjp: [(g, _a, b) => div(g, b), (g, a, b) => neg(div(mul(g, a), mul(b, b)))] },
   {
-    name: "pow", js: Math.pow, wgsl: "pow_signed(a, b)",
+    name: "pow",
+    js: Math.pow,
+    wgsl: "pow_signed(a, b)",
     vjp: [
       (g, a, b) => mul(g, mul(b, pow(a, sub(b, 1)))),
       // d/db a^b = a^b log a, taken as 0 where a <= 0 (as PyTorch does at a = 0)
       (g, a, _b, out) => mul(g, where(greater(a, 0), mul(out, log(where(greater(a, 0), a, 1))), 0)),
     ],
   },
-  { name: "maximum", js: (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b)), wgsl: "max(a, b)", vjp: [(g, a, b) => half(g, a, b, greater), (g, a, b) => half(g, b, a, greater)] },
-  { name: "minimum", js: (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b)), wgsl: "min(a, b)", vjp: [(g, a, b) => half(g, a, b, less), (g, a, b) => half(g, b, a, less)] },
+  {
+    name: "maximum",
+    js: (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b)),
+    wgsl: "max(a, b)",
+    vjp: [(g, a, b) => half(g, a, b, greater), (g, a, b) => half(g, b, a, greater)],
+  },
+  {
+    name: "minimum",
+    js: (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b)),
+    wgsl: "min(a, b)",
+    vjp: [(g, a, b) => half(g, a, b, less), (g, a, b) => half(g, b, a, less)],
+  },
   { name: "equal", js: (a, b) => +(a === b), wgsl: "a == b", compare: true },
   { name: "notEqual", js: (a, b) => +(a !== b), wgsl: "a != b", compare: true },
   { name: "greater", js: (a, b) => +(a > b), wgsl: "a > b", compare: true },
@@ -123,23 +146,27 @@ export const BINARY: readonly BinaryRow[] = [
 
 const binaryPrims = new Map<string, Primitive>();
 for (const row of BINARY) {
-  binaryPrims.set(row.name, definePrimitive({
-    name: row.name,
-    infer([a, b]: readonly Abstract[]) {
-      if (a!.dtype !== b!.dtype) throw new DTypeError(`${row.name}: dtypes differ: ${a!.dtype} and ${b!.dtype}; cast one first`);
-      if (!row.compare && a!.dtype === "bool") throw new DTypeError(`${row.name}: bool tensors are not numbers; cast to a numeric dtype first`);
-      if (row.name === "div" || row.name === "pow") {
-        if (!isFloat(a!.dtype)) throw new DTypeError(`${row.name}: expected float tensors, got ${a!.dtype}; cast first`);
-      }
-      return { shape: broadcastShapes(row.name, a!.shape, b!.shape), dtype: row.compare ? "bool" : a!.dtype };
-    },
-    ...(row.vjp && {
-      vjp: (g: Tensor, [a, b]: readonly Tensor[], out: Tensor, _p: unknown, wanted: readonly boolean[]) => {
-        const [da, db] = row.vjp!;
-        return [wanted[0] ? unbroadcast(da(g, a!, b!, out), a!) : null, wanted[1] ? unbroadcast(db(g, a!, b!, out), b!) : null];
+  binaryPrims.set(
+    row.name,
+    definePrimitive({
+      name: row.name,
+      infer([a, b]: readonly Abstract[]) {
+        if (a!.dtype !== b!.dtype) throw new DTypeError(`${row.name}: dtypes differ: ${a!.dtype} and ${b!.dtype}; cast one first`);
+        if (!row.compare && a!.dtype === "bool")
+          throw new DTypeError(`${row.name}: bool tensors are not numbers; cast to a numeric dtype first`);
+        if (row.name === "div" || row.name === "pow") {
+          if (!isFloat(a!.dtype)) throw new DTypeError(`${row.name}: expected float tensors, got ${a!.dtype}; cast first`);
+        }
+        return { shape: broadcastShapes(row.name, a!.shape, b!.shape), dtype: row.compare ? "bool" : a!.dtype };
       },
+      ...(row.vjp && {
+        vjp: (g: Tensor, [a, b]: readonly Tensor[], out: Tensor, _p: unknown, wanted: readonly boolean[]) => {
+          const [da, db] = row.vjp!;
+          return [wanted[0] ? unbroadcast(da(g, a!, b!, out), a!) : null, wanted[1] ? unbroadcast(db(g, a!, b!, out), b!) : null];
+        },
+      }),
     }),
-  }));
+  );
 }
 
 /** Sum a cotangent over the axes along which `like` was broadcast. */
@@ -154,7 +181,8 @@ export function lift(a: TensorLike, b: TensorLike, op: string): [Tensor, Tensor]
   if (a instanceof Tensor && b instanceof Tensor) return [a, b];
   if (a instanceof Tensor) return [a, scalarLike(b as number, a)];
   if (b instanceof Tensor) return [scalarLike(a, b), b];
-  if (typeof a !== "number" || typeof b !== "number") throw new DTypeError(`${op}: expected tensors or numbers, got ${typeof a} and ${typeof b}`);
+  if (typeof a !== "number" || typeof b !== "number")
+    throw new DTypeError(`${op}: expected tensors or numbers, got ${typeof a} and ${typeof b}`);
   return [full([], a), full([], b)];
 }
 
@@ -164,7 +192,10 @@ export function scalarLike(v: number, like: Tensor): Tensor {
   return full([], v, { dtype: c.dtype, device: c.device });
 }
 
-const binary = (name: string) => (a: TensorLike, b: TensorLike): Tensor => bind(binaryPrims.get(name)!, lift(a, b, name), {});
+const binary =
+  (name: string) =>
+  (a: TensorLike, b: TensorLike): Tensor =>
+    bind(binaryPrims.get(name)!, lift(a, b, name), {});
 export const add = binary("add");
 export const sub = binary("sub");
 export const mul = binary("mul");

@@ -18,7 +18,8 @@ export function erfReference(x: number): number {
   if (ax < 3) {
     // erf(x) = 2/sqrt(pi) * exp(-x^2) * sum_n (2x^2)^n x / (1*3*...*(2n+1))
     const x2 = 2 * ax * ax;
-    let term = ax, sum = ax;
+    let term = ax,
+      sum = ax;
     for (let n = 1; n < 200 && term > sum * 1e-17; n++) {
       term *= x2 / (2 * n + 1);
       sum += term;
@@ -33,11 +34,16 @@ export function erfReference(x: number): number {
 function erfcLarge(x: number): number {
   // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...))))
   const tiny = 1e-300;
-  let f = x, c = x, d = 0;
+  let f = x,
+    c = x,
+    d = 0;
   for (let n = 1; n < 200; n++) {
     const a = n / 2;
-    d = x + a * d; d = Math.abs(d) < tiny ? tiny : d; d = 1 / d;
-    c = x + a / c; c = Math.abs(c) < tiny ? tiny : c;
+    d = x + a * d;
+    d = Math.abs(d) < tiny ? tiny : d;
+    d = 1 / d;
+    c = x + a / c;
+    c = Math.abs(c) < tiny ? tiny : c;
     const delta = c * d;
     f *= delta;
     if (Math.abs(delta - 1) < 1e-16) break;
@@ -70,19 +76,26 @@ const TAYLOR = Float64Array.from({ length: 14 }, (_, k) => {
 function chebyshevFit(f: (x: number) => number, center: number, half: number): Float64Array {
   const n = DEGREE + 1;
   const values = Array.from({ length: n }, (_, j) => f(center + half * Math.cos((Math.PI * (j + 0.5)) / n)));
-  const cheb = Array.from({ length: n }, (_, k) => (2 / n) * values.reduce((s, v, j) => s + v * Math.cos((Math.PI * k * (j + 0.5)) / n), 0));
+  const cheb = Array.from(
+    { length: n },
+    (_, k) => (2 / n) * values.reduce((s, v, j) => s + v * Math.cos((Math.PI * k * (j + 0.5)) / n), 0),
+  );
   cheb[0]! /= 2;
   // Σ cheb[k]·T_k(t), with T_k+1 = 2t·T_k − T_k−1 expanded into powers of t
   const out = new Float64Array(n);
-  let prev = new Float64Array(n), cur = new Float64Array(n);
-  prev[0] = 1; cur[1] = 1;
-  out[0] = cheb[0]!; out[1] = cheb[1]!;
+  let prev = new Float64Array(n),
+    cur = new Float64Array(n);
+  prev[0] = 1;
+  cur[1] = 1;
+  out[0] = cheb[0]!;
+  out[1] = cheb[1]!;
   for (let k = 2; k < n; k++) {
     const next = new Float64Array(n);
     for (let q = 0; q < n - 1; q++) next[q + 1] = 2 * cur[q]!;
     for (let q = 0; q < n; q++) next[q] = next[q]! - prev[q]!;
     for (let q = 0; q < n; q++) out[q] = out[q]! + cheb[k]! * next[q]!;
-    prev = cur; cur = next;
+    prev = cur;
+    cur = next;
   }
   return out;
 }
@@ -105,7 +118,10 @@ export function erf(x: number): number {
     return x * p;
   }
   if (ax >= LAST) return x < 0 ? -1 : 1;
-  const u = (ax - SMALL) / WIDTH, i = u | 0, base = i * (DEGREE + 1), t = 2 * (u - i) - 1;
+  const u = (ax - SMALL) / WIDTH,
+    i = u | 0,
+    base = i * (DEGREE + 1),
+    t = 2 * (u - i) - 1;
   let p = COEFFS[base + DEGREE]!;
   for (let k = DEGREE - 1; k >= 0; k--) p = p * t + COEFFS[base + k]!;
   const y = i >= FIRST_TAIL ? 1 - p : p;

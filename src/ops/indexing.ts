@@ -30,7 +30,10 @@ export const scatterAddPrim = definePrimitive<{ axis: number; shape: number[] }>
   infer([upd, idx], { axis, shape }) {
     checkIndices("scatterAdd", idx!);
     const expect = [...shape.slice(0, axis), ...idx!.shape, ...shape.slice(axis + 1)];
-    if (!sameShape(expect, upd!.shape)) throw new ShapeError(`scatterAdd: updates ${fmt(upd!.shape)} do not match ${fmt(expect)} for indices ${fmt(idx!.shape)} into ${fmt(shape)}`);
+    if (!sameShape(expect, upd!.shape))
+      throw new ShapeError(
+        `scatterAdd: updates ${fmt(upd!.shape)} do not match ${fmt(expect)} for indices ${fmt(idx!.shape)} into ${fmt(shape)}`,
+      );
     return { shape: shape.slice(), dtype: upd!.dtype };
   },
   vjp: (g, [, idx], _o, { axis }) => [gather(g, idx!, axis), null],

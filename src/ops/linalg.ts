@@ -26,10 +26,13 @@ export const matmulPrim = definePrimitive<MatmulParams>({
   infer([a, b], { transposeA, transposeB }) {
     if (a!.dtype !== b!.dtype) throw new DTypeError(`matmul: dtypes differ: ${a!.dtype} and ${b!.dtype}`);
     if (!isFloat(a!.dtype)) throw new DTypeError(`matmul: expected float tensors, got ${a!.dtype}`);
-    const [M, K] = matrixDims(a!.shape, transposeA), [K2, N] = matrixDims(b!.shape, transposeB);
+    const [M, K] = matrixDims(a!.shape, transposeA),
+      [K2, N] = matrixDims(b!.shape, transposeB);
     if (K !== K2) {
       const flags = [transposeA && "a transposed", transposeB && "b transposed"].filter(Boolean).join(", ");
-      throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a!.shape)} @ ${fmt(b!.shape)}${flags ? ` (${flags})` : ""} (${K} vs ${K2})`);
+      throw new ShapeError(
+        `matmul: inner dimensions differ: ${fmt(a!.shape)} @ ${fmt(b!.shape)}${flags ? ` (${flags})` : ""} (${K} vs ${K2})`,
+      );
     }
     const batch = broadcastShapes("matmul", a!.shape.slice(0, -2), b!.shape.slice(0, -2));
     return { shape: [...batch, M, N], dtype: a!.dtype };
@@ -37,7 +40,8 @@ export const matmulPrim = definePrimitive<MatmulParams>({
   // with C = op(A)·op(B): ∂op(A) = g·op(B)ᵀ and ∂op(B) = op(A)ᵀ·g, each written
   // as one product whose flags absorb the transposes
   vjp(g, [a, b], _out, { transposeA: ta, transposeB: tb }, wanted) {
-    const mm = (x: Tensor, y: Tensor, transposeA: boolean, transposeB: boolean): Tensor => bind(matmulPrim, [x, y], { transposeA, transposeB });
+    const mm = (x: Tensor, y: Tensor, transposeA: boolean, transposeB: boolean): Tensor =>
+      bind(matmulPrim, [x, y], { transposeA, transposeB });
     const da = () => (ta ? mm(b!, g, tb, true) : mm(g, b!, false, !tb));
     const db = () => {
       // a weight shared by a batch of row-major inputs: the sum over the batch is one
@@ -64,10 +68,13 @@ export interface MatmulOptions {
  * flag on a 1-D operand is an error.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const transposeA = opts.transposeA ?? false, transposeB = opts.transposeB ?? false;
+  const transposeA = opts.transposeA ?? false,
+    transposeB = opts.transposeB ?? false;
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: scalars are not matrices (${fmt(a.shape)} @ ${fmt(b.shape)}); use mul`);
   if ((transposeA && a.ndim === 1) || (transposeB && b.ndim === 1)) {
-    throw new ShapeError(`matmul: a 1-D operand cannot be transposed (${fmt(a.shape)} @ ${fmt(b.shape)}); it is already read as a row or column vector`);
+    throw new ShapeError(
+      `matmul: a 1-D operand cannot be transposed (${fmt(a.shape)} @ ${fmt(b.shape)}); it is already read as a row or column vector`,
+    );
   }
   const a2 = a.ndim === 1 ? expandDims(a, 0) : a;
   const b2 = b.ndim === 1 ? expandDims(b, -1) : b;

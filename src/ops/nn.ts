@@ -19,7 +19,8 @@ export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
  */
 export function softplus(x: Tensor): Tensor {
   const positive = greater(x, 0);
-  const xp = where(positive, x, 0), xn = where(positive, 0, x);
+  const xp = where(positive, x, 0),
+    xn = where(positive, 0, x);
   return where(positive, add(xp, log1p(exp(neg(xp)))), log1p(exp(xn)));
 }
 
@@ -57,26 +58,41 @@ const pair = (v: number | [number, number] | undefined, dflt: number): [number, 
  * image (the ViT patch embedding), so its gradients are those of its parts.
  */
 export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
-  if (x.ndim !== 4 || w.ndim !== 4) throw new ShapeError(`conv2d: expected x [N, C, H, W] and w [O, C, KH, KW], got ${fmt(x.shape)} and ${fmt(w.shape)}`);
+  if (x.ndim !== 4 || w.ndim !== 4)
+    throw new ShapeError(`conv2d: expected x [N, C, H, W] and w [O, C, KH, KW], got ${fmt(x.shape)} and ${fmt(w.shape)}`);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [O, Cw, KH, KW] = w.shape as [number, number, number, number];
-  const [sh, sw] = pair(opts.stride, 1), [ph, pw] = pair(opts.padding, 0);
+  const [sh, sw] = pair(opts.stride, 1),
+    [ph, pw] = pair(opts.padding, 0);
   if (C !== Cw) throw new ShapeError(`conv2d: input has ${C} channels but weight ${fmt(w.shape)} expects ${Cw}`);
-  if (opts.bias && (opts.bias.ndim !== 1 || opts.bias.shape[0] !== O)) throw new ShapeError(`conv2d: bias ${fmt(opts.bias.shape)} does not match the ${O} output channels of weight ${fmt(w.shape)}`);
-  const Hp = H + 2 * ph, Wp = W + 2 * pw;
-  const OH = Math.floor((Hp - KH) / sh) + 1, OW = Math.floor((Wp - KW) / sw) + 1;
-  if (OH <= 0 || OW <= 0 || sh < 1 || sw < 1) throw new ShapeError(`conv2d: kernel ${KH}x${KW} with stride ${sh}x${sw} does not fit input ${fmt(x.shape)} padded by ${ph}x${pw}`);
+  if (opts.bias && (opts.bias.ndim !== 1 || opts.bias.shape[0] !== O))
+    throw new ShapeError(`conv2d: bias ${fmt(opts.bias.shape)} does not match the ${O} output channels of weight ${fmt(w.shape)}`);
+  const Hp = H + 2 * ph,
+    Wp = W + 2 * pw;
+  const OH = Math.floor((Hp - KH) / sh) + 1,
+    OW = Math.floor((Wp - KW) / sw) + 1;
+  if (OH <= 0 || OW <= 0 || sh < 1 || sw < 1)
+    throw new ShapeError(`conv2d: kernel ${KH}x${KW} with stride ${sh}x${sw} does not fit input ${fmt(x.shape)} padded by ${ph}x${pw}`);
   let cols: Tensor; // [N, OH*OW, C*KH*KW]
   if (sh === KH && sw === KW && ph === 0 && pw === 0 && H === OH * KH && W === OW * KW) {
     const r = reshape(x, [N, C, OH, KH, OW, KW]);
     cols = reshape(transpose(r, [0, 2, 4, 1, 3, 5]), [N, OH * OW, C * KH * KW]);
   } else {
-    const xp = reshape(pad(x, [[0, 0], [0, 0], [ph, ph], [pw, pw]]), [N, C, Hp * Wp]);
+    const xp = reshape(
+      pad(x, [
+        [0, 0],
+        [0, 0],
+        [ph, ph],
+        [pw, pw],
+      ]),
+      [N, C, Hp * Wp],
+    );
     const idx = new Int32Array(OH * OW * KH * KW);
     let k = 0;
-    for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
-      for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) idx[k++] = (oh * sh + kh) * Wp + ow * sw + kw;
-    }
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) idx[k++] = (oh * sh + kh) * Wp + ow * sw + kw;
+      }
     const patches = gather(xp, fromStorage(idx, [OH * OW, KH * KW], "int32", x.device), 2); // [N, C, OH*OW, KH*KW]
     cols = reshape(transpose(patches, [0, 2, 1, 3]), [N, OH * OW, C * KH * KW]);
   }

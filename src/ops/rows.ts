@@ -92,7 +92,9 @@ export const softmaxGradPrim = definePrimitive<Record<string, never>>({
   infer([y, g]) {
     rowwise("softmaxGrad")([y!]);
     if (g!.dtype !== y!.dtype || g!.shape.length !== y!.shape.length || g!.shape.some((d, i) => d !== y!.shape[i])) {
-      throw new ShapeError(`softmaxGrad: cotangent ${fmt(g!.shape)} ${g!.dtype} does not match the softmax output ${fmt(y!.shape)} ${y!.dtype}`);
+      throw new ShapeError(
+        `softmaxGrad: cotangent ${fmt(g!.shape)} ${g!.dtype} does not match the softmax output ${fmt(y!.shape)} ${y!.dtype}`,
+      );
     }
     return { shape: y!.shape.slice(), dtype: y!.dtype };
   },
@@ -144,7 +146,8 @@ function normInfer(op: string) {
     if (affine.length !== names.length) throw new ShapeError(`${op}: expected ${names.length + 1} inputs, got ${affine.length + 1}`);
     const d = x!.shape[x!.shape.length - 1]!;
     affine.forEach((t, i) => {
-      if (t.shape.length !== 1 || t.shape[0] !== d) throw new ShapeError(`${op}: ${names[i]} ${fmt(t.shape)} does not match the last axis of ${fmt(x!.shape)}`);
+      if (t.shape.length !== 1 || t.shape[0] !== d)
+        throw new ShapeError(`${op}: ${names[i]} ${fmt(t.shape)} does not match the last axis of ${fmt(x!.shape)}`);
       if (t.dtype !== x!.dtype) throw new DTypeError(`${op}: ${names[i]} is ${t.dtype} but x is ${x!.dtype}; cast one first`);
     });
     return { shape: x!.shape.slice(), dtype: x!.dtype };
@@ -173,7 +176,14 @@ export const rmsNormPrim: Primitive<NormParams> = definePrimitive<NormParams>({
   vjp: (g, inputs, _out, p, wanted) => normVjp(rmsNormPrim, false, g, inputs, p, wanted),
 });
 
-function normVjp(prim: Primitive<NormParams>, center: boolean, g: Tensor, [x, ...affine]: readonly Tensor[], p: NormParams, wanted: readonly boolean[]): (Tensor | null)[] {
+function normVjp(
+  prim: Primitive<NormParams>,
+  center: boolean,
+  g: Tensor,
+  [x, ...affine]: readonly Tensor[],
+  p: NormParams,
+  wanted: readonly boolean[],
+): (Tensor | null)[] {
   const w = p.weight ? affine[0]! : null;
   const gx = wanted[0] ? normGrad(x!, w ? mul(g, w) : g, { eps: p.eps, center }) : null;
   const lead = leadingAxes(x!);
@@ -213,7 +223,8 @@ export const normGradPrim = definePrimitive<NormGradParams>({
     const r = rsqrt(add(rowMean(mul(centered, centered)), p.eps));
     const xhat = mul(centered, r);
     const [hc, cc] = p.center ? [sub(h!, rowMean(h!)), sub(c, rowMean(c))] : [h!, c];
-    const m = rowMean(mul(h!, xhat)), s = rowMean(mul(c, xhat));
+    const m = rowMean(mul(h!, xhat)),
+      s = rowMean(mul(c, xhat));
     const ch = p.center ? sub(rowMean(mul(c, h!)), mul(rowMean(h!), rowMean(c))) : rowMean(mul(c, h!));
     const dx = wanted[0] ? mul(mul(r, r), sub(sub(sub(mul(xhat, mul(mul(m, s), 3)), mul(xhat, ch)), mul(hc, s)), mul(m, cc))) : null;
     return [dx, wanted[1] ? normGrad(x!, c, p) : null];
@@ -245,7 +256,11 @@ export function rmsNorm(x: Tensor, weight?: Tensor | null, eps = 1e-6): Tensor {
 function moveLast(x: Tensor, axes: readonly number[]): Tensor {
   const perm = [...[...Array(x.ndim).keys()].filter((i) => !axes.includes(i)), ...axes];
   const order = perm.filter((p) => x.shape[p] !== 1);
-  if (order.every((p, i) => i === 0 || p > order[i - 1]!)) return reshape(x, perm.map((p) => x.shape[p]!));
+  if (order.every((p, i) => i === 0 || p > order[i - 1]!))
+    return reshape(
+      x,
+      perm.map((p) => x.shape[p]!),
+    );
   return transpose(x, perm);
 }
 

@@ -9,7 +9,8 @@ import { sum } from "./reduce.js";
 export const reshapePrim = definePrimitive<{ shape: number[] }>({
   name: "reshape",
   infer([x], { shape }) {
-    if (sizeOf(shape) !== sizeOf(x!.shape)) throw new ShapeError(`reshape: cannot reshape ${fmt(x!.shape)} (${sizeOf(x!.shape)} elements) to ${fmt(shape)}`);
+    if (sizeOf(shape) !== sizeOf(x!.shape))
+      throw new ShapeError(`reshape: cannot reshape ${fmt(x!.shape)} (${sizeOf(x!.shape)} elements) to ${fmt(shape)}`);
     return { shape: shape.slice(), dtype: x!.dtype };
   },
   vjp: (g, [x]) => [reshape(g, x!.shape)],
@@ -75,7 +76,12 @@ export const slicePrim = definePrimitive<{ starts: number[]; ends: number[] }>({
   infer([x], { starts, ends }) {
     return { shape: x!.shape.map((_, i) => ends[i]! - starts[i]!), dtype: x!.dtype };
   },
-  vjp: (g, [x], _o, { starts, ends }) => [pad(g, x!.shape.map((d, i) => [starts[i]!, d - ends[i]!] as [number, number]))],
+  vjp: (g, [x], _o, { starts, ends }) => [
+    pad(
+      g,
+      x!.shape.map((d, i) => [starts[i]!, d - ends[i]!] as [number, number]),
+    ),
+  ],
 });
 
 /**
@@ -85,7 +91,9 @@ export const slicePrim = definePrimitive<{ starts: number[]; ends: number[] }>({
 export function slice(x: Tensor, starts: readonly number[], ends?: readonly (number | undefined)[]): Tensor {
   if (starts.length > x.ndim) throw new ShapeError(`slice: ${starts.length} starts for a tensor of rank ${x.ndim} ${fmt(x.shape)}`);
   if (![...starts, ...(ends ?? [])].every((v) => v === undefined || Number.isInteger(v))) {
-    throw new ShapeError(`slice: starts ${JSON.stringify(starts)} and ends ${JSON.stringify(ends)} must be integers (or undefined ends) for ${fmt(x.shape)}`);
+    throw new ShapeError(
+      `slice: starts ${JSON.stringify(starts)} and ends ${JSON.stringify(ends)} must be integers (or undefined ends) for ${fmt(x.shape)}`,
+    );
   }
   const clamp = (v: number, d: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
   const s = x.shape.map((d, i) => clamp(starts[i] ?? 0, d));
@@ -102,7 +110,13 @@ export const padPrim = definePrimitive<{ widths: [number, number][] }>({
     }
     return { shape: x!.shape.map((d, i) => d + widths[i]![0] + widths[i]![1]), dtype: x!.dtype };
   },
-  vjp: (g, [x], _o, { widths }) => [slice(g, widths.map((w) => w[0]), widths.map((w, i) => w[0] + x!.shape[i]!))],
+  vjp: (g, [x], _o, { widths }) => [
+    slice(
+      g,
+      widths.map((w) => w[0]),
+      widths.map((w, i) => w[0] + x!.shape[i]!),
+    ),
+  ],
 });
 
 /** Zero padding: widths[i] = [before, after] for axis i. */
@@ -129,7 +143,13 @@ export const concatPrim = definePrimitive<{ axis: number }>({
     return xs.map((x, k) => {
       const starts = x.shape.map((_, i) => (i === axis ? off : 0));
       off += x.shape[axis]!;
-      return wanted[k] ? slice(g, starts, x.shape.map((d, i) => (i === axis ? off : d))) : null;
+      return wanted[k]
+        ? slice(
+            g,
+            starts,
+            x.shape.map((d, i) => (i === axis ? off : d)),
+          )
+        : null;
     });
   },
 });
@@ -149,9 +169,15 @@ export function expandDims(x: Tensor, axis: number): Tensor {
 
 /** Remove size-1 axes (all of them, or the given ones). */
 export function squeeze(x: Tensor, axis?: number | number[]): Tensor {
-  const axes = axis === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : (typeof axis === "number" ? [axis] : axis).map((a) => normAxis(a, x.ndim, "squeeze"));
+  const axes =
+    axis === undefined
+      ? x.shape.flatMap((d, i) => (d === 1 ? [i] : []))
+      : (typeof axis === "number" ? [axis] : axis).map((a) => normAxis(a, x.ndim, "squeeze"));
   for (const a of axes) if (x.shape[a] !== 1) throw new ShapeError(`squeeze: axis ${a} of ${fmt(x.shape)} is not size 1`);
-  return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => !axes.includes(i)),
+  );
 }
 
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
@@ -159,7 +185,10 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   const a = normAxis(axis, xs[0]!.ndim + 1, "stack");
   const odd = xs.find((x) => !sameShape(x.shape, xs[0]!.shape));
   if (odd) throw new ShapeError(`stack: all shapes must be equal, got ${xs.map((x) => fmt(x.shape)).join(", ")}`);
-  return concat(xs.map((x) => expandDims(x, a)), a);
+  return concat(
+    xs.map((x) => expandDims(x, a)),
+    a,
+  );
 }
 
 /** Split into equal parts (a number) or parts of the given sizes. */
@@ -174,7 +203,11 @@ export function split(x: Tensor, parts: number | readonly number[], axis = 0): T
   return sizes.map((s) => {
     const starts = x.shape.map((_, i) => (i === a ? off : 0));
     off += s;
-    return slice(x, starts, x.shape.map((dd, i) => (i === a ? off : dd)));
+    return slice(
+      x,
+      starts,
+      x.shape.map((dd, i) => (i === a ? off : dd)),
+    );
   });
 }
 

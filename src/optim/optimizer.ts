@@ -71,7 +71,10 @@ export function makeOptimizer(name: string, opts: CommonOptions, hparams: Record
       const paths = leavesWithPaths(params);
       const mask = trainable(params);
       for (const s of rule.slotNames) {
-        if (state.slots[s]?.length !== ps.length) throw new AnchorError(`${name}.update: state slot "${s}" has ${state.slots[s]?.length ?? 0} entries for ${ps.length} parameters; was it made by this optimizer's init() for these params?`);
+        if (state.slots[s]?.length !== ps.length)
+          throw new AnchorError(
+            `${name}.update: state slot "${s}" has ${state.slots[s]?.length ?? 0} entries for ${ps.length} parameters; was it made by this optimizer's init() for these params?`,
+          );
       }
       const lr = lrAt(opts.lr, state.step);
       if (!Number.isFinite(lr)) throw new AnchorError(`${name}.update: learning rate at step ${state.step} is ${lr}`);
@@ -79,10 +82,14 @@ export function makeOptimizer(name: string, opts: CommonOptions, hparams: Record
         const newSlots: Record<string, (Tensor | null)[]> = Object.fromEntries(rule.slotNames.map((s) => [s, [] as (Tensor | null)[]]));
         const newPs = ps.map((p, i) => {
           const g = gs[i]!;
-          if (!sameShape(p.shape, g.shape)) throw new ShapeError(`${name}.update: gradient of "${paths[i]!.path}" has shape ${fmt(g.shape)}, parameter ${fmt(p.shape)}`);
+          if (!sameShape(p.shape, g.shape))
+            throw new ShapeError(`${name}.update: gradient of "${paths[i]!.path}" has shape ${fmt(g.shape)}, parameter ${fmt(p.shape)}`);
           const cur = rule.slotNames.map((s) => state.slots[s]![i]);
           if (!mask[i] || cur.some((c) => c === null)) {
-            if (mask[i]) throw new AnchorError(`${name}.update: "${paths[i]!.path}" is trainable but has no optimizer state (the mask changed since init)`);
+            if (mask[i])
+              throw new AnchorError(
+                `${name}.update: "${paths[i]!.path}" is trainable but has no optimizer state (the mask changed since init)`,
+              );
             rule.slotNames.forEach((s) => newSlots[s]!.push(null));
             return p;
           }

@@ -24,10 +24,13 @@ export interface WarmupOptions {
 }
 
 function check(name: string, o: WarmupOptions): Required<WarmupOptions> {
-  const w = o.warmupSteps ?? 0, m = o.minRatio ?? 0;
+  const w = o.warmupSteps ?? 0,
+    m = o.minRatio ?? 0;
   if (!(o.peak >= 0) || !Number.isFinite(o.peak)) throw new AnchorError(`${name}: peak must be a finite number >= 0, got ${o.peak}`);
-  if (!Number.isInteger(o.totalSteps) || o.totalSteps < 1) throw new AnchorError(`${name}: totalSteps must be a positive integer, got ${o.totalSteps}`);
-  if (!Number.isInteger(w) || w < 0 || w > o.totalSteps) throw new AnchorError(`${name}: warmupSteps must be an integer in [0, totalSteps=${o.totalSteps}], got ${w}`);
+  if (!Number.isInteger(o.totalSteps) || o.totalSteps < 1)
+    throw new AnchorError(`${name}: totalSteps must be a positive integer, got ${o.totalSteps}`);
+  if (!Number.isInteger(w) || w < 0 || w > o.totalSteps)
+    throw new AnchorError(`${name}: warmupSteps must be an integer in [0, totalSteps=${o.totalSteps}], got ${w}`);
   if (!(m >= 0 && m <= 1)) throw new AnchorError(`${name}: minRatio must be in [0, 1], got ${m}`);
   return { peak: o.peak, warmupSteps: w, totalSteps: o.totalSteps, minRatio: m };
 }
@@ -72,9 +75,15 @@ export function scheduleFromSpec(spec: ScheduleSpec, totalSteps: number): Schedu
   const warmupSteps = spec.warmupSteps ?? Math.ceil((spec.warmupRatio ?? 0) * totalSteps);
   const o = { peak: spec.peak, warmupSteps, totalSteps, minRatio: spec.minRatio };
   switch (spec.type) {
-    case "cosine": return warmupCosine(o);
-    case "linear": return warmupLinear(o);
-    case "constant": return warmupConstant(o);
-    default: throw new AnchorError(`schedule: unknown type ${JSON.stringify((spec as { type: unknown }).type)}; expected "constant", "cosine" or "linear"`);
+    case "cosine":
+      return warmupCosine(o);
+    case "linear":
+      return warmupLinear(o);
+    case "constant":
+      return warmupConstant(o);
+    default:
+      throw new AnchorError(
+        `schedule: unknown type ${JSON.stringify((spec as { type: unknown }).type)}; expected "constant", "cosine" or "linear"`,
+      );
   }
 }

@@ -15,17 +15,25 @@ export interface SgdOptions extends CommonOptions {
 }
 
 export function sgd(opts: SgdOptions): Optimizer {
-  const momentum = opts.momentum ?? 0, dampening = opts.dampening ?? 0, wd = opts.weightDecay ?? 0, nesterov = opts.nesterov ?? false;
+  const momentum = opts.momentum ?? 0,
+    dampening = opts.dampening ?? 0,
+    wd = opts.weightDecay ?? 0,
+    nesterov = opts.nesterov ?? false;
   if (!(momentum >= 0)) throw new AnchorError(`sgd: momentum must be >= 0, got ${momentum}`);
   if (nesterov && (momentum <= 0 || dampening !== 0)) throw new AnchorError("sgd: nesterov needs momentum > 0 and dampening 0");
-  return makeOptimizer("sgd", opts, { momentum, dampening, weightDecay: wd, nesterov }, {
-    slotNames: momentum > 0 ? ["momentum"] : [],
-    apply(p, g, slots, lr, t) {
-      const d = wd !== 0 ? add(g, mul(p, wd)) : g;
-      if (momentum === 0) return { p: sub(p, mul(d, lr)), slots: [] };
-      const buf = t === 1 ? d : add(mul(slots[0]!, momentum), mul(d, 1 - dampening));
-      const step = nesterov ? add(d, mul(buf, momentum)) : buf;
-      return { p: sub(p, mul(step, lr)), slots: [buf] };
+  return makeOptimizer(
+    "sgd",
+    opts,
+    { momentum, dampening, weightDecay: wd, nesterov },
+    {
+      slotNames: momentum > 0 ? ["momentum"] : [],
+      apply(p, g, slots, lr, t) {
+        const d = wd !== 0 ? add(g, mul(p, wd)) : g;
+        if (momentum === 0) return { p: sub(p, mul(d, lr)), slots: [] };
+        const buf = t === 1 ? d : add(mul(slots[0]!, momentum), mul(d, 1 - dampening));
+        const step = nesterov ? add(d, mul(buf, momentum)) : buf;
+        return { p: sub(p, mul(step, lr)), slots: [buf] };
+      },
     },
-  });
+  );
 }

@@ -21,7 +21,15 @@ export async function renderSvg(spec: vegaLite.TopLevelSpec): Promise<string> {
 const base = { $schema: "https://vega.github.io/schema/vega-lite/v5.json", background: "white", config: { font: "sans-serif" } } as const;
 
 /** One line per series over steps, with a dashed zero rule. */
-export function lineChart(opts: { title: string; rows: Row[]; x: string; y: string; series: string; width?: number; height?: number }): vegaLite.TopLevelSpec {
+export function lineChart(opts: {
+  title: string;
+  rows: Row[];
+  x: string;
+  y: string;
+  series: string;
+  width?: number;
+  height?: number;
+}): vegaLite.TopLevelSpec {
   return {
     ...base,
     title: opts.title,
@@ -43,7 +51,15 @@ export function lineChart(opts: { title: string; rows: Row[]; x: string; y: stri
 }
 
 /** Grouped bars: one group per `group` value, one bar per `series`, value `y`. */
-export function groupedBars(opts: { title: string; rows: Row[]; group: string; series: string; y: string; yDomain?: [number, number]; width?: number }): vegaLite.TopLevelSpec {
+export function groupedBars(opts: {
+  title: string;
+  rows: Row[];
+  group: string;
+  series: string;
+  y: string;
+  yDomain?: [number, number];
+  width?: number;
+}): vegaLite.TopLevelSpec {
   return {
     ...base,
     title: opts.title,

@@ -32,22 +32,52 @@ const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": 
 
 /** Render every plot; returns file name -> SVG. */
 export async function renderPlots(input: ReportInput): Promise<Record<string, string>> {
-  const curve = (metric: string): Row[] => Object.entries(input.histories).flatMap(([name, rows]) => {
-    const s = smooth(rows.map((r) => r[metric] ?? NaN), 5);
-    return rows.map((r, i) => ({ objective: name, step: r.step!, [metric]: s[i]! }));
-  });
+  const curve = (metric: string): Row[] =>
+    Object.entries(input.histories).flatMap(([name, rows]) => {
+      const s = smooth(
+        rows.map((r) => r[metric] ?? NaN),
+        5,
+      );
+      return rows.map((r, i) => ({ objective: name, step: r.step!, [metric]: s[i]! }));
+    });
   const plots: Record<string, Promise<string>> = {};
   for (const metric of ["rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "loss"]) {
-    plots[`${metric.replace("/", "_")}.svg`] = renderSvg(lineChart({ title: `${metric} per step (5-step moving average)`, rows: curve(metric), x: "step", y: metric, series: "objective" }));
+    plots[`${metric.replace("/", "_")}.svg`] = renderSvg(
+      lineChart({ title: `${metric} per step (5-step moving average)`, rows: curve(metric), x: "step", y: metric, series: "objective" }),
+    );
   }
-  const sftRows = input.sftHistory.map((r, i, all) => ({ run: "sft", step: r.step!, loss: smooth(all.map((x) => x.loss!), 5)[i]! }));
-  plots["sft_loss.svg"] = renderSvg(lineChart({ title: "SFT loss per step (5-step moving average)", rows: sftRows, x: "step", y: "loss", series: "run" }));
-  const models = { "sft": input.summary.sft, ...input.summary.objectives };
-  const popeRows: Row[] = Object.entries(models).flatMap(([model, e]) => input.splits.map((split) => ({ model, split, F1: e.pope[split]?.f1 ?? null, accuracy: e.pope[split]?.accuracy ?? null })));
-  plots["pope_f1.svg"] = renderSvg(groupedBars({ title: "POPE F1 per split", rows: popeRows, group: "split", series: "model", y: "F1", yDomain: [0, 1] }));
-  plots["pope_accuracy.svg"] = renderSvg(groupedBars({ title: "POPE accuracy per split", rows: popeRows, group: "split", series: "model", y: "accuracy", yDomain: [0, 1] }));
+  const sftRows = input.sftHistory.map((r, i, all) => ({
+    run: "sft",
+    step: r.step!,
+    loss: smooth(
+      all.map((x) => x.loss!),
+      5,
+    )[i]!,
+  }));
+  plots["sft_loss.svg"] = renderSvg(
+    lineChart({ title: "SFT loss per step (5-step moving average)", rows: sftRows, x: "step", y: "loss", series: "run" }),
+  );
+  const models = { sft: input.summary.sft, ...input.summary.objectives };
+  const popeRows: Row[] = Object.entries(models).flatMap(([model, e]) =>
+    input.splits.map((split) => ({ model, split, F1: e.pope[split]?.f1 ?? null, accuracy: e.pope[split]?.accuracy ?? null })),
+  );
+  plots["pope_f1.svg"] = renderSvg(
+    groupedBars({ title: "POPE F1 per split", rows: popeRows, group: "split", series: "model", y: "F1", yDomain: [0, 1] }),
+  );
+  plots["pope_accuracy.svg"] = renderSvg(
+    groupedBars({ title: "POPE accuracy per split", rows: popeRows, group: "split", series: "model", y: "accuracy", yDomain: [0, 1] }),
+  );
   const vr: Row[] = Object.entries(models).map(([model, e]) => ({ model, measure: "visual reliance", nats: e.visualReliance }));
-  plots["visual_reliance.svg"] = renderSvg(groupedBars({ title: "Visual reliance: log p(chosen | image) − log p(chosen | blank)", rows: vr, group: "measure", series: "model", y: "nats", width: 240 }));
+  plots["visual_reliance.svg"] = renderSvg(
+    groupedBars({
+      title: "Visual reliance: log p(chosen | image) − log p(chosen | blank)",
+      rows: vr,
+      group: "measure",
+      series: "model",
+      y: "nats",
+      width: 240,
+    }),
+  );
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(plots)) out[k] = await v;
   return out;

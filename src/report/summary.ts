@@ -31,12 +31,28 @@ export interface DemoSummary {
 
 /** One row per model: final rewards, log-probs, POPE per split and visual reliance. */
 export function summaryTable(s: DemoSummary, splits: readonly string[]): string {
-  const header = ["model", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", ...splits.flatMap((sp) => [`${sp} acc`, `${sp} F1`]), "yes-ratio (pop)", "visual reliance"];
+  const header = [
+    "model",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "logps/chosen",
+    ...splits.flatMap((sp) => [`${sp} acc`, `${sp} F1`]),
+    "yes-ratio (pop)",
+    "visual reliance",
+  ];
   const pope = (e: ModelEval) => splits.flatMap((sp) => [e.pope[sp]?.accuracy ?? NaN, e.pope[sp]?.f1 ?? NaN]);
   const rows: (string | number)[][] = [
     ["sft (reference)", 0, 0, 0, s.reference["logps/chosen"], ...pope(s.sft), s.sft.pope.popular?.yesRatio ?? NaN, s.sft.visualReliance],
     ...Object.entries(s.objectives).map(([name, o]) => [
-      name, o.final["rewards/chosen"]!, o.final["rewards/rejected"]!, o.final["rewards/margins"]!, o.final["logps/chosen"]!, ...pope(o), o.pope.popular?.yesRatio ?? NaN, o.visualReliance,
+      name,
+      o.final["rewards/chosen"]!,
+      o.final["rewards/rejected"]!,
+      o.final["rewards/margins"]!,
+      o.final["logps/chosen"]!,
+      ...pope(o),
+      o.pope.popular?.yesRatio ?? NaN,
+      o.visualReliance,
     ]),
   ];
   return formatTable(header, rows);

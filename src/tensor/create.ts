@@ -39,7 +39,9 @@ export function tensor(data: Data | Tensor, opts: CreateOptions = {}): Tensor {
   if (ArrayBuffer.isView(data)) {
     flat = data as unknown as ArrayLike<number>;
     inferred = [flat.length];
-    if (!opts.dtype) dtype = data instanceof Float64Array ? "float64" : data instanceof Int32Array ? "int32" : data instanceof Uint8Array ? "bool" : "float32";
+    if (!opts.dtype)
+      dtype =
+        data instanceof Float64Array ? "float64" : data instanceof Int32Array ? "int32" : data instanceof Uint8Array ? "bool" : "float32";
   } else {
     const out: number[] = [];
     inferred = shapeOfNested(data as NestedData, []);
@@ -71,7 +73,9 @@ function flatten(d: NestedData, shape: number[], depth: number, out: number[]): 
     return;
   }
   if (!Array.isArray(d) || d.length !== shape[depth]) {
-    throw new ShapeError(`tensor: ragged nested array: expected length ${shape[depth]} at depth ${depth}, got ${Array.isArray(d) ? d.length : "a scalar"}`);
+    throw new ShapeError(
+      `tensor: ragged nested array: expected length ${shape[depth]} at depth ${depth}, got ${Array.isArray(d) ? d.length : "a scalar"}`,
+    );
   }
   for (const e of d) flatten(e, shape, depth + 1, out);
 }
@@ -91,7 +95,15 @@ export const onesLike = (x: Tensor): Tensor => full(x.shape, 1, { dtype: x.dtype
 export function arange(n: number, opts: Omit<CreateOptions, "shape"> = {}): Tensor {
   if (!Number.isInteger(n) || n < 0) throw new ShapeError(`arange: n must be a non-negative integer, got ${n}`);
   const dtype = opts.dtype ?? "int32";
-  return fromStorage(fromNumbers(Float64Array.from({ length: n }, (_, i) => i), dtype), [n], dtype, opts.device);
+  return fromStorage(
+    fromNumbers(
+      Float64Array.from({ length: n }, (_, i) => i),
+      dtype,
+    ),
+    [n],
+    dtype,
+    opts.device,
+  );
 }
 
 export interface RandomOptions {
@@ -103,7 +115,8 @@ export interface RandomOptions {
 }
 
 function checkRandom(op: string, shape: Shape, opts: RandomOptions): { s: number[]; dtype: DType } {
-  if (!opts || !Number.isFinite(opts.seed)) throw new ShapeError(`${op}: a numeric { seed } is required, got ${JSON.stringify(opts?.seed)}`);
+  if (!opts || !Number.isFinite(opts.seed))
+    throw new ShapeError(`${op}: a numeric { seed } is required, got ${JSON.stringify(opts?.seed)}`);
   const dtype = opts.dtype ?? "float32";
   if (!isFloat(dtype)) throw new ShapeError(`${op}: dtype must be a float type, got ${dtype}`);
   return { s: checkShape(shape, op), dtype };
@@ -112,7 +125,8 @@ function checkRandom(op: string, shape: Shape, opts: RandomOptions): { s: number
 export function randomNormal(shape: Shape, opts: RandomOptions & { mean?: number; std?: number }): Tensor {
   const { s, dtype } = checkRandom("randomNormal", shape, opts);
   const v = normals(opts.seed, sizeOf(s), opts.offset);
-  const mean = opts.mean ?? 0, std = opts.std ?? 1;
+  const mean = opts.mean ?? 0,
+    std = opts.std ?? 1;
   if (mean !== 0 || std !== 1) for (let i = 0; i < v.length; i++) v[i] = mean + std * v[i]!;
   return fromStorage(fromNumbers(v, dtype), s, dtype, opts.device);
 }
@@ -120,7 +134,8 @@ export function randomNormal(shape: Shape, opts: RandomOptions & { mean?: number
 export function randomUniform(shape: Shape, opts: RandomOptions & { min?: number; max?: number }): Tensor {
   const { s, dtype } = checkRandom("randomUniform", shape, opts);
   const v = uniforms(opts.seed, sizeOf(s), opts.offset);
-  const lo = opts.min ?? 0, hi = opts.max ?? 1;
+  const lo = opts.min ?? 0,
+    hi = opts.max ?? 1;
   for (let i = 0; i < v.length; i++) v[i] = lo + (hi - lo) * v[i]!;
   return fromStorage(fromNumbers(v, dtype), s, dtype, opts.device);
 }

@@ -23,20 +23,32 @@ export function isHalf(dtype: DType): boolean {
 
 export function byteSize(dtype: DType): number {
   switch (dtype) {
-    case "float64": return 8;
-    case "float32": case "int32": return 4;
-    case "float16": case "bfloat16": return 2;
-    case "bool": return 1;
+    case "float64":
+      return 8;
+    case "float32":
+    case "int32":
+      return 4;
+    case "float16":
+    case "bfloat16":
+      return 2;
+    case "bool":
+      return 1;
   }
 }
 
 export function allocArray(dtype: DType, n: number): StorageArray {
   switch (dtype) {
-    case "float64": return new Float64Array(n);
-    case "float32": return new Float32Array(n);
-    case "int32": return new Int32Array(n);
-    case "float16": case "bfloat16": return new Uint16Array(n);
-    case "bool": return new Uint8Array(n);
+    case "float64":
+      return new Float64Array(n);
+    case "float32":
+      return new Float32Array(n);
+    case "int32":
+      return new Int32Array(n);
+    case "float16":
+    case "bfloat16":
+      return new Uint16Array(n);
+    case "bool":
+      return new Uint8Array(n);
   }
 }
 
@@ -92,12 +104,12 @@ export function toFloat16Bits(x: number): number {
     const half = 1 << (shift - 1);
     const rem = mant & ((1 << shift) - 1);
     let out = mant >>> shift;
-    if (rem > half || (rem === half && (out & 1))) out++;
+    if (rem > half || (rem === half && out & 1)) out++;
     return sign | out;
   }
   const rem = mant & 0x1fff;
   let out = (e << 10) | (mant >>> 13);
-  if (rem > 0x1000 || (rem === 0x1000 && (out & 1))) out++;
+  if (rem > 0x1000 || (rem === 0x1000 && out & 1)) out++;
   return sign | out;
 }
 

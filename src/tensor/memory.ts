@@ -5,20 +5,25 @@
  */
 import type { Tensor } from "./tensor.js";
 
-interface DeviceStats { tensors: number; bytes: number }
+interface DeviceStats {
+  tensors: number;
+  bytes: number;
+}
 const stats = new Map<string, DeviceStats>();
 const scopes: Set<Tensor>[] = [];
 
 export function onAlloc(t: Tensor, device: string, bytes: number): void {
   const s = stats.get(device) ?? { tensors: 0, bytes: 0 };
-  s.tensors++; s.bytes += bytes;
+  s.tensors++;
+  s.bytes += bytes;
   stats.set(device, s);
   scopes[scopes.length - 1]?.add(t);
 }
 
 export function onFree(t: Tensor, device: string, bytes: number): void {
   const s = stats.get(device)!;
-  s.tensors--; s.bytes -= bytes;
+  s.tensors--;
+  s.bytes -= bytes;
   for (const sc of scopes) sc.delete(t);
 }
 
@@ -42,8 +47,12 @@ export function keep<T>(value: T): T {
 
 let walker: (value: unknown, fn: (t: Tensor) => void) => void = () => {};
 /** Set by tensor.ts to avoid an import cycle: visits every tensor in a pytree. */
-export function setTensorWalker(w: typeof walker): void { walker = w; }
-function forEachTensor(value: unknown, fn: (t: Tensor) => void): void { walker(value, fn); }
+export function setTensorWalker(w: typeof walker): void {
+  walker = w;
+}
+function forEachTensor(value: unknown, fn: (t: Tensor) => void): void {
+  walker(value, fn);
+}
 
 /**
  * Run `fn`, then dispose every tensor it created that is not part of its
@@ -63,8 +72,14 @@ export function scope<T>(fn: () => T): T {
   }
   if (result instanceof Promise) {
     return result.then(
-      (v) => { close(mine, v); return v; },
-      (e) => { close(mine, undefined); throw e; },
+      (v) => {
+        close(mine, v);
+        return v;
+      },
+      (e) => {
+        close(mine, undefined);
+        throw e;
+      },
     ) as T;
   }
   close(mine, result);

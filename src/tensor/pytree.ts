@@ -5,7 +5,8 @@
 import { AnchorError } from "./errors.js";
 import { Tensor } from "./tensor.js";
 
-export type PyTree<T = Tensor> = T | readonly PyTree<T>[] | { readonly [k: string]: PyTree<T> } | number | string | boolean | null | undefined;
+export type PyTree<T = Tensor> =
+  T | readonly PyTree<T>[] | { readonly [k: string]: PyTree<T> } | number | string | boolean | null | undefined;
 
 export type TreeDef =
   | { kind: "leaf" }
@@ -20,7 +21,10 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> =>
 export function treeFlatten(tree: unknown): { leaves: Tensor[]; def: TreeDef } {
   const leaves: Tensor[] = [];
   const walk = (t: unknown): TreeDef => {
-    if (t instanceof Tensor) { leaves.push(t); return { kind: "leaf" }; }
+    if (t instanceof Tensor) {
+      leaves.push(t);
+      return { kind: "leaf" };
+    }
     if (Array.isArray(t)) return { kind: "array", children: t.map(walk) };
     if (isPlainObject(t)) {
       const keys = Object.keys(t).sort();
@@ -36,10 +40,14 @@ export function treeUnflatten<T = unknown>(def: TreeDef, leaves: readonly Tensor
   let i = 0;
   const build = (d: TreeDef): unknown => {
     switch (d.kind) {
-      case "leaf": return leaves[i++];
-      case "static": return d.value;
-      case "array": return d.children.map(build);
-      case "object": return Object.fromEntries(d.keys.map((k, j) => [k, build(d.children[j]!)]));
+      case "leaf":
+        return leaves[i++];
+      case "static":
+        return d.value;
+      case "array":
+        return d.children.map(build);
+      case "object":
+        return Object.fromEntries(d.keys.map((k, j) => [k, build(d.children[j]!)]));
     }
   };
   const out = build(def) as T;
@@ -52,10 +60,14 @@ export function treeMap<T = unknown>(fn: (...leaves: Tensor[]) => Tensor, tree: 
   const { leaves, def } = treeFlatten(tree);
   const others = rest.map((r, k) => {
     const f = treeFlatten(r);
-    if (f.leaves.length !== leaves.length) throw new AnchorError(`treeMap: tree ${k + 1} has ${f.leaves.length} leaves, the first has ${leaves.length}`);
+    if (f.leaves.length !== leaves.length)
+      throw new AnchorError(`treeMap: tree ${k + 1} has ${f.leaves.length} leaves, the first has ${leaves.length}`);
     return f.leaves;
   });
-  return treeUnflatten<T>(def, leaves.map((l, i) => fn(l, ...others.map((o) => o[i]!))));
+  return treeUnflatten<T>(
+    def,
+    leaves.map((l, i) => fn(l, ...others.map((o) => o[i]!))),
+  );
 }
 
 export const treeLeaves = (tree: unknown): Tensor[] => treeFlatten(tree).leaves;

@@ -14,7 +14,10 @@ export function sizeOf(shape: Shape): number {
 export function stridesOf(shape: Shape): number[] {
   const st = new Array<number>(shape.length);
   let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { st[i] = s; s *= shape[i]!; }
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i]!;
+  }
   return st;
 }
 
@@ -39,7 +42,10 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
       const d = s[i]!;
       if (d === out[o] || d === 1) continue;
       if (out[o] === 1) out[o] = d;
-      else throw new ShapeError(`${op}: shapes ${shapes.map(fmt).join(" and ")} cannot be broadcast together (axis ${o - rank}: ${out[o]} vs ${d})`);
+      else
+        throw new ShapeError(
+          `${op}: shapes ${shapes.map(fmt).join(" and ")} cannot be broadcast together (axis ${o - rank}: ${out[o]} vs ${d})`,
+        );
     }
   }
   return out;

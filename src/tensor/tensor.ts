@@ -40,15 +40,21 @@ export class Tensor {
     if (!box) onAlloc(this, backend.name, this.size * byteSize(dtype));
   }
 
-  get device(): string { return this._backend.name; }
-  get ndim(): number { return this.shape.length; }
+  get device(): string {
+    return this._backend.name;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
 
   /** The concrete tensor under any tracer boxes. */
   concrete(): Tensor {
     let t: Tensor = this;
     while (t._box) t = t._box.primal;
     if (t.disposed) {
-      throw new AnchorError(`tensor ${fmt(t.shape)} ${t.dtype} was disposed (scope() releases what it made unless it is returned or keep()-ed)`);
+      throw new AnchorError(
+        `tensor ${fmt(t.shape)} ${t.dtype} was disposed (scope() releases what it made unless it is returned or keep()-ed)`,
+      );
     }
     return t;
   }
@@ -73,8 +79,12 @@ export class Tensor {
   }
 
   /** Nested JS arrays (a number for a scalar). */
-  async array(): Promise<NestedArray> { return nest(Array.from(await this.data()), this.shape); }
-  arraySync(): NestedArray { return nest(Array.from(this.dataSync()), this.shape); }
+  async array(): Promise<NestedArray> {
+    return nest(Array.from(await this.data()), this.shape);
+  }
+  arraySync(): NestedArray {
+    return nest(Array.from(this.dataSync()), this.shape);
+  }
 
   /** The value of a one-element tensor as a JS number (cpu). */
   item(): number {
@@ -91,7 +101,9 @@ export class Tensor {
     onFree(this, this._backend.name, this.size * byteSize(this.dtype));
   }
 
-  get isDisposed(): boolean { return this.disposed; }
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
 
   toString(): string {
     const kind = this._box ? "Tracer" : "Tensor";
@@ -117,7 +129,10 @@ export function isTensor(x: unknown): x is Tensor {
 export function forEachTensor(value: unknown, fn: (t: Tensor) => void): void {
   if (value instanceof Tensor) {
     let t: Tensor | undefined = value;
-    while (t) { fn(t); t = t._box?.primal; }
+    while (t) {
+      fn(t);
+      t = t._box?.primal;
+    }
   } else if (Array.isArray(value)) {
     for (const v of value) forEachTensor(v, fn);
   } else if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {

@@ -42,21 +42,29 @@ export async function saveCheckpoint(out: string, params: unknown, opt: OptState
   await mkdir(tmp, { recursive: true });
   const leaves = leavesWithPaths(params);
   const slots: Record<string, Tensor> = {};
-  for (const [slot, list] of Object.entries(opt.slots)) list.forEach((t, i) => { if (t) slots[`${slot}/${leaves[i]!.path}`] = t; });
+  for (const [slot, list] of Object.entries(opt.slots))
+    list.forEach((t, i) => {
+      if (t) slots[`${slot}/${leaves[i]!.path}`] = t;
+    });
   await writeSafetensors(join(tmp, "model.safetensors"), named(params));
   await writeSafetensors(join(tmp, "optimizer.safetensors"), slots);
   await writeFile(join(tmp, "trainer_state.json"), JSON.stringify(state, null, 2));
   await rm(final, { recursive: true, force: true });
   await rename(tmp, final);
   const all = await listCheckpoints(out);
-  for (const old of all.slice(0, Math.max(0, all.length - keep))) await rm(join(out, `checkpoint-${old}`), { recursive: true, force: true });
+  for (const old of all.slice(0, Math.max(0, all.length - keep)))
+    await rm(join(out, `checkpoint-${old}`), { recursive: true, force: true });
   return final;
 }
 
 /** Steps of the complete checkpoints under `out`, ascending. */
 export async function listCheckpoints(out: string): Promise<number[]> {
   const names = await readdir(out).catch(() => [] as string[]);
-  return names.map((n) => DIR.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
+  return names
+    .map((n) => DIR.exec(n))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
 }
 
 /**
@@ -64,9 +72,15 @@ export async function listCheckpoints(out: string): Promise<number[]> {
  * `templateState` (an optimizer's init() for those parameters). Every tensor
  * must be present with the template's shape; dtypes follow the template.
  */
-export async function loadCheckpoint<P>(dir: string, template: P, templateState: OptState): Promise<{ params: P; opt: OptState; state: TrainerState }> {
+export async function loadCheckpoint<P>(
+  dir: string,
+  template: P,
+  templateState: OptState,
+): Promise<{ params: P; opt: OptState; state: TrainerState }> {
   let state: TrainerState;
-  try { state = JSON.parse(await readFile(join(dir, "trainer_state.json"), "utf8")) as TrainerState; } catch (e) {
+  try {
+    state = JSON.parse(await readFile(join(dir, "trainer_state.json"), "utf8")) as TrainerState;
+  } catch (e) {
     throw new AnchorError(`${dir}: cannot read trainer_state.json (${(e as Error).message})`);
   }
   const leaves = leavesWithPaths(template);
@@ -76,7 +90,8 @@ export async function loadCheckpoint<P>(dir: string, template: P, templateState:
     const read = async (file: typeof model, name: string, like: Tensor) => {
       if (!file.has(name)) throw new AnchorError(`${file.path}: no tensor "${name}"; the checkpoint does not match this model`);
       const t = await file.read(name, { dtype: like.dtype });
-      if (!sameShape(t.shape, like.shape)) throw new AnchorError(`${file.path}: "${name}" has shape ${fmt(t.shape)}, the model expects ${fmt(like.shape)}`);
+      if (!sameShape(t.shape, like.shape))
+        throw new AnchorError(`${file.path}: "${name}" has shape ${fmt(t.shape)}, the model expects ${fmt(like.shape)}`);
       return t;
     };
     const ps: Tensor[] = [];

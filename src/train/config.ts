@@ -40,7 +40,16 @@ export interface TrainConfig {
   data: string;
   kind: "preference" | "sft";
   objective: ObjectiveSpec;
-  optimizer: { name: "adamw" | "sgd"; lr: number | ScheduleSpec; weightDecay?: number; beta1?: number; beta2?: number; eps?: number; momentum?: number; freeze?: string[] };
+  optimizer: {
+    name: "adamw" | "sgd";
+    lr: number | ScheduleSpec;
+    weightDecay?: number;
+    beta1?: number;
+    beta2?: number;
+    eps?: number;
+    momentum?: number;
+    freeze?: string[];
+  };
   steps?: number;
   batchSize: number;
   seed: number;
@@ -51,28 +60,53 @@ export interface TrainConfig {
   system?: string;
 }
 
-const KNOWN = new Set(["model", "data", "kind", "objective", "optimizer", "steps", "batchSize", "seed", "out", "maxGradNorm", "saveEvery", "skipBad", "system"]);
+const KNOWN = new Set([
+  "model",
+  "data",
+  "kind",
+  "objective",
+  "optimizer",
+  "steps",
+  "batchSize",
+  "seed",
+  "out",
+  "maxGradNorm",
+  "saveEvery",
+  "skipBad",
+  "system",
+]);
 
 /** Read and check a config file; `overrides` (from flags) win over the file. */
 export function readTrainConfig(file: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
   let raw: Record<string, unknown>;
-  try { raw = JSON.parse(readFileSync(file, "utf8")); } catch (e) {
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
     throw new ConfigFileError(`${file}: cannot read the config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigFileError(`${file}: the config must be a JSON object`);
   const c = { ...raw, ...overrides } as Record<string, unknown>;
-  const fail = (field: string, want: string) => { throw new ConfigFileError(`${file}: field "${field}" ${want}, got ${JSON.stringify(c[field])}`); };
-  for (const k of Object.keys(c)) if (!KNOWN.has(k)) throw new ConfigFileError(`${file}: unknown field "${k}"; known: ${[...KNOWN].join(", ")}`);
+  const fail = (field: string, want: string) => {
+    throw new ConfigFileError(`${file}: field "${field}" ${want}, got ${JSON.stringify(c[field])}`);
+  };
+  for (const k of Object.keys(c))
+    if (!KNOWN.has(k)) throw new ConfigFileError(`${file}: unknown field "${k}"; known: ${[...KNOWN].join(", ")}`);
   const base = dirname(resolve(file));
   for (const f of ["model", "data"]) if (typeof c[f] !== "string") fail(f, "must be a path");
   const kind = c.kind ?? "preference";
   if (kind !== "preference" && kind !== "sft") fail("kind", 'must be "preference" or "sft"');
   if (!c.objective || typeof c.objective !== "object") fail("objective", 'must be { "name": ..., options }');
   const opt = c.optimizer as TrainConfig["optimizer"] | undefined;
-  if (!opt || typeof opt !== "object" || (opt.name !== "adamw" && opt.name !== "sgd")) fail("optimizer", 'must be { "name": "adamw" | "sgd", "lr": ... }');
-  if (typeof opt!.lr !== "number" && (typeof opt!.lr !== "object" || opt!.lr === null)) fail("optimizer", 'needs "lr": a number or { "type": "cosine", "peak": ..., "warmupRatio": ... }');
-  const posInt = (f: string, v: unknown) => { if (v !== undefined && (!Number.isInteger(v) || (v as number) < 1)) fail(f, "must be a positive integer"); };
-  posInt("steps", c.steps); posInt("batchSize", c.batchSize ?? 1); posInt("saveEvery", c.saveEvery);
+  if (!opt || typeof opt !== "object" || (opt.name !== "adamw" && opt.name !== "sgd"))
+    fail("optimizer", 'must be { "name": "adamw" | "sgd", "lr": ... }');
+  if (typeof opt!.lr !== "number" && (typeof opt!.lr !== "object" || opt!.lr === null))
+    fail("optimizer", 'needs "lr": a number or { "type": "cosine", "peak": ..., "warmupRatio": ... }');
+  const posInt = (f: string, v: unknown) => {
+    if (v !== undefined && (!Number.isInteger(v) || (v as number) < 1)) fail(f, "must be a positive integer");
+  };
+  posInt("steps", c.steps);
+  posInt("batchSize", c.batchSize ?? 1);
+  posInt("saveEvery", c.saveEvery);
   if (c.seed !== undefined && !Number.isInteger(c.seed)) fail("seed", "must be an integer");
   if (c.maxGradNorm !== undefined && c.maxGradNorm !== null && !((c.maxGradNorm as number) > 0)) fail("maxGradNorm", "must be > 0 or null");
   return {
@@ -97,7 +131,12 @@ function makeOptimizer(o: TrainConfig["optimizer"], steps: number): Optimizer {
   const mask = o.freeze?.length ? freeze(...o.freeze) : undefined;
   const common = { lr, ...(mask && { mask }), ...(o.weightDecay !== undefined && { weightDecay: o.weightDecay }) };
   return o.name === "adamw"
-    ? adamw({ ...common, ...(o.beta1 !== undefined && { beta1: o.beta1 }), ...(o.beta2 !== undefined && { beta2: o.beta2 }), ...(o.eps !== undefined && { eps: o.eps }) })
+    ? adamw({
+        ...common,
+        ...(o.beta1 !== undefined && { beta1: o.beta1 }),
+        ...(o.beta2 !== undefined && { beta2: o.beta2 }),
+        ...(o.eps !== undefined && { eps: o.eps }),
+      })
     : sgd({ ...common, ...(o.momentum !== undefined && { momentum: o.momentum }) });
 }
 
@@ -122,10 +161,21 @@ export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {
   const steps = c.steps ?? Math.ceil(rows.length / c.batchSize);
   log(`${model.name}: ${rows.length} ${c.kind} rows, objective ${c.objective.name}, ${steps} steps of ${c.batchSize}`);
   const run = await train({
-    model, params: loaded.params, objective, data: rows, ...(c.kind === "sft" && { reference: null }),
-    optimizer: makeOptimizer(c.optimizer, steps), steps, batchSize: c.batchSize, seed: c.seed, out: c.out,
-    maxGradNorm: c.maxGradNorm, ...(c.saveEvery && { saveEvery: c.saveEvery }), resume: opts.resume ?? false,
-    progress: opts.progress ?? !!process.stderr.isTTY, config: c as unknown as Record<string, unknown>,
+    model,
+    params: loaded.params,
+    objective,
+    data: rows,
+    ...(c.kind === "sft" && { reference: null }),
+    optimizer: makeOptimizer(c.optimizer, steps),
+    steps,
+    batchSize: c.batchSize,
+    seed: c.seed,
+    out: c.out,
+    maxGradNorm: c.maxGradNorm,
+    ...(c.saveEvery && { saveEvery: c.saveEvery }),
+    resume: opts.resume ?? false,
+    progress: opts.progress ?? !!process.stderr.isTTY,
+    config: c as unknown as Record<string, unknown>,
   });
   if (!run.interrupted) await save(resolve(c.out, "model"), loaded.config, run.params, { tokenizerFrom: c.model });
   return { ...run, skipped };

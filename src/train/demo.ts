@@ -83,18 +83,31 @@ export const DEMO_DEFAULTS: Omit<DemoOptions, "log" | "progress"> = {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-async function evaluate<P>(model: VisionLanguageModel<P>, params: P, pope: Record<PopeSplit, PopeRow[]>, pairs: Parameters<typeof visualReliance>[2]): Promise<ModelEval> {
+async function evaluate<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  pope: Record<PopeSplit, PopeRow[]>,
+  pairs: Parameters<typeof visualReliance>[2],
+): Promise<ModelEval> {
   return { pope: await evaluatePope(model, params, pope), visualReliance: await visualReliance(model, params, pairs) };
 }
 
 /** Rewards and log-probs over every pair with the final parameters (not one batch). */
-async function finalMetrics<P>(model: VisionLanguageModel<P>, params: P, examples: readonly Example[], ref: { chosen: number[]; rejected: number[] }, beta: number, batchSize: number): Promise<Record<string, number>> {
+async function finalMetrics<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  examples: readonly Example[],
+  ref: { chosen: number[]; rejected: number[] },
+  beta: number,
+  batchSize: number,
+): Promise<Record<string, number>> {
   const cache = new PixelCache(model);
   try {
     const seqs = (w: "chosen" | "rejected") => examples.map((e) => ({ prompt: e.prompt, completion: e[w]!, images: e.row.images }));
     const c = await scoreAll(model, params, seqs("chosen"), cache, batchSize);
     const r = await scoreAll(model, params, seqs("rejected"), cache, batchSize);
-    const rc = c.map((v, i) => beta * (v - ref.chosen[i]!)), rr = r.map((v, i) => beta * (v - ref.rejected[i]!));
+    const rc = c.map((v, i) => beta * (v - ref.chosen[i]!)),
+      rr = r.map((v, i) => beta * (v - ref.rejected[i]!));
     return {
       "rewards/chosen": mean(rc),
       "rewards/rejected": mean(rr),
@@ -114,25 +127,48 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const dataDir = join(o.out, "data");
 
   o.log(`[1/5] generating the shapes data set in ${dataDir}`);
-  const manifest = await generateShapes({ out: dataDir, seed: o.seed, sftImages: o.images.sft, pairImages: o.images.pairs, evalImages: o.images.eval, imageSize: 56 });
+  const manifest = await generateShapes({
+    out: dataDir,
+    seed: o.seed,
+    sftImages: o.images.sft,
+    pairImages: o.images.pairs,
+    evalImages: o.images.eval,
+    imageSize: 56,
+  });
   const created = await createModel(join(o.out, "model-init"), { preset: "tiny", layout: "original", seed: o.seed });
   const missing = manifest.words.filter((w) => created.tokenizer!.tokenToId(w) === undefined);
   if (missing.length) throw new AnchorError(`demo: the tiny tokenizer lacks the data's words ${missing.join(", ")}`);
-  if (created.config.vision.imageSize !== manifest.imageSize) throw new AnchorError(`demo: the tiny preset's tiles are ${created.config.vision.imageSize}px, the data's images ${manifest.imageSize}px`);
+  if (created.config.vision.imageSize !== manifest.imageSize)
+    throw new AnchorError(
+      `demo: the tiny preset's tiles are ${created.config.vision.imageSize}px, the data's images ${manifest.imageSize}px`,
+    );
   const model = internvlModel(created, { system: "", blankImage: join(dataDir, manifest.blankImage) });
   const sftRows = readMpoMeta(join(dataDir, manifest.sftMeta), { kind: "sft" }).rows;
   const pairRows = readMpoMeta(join(dataDir, manifest.pairsMeta)).rows;
   const pope = Object.fromEntries(POPE_SPLITS.map((s) => [s, readPope(join(dataDir, manifest.pope[s]))])) as Record<PopeSplit, PopeRow[]>;
 
-  const nParams = treeLeaves(created.params).reduce((n, t) => n + t.size, 0).toLocaleString("en");
+  const nParams = treeLeaves(created.params)
+    .reduce((n, t) => n + t.size, 0)
+    .toLocaleString("en");
   const alignRows = sftRows.filter((r) => r.question === COLOURS_QUESTION);
-  o.log(`[2/5] SFT of a tiny InternVL (${nParams} parameters): ${o.alignSteps} steps on the ${alignRows.length} colour questions (lr ${o.alignLr}), then ${o.sftSteps} steps on all ${sftRows.length} examples (lr ${o.sftLr}), batches of ${o.sftBatchSize}`);
+  o.log(
+    `[2/5] SFT of a tiny InternVL (${nParams} parameters): ${o.alignSteps} steps on the ${alignRows.length} colour questions (lr ${o.alignLr}), then ${o.sftSteps} steps on all ${sftRows.length} examples (lr ${o.sftLr}), batches of ${o.sftBatchSize}`,
+  );
   let t = Date.now();
-  const sftStage = (name: string, params: InternVLParams, rows: typeof sftRows, steps: number, lr: number) => train({
-    model, params, objective: objectives.sft(), data: rows, reference: null,
-    optimizer: adamw({ lr: warmupCosine({ peak: lr, warmupSteps: Math.ceil(0.05 * steps), totalSteps: steps }), weightDecay: 0 }),
-    steps, batchSize: o.sftBatchSize, seed: o.seed, out: join(o.out, name), progress: o.progress && `${name.padEnd(5)}`,
-  });
+  const sftStage = (name: string, params: InternVLParams, rows: typeof sftRows, steps: number, lr: number) =>
+    train({
+      model,
+      params,
+      objective: objectives.sft(),
+      data: rows,
+      reference: null,
+      optimizer: adamw({ lr: warmupCosine({ peak: lr, warmupSteps: Math.ceil(0.05 * steps), totalSteps: steps }), weightDecay: 0 }),
+      steps,
+      batchSize: o.sftBatchSize,
+      seed: o.seed,
+      out: join(o.out, name),
+      progress: o.progress && `${name.padEnd(5)}`,
+    });
   const alignRun = await sftStage("align", created.params, alignRows, o.alignSteps, o.alignLr);
   if (alignRun.interrupted) throw new AnchorError(`demo: interrupted during SFT; a checkpoint is in ${join(o.out, "align")}`);
   const sftRun = await sftStage("sft", alignRun.params as InternVLParams, sftRows, o.sftSteps, o.sftLr);
@@ -141,7 +177,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   await save(join(o.out, "sft", "model"), created.config, sftParams, { tokenizerFrom: join(o.out, "model-init") });
   const sftSeconds = secondsSince(t);
   const sftEval = await evaluate(model, sftParams, pope, pairRows);
-  o.log(`      SFT: loss ${sftRun.history.at(-1)!.loss!.toFixed(3)}, POPE adversarial F1 ${sftEval.pope.adversarial!.f1.toFixed(3)}, visual reliance ${sftEval.visualReliance.toFixed(2)} nats (${sftSeconds.toFixed(0)} s)`);
+  o.log(
+    `      SFT: loss ${sftRun.history.at(-1)!.loss!.toFixed(3)}, POPE adversarial F1 ${sftEval.pope.adversarial!.f1.toFixed(3)}, visual reliance ${sftEval.visualReliance.toFixed(2)} nats (${sftSeconds.toFixed(0)} s)`,
+  );
 
   const cache = new PixelCache(model);
   const examples = await encodeRows(model, pairRows, cache);
@@ -156,12 +194,27 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const results: Record<string, ObjectiveSummary> = {};
   const histories: Record<string, MetricRow[]> = {};
   for (const [i, [name, objective, options]] of runs.entries()) {
-    o.log(`[${3 + i}/5] ${name.toUpperCase()} from the SFT checkpoint on ${pairRows.length} pairs: ${o.preferenceSteps} steps of ${o.batchSize} pairs, lr ${o.lr}, β ${o.beta}`);
+    o.log(
+      `[${3 + i}/5] ${name.toUpperCase()} from the SFT checkpoint on ${pairRows.length} pairs: ${o.preferenceSteps} steps of ${o.batchSize} pairs, lr ${o.lr}, β ${o.beta}`,
+    );
     t = Date.now();
     const run = await train({
-      model, params: sftParams, reference: sftParams, objective, data: pairRows,
-      optimizer: adamw({ lr: warmupCosine({ peak: o.lr, warmupSteps: Math.ceil(0.1 * o.preferenceSteps), totalSteps: o.preferenceSteps }), weightDecay: 0, mask: freeze("vision") }),
-      steps: o.preferenceSteps, batchSize: o.batchSize, seed: o.seed, out: join(o.out, name), referenceCache: refFile, progress: o.progress && `${name.padEnd(4)}`,
+      model,
+      params: sftParams,
+      reference: sftParams,
+      objective,
+      data: pairRows,
+      optimizer: adamw({
+        lr: warmupCosine({ peak: o.lr, warmupSteps: Math.ceil(0.1 * o.preferenceSteps), totalSteps: o.preferenceSteps }),
+        weightDecay: 0,
+        mask: freeze("vision"),
+      }),
+      steps: o.preferenceSteps,
+      batchSize: o.batchSize,
+      seed: o.seed,
+      out: join(o.out, name),
+      referenceCache: refFile,
+      progress: o.progress && `${name.padEnd(4)}`,
     });
     if (run.interrupted) throw new AnchorError(`demo: interrupted during ${name}; a checkpoint is in ${join(o.out, name)}`);
     histories[name] = run.history;
@@ -174,16 +227,28 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     objectives: results,
     sft: { final: { loss: sftRun.history.at(-1)!.loss!, alignLoss: alignRun.history.at(-1)!.loss! }, ...sftEval, seconds: sftSeconds },
     reference: { "logps/chosen": mean(ref.chosen), "logps/rejected": mean(ref.rejected) },
-    settings: { ...o, log: undefined, progress: undefined, model: "tiny InternVL (preset tiny, Qwen2 decoder)", pairs: pairRows.length, sftExamples: sftRows.length, popeQuestions: Object.fromEntries(POPE_SPLITS.map((s) => [s, pope[s].length])) },
+    settings: {
+      ...o,
+      log: undefined,
+      progress: undefined,
+      model: "tiny InternVL (preset tiny, Qwen2 decoder)",
+      pairs: pairRows.length,
+      sftExamples: sftRows.length,
+      popeQuestions: Object.fromEntries(POPE_SPLITS.map((s) => [s, pope[s].length])),
+    },
     seconds: 0,
   };
   summary.seconds = secondsSince(t0);
   await writeFile(join(o.out, "summary.json"), JSON.stringify(summary, null, 2));
   o.log(`[5/5] writing the report`);
-  const dpo = results.dpo!.final, acpo = results.acpo!.final;
+  const dpo = results.dpo!.final,
+    acpo = results.acpo!.final;
   const report = await writeReport(o.out, {
     title: "anchorgrad demo: DPO vs ACPO on synthetic shapes",
-    summary, histories, sftHistory: [...alignRun.history, ...sftRun.history.map((r) => ({ ...r, step: r.step! + o.alignSteps }))], splits: POPE_SPLITS,
+    summary,
+    histories,
+    sftHistory: [...alignRun.history, ...sftRun.history.map((r) => ({ ...r, step: r.step! + o.alignSteps }))],
+    splits: POPE_SPLITS,
     notes: [
       `A tiny InternVL was fine-tuned (${o.alignSteps} steps on which colours are present, then ${o.sftSteps} on all ${sftRows.length} captions, colour questions and POPE-style yes/no questions) on images of coloured shapes, then trained from that checkpoint with DPO and with ACPO on ${pairRows.length} preference pairs whose rejected answers are language-prior hallucinations (the most frequent colour, "Yes" about an absent object, "No" about a present one) sharing all but one to three tokens with the chosen ones. POPE is scored on ${POPE_SPLITS.map((s) => pope[s].length).join("/")} questions about ${o.images.eval} held-out images. Same seed, data order, learning rate (${o.lr}), β (${o.beta}) and ${o.preferenceSteps} steps for both.`,
       `Final rewards over all pairs: DPO chosen ${dpo["rewards/chosen"]!.toFixed(3)}, rejected ${dpo["rewards/rejected"]!.toFixed(3)}; ACPO chosen ${acpo["rewards/chosen"]!.toFixed(3)}, rejected ${acpo["rewards/rejected"]!.toFixed(3)}. A negative chosen reward means the policy made the preferred answer less likely than the reference did (likelihood displacement).`,

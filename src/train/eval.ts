@@ -37,45 +37,77 @@ export interface PopeScores {
 
 /** POPE's scores from labels and predictions (true = "yes"). */
 export function popeScores(labels: readonly boolean[], predictions: readonly boolean[]): PopeScores {
-  let tp = 0, fp = 0, tn = 0, fn = 0;
+  let tp = 0,
+    fp = 0,
+    tn = 0,
+    fn = 0;
   labels.forEach((l, i) => {
     const p = predictions[i]!;
-    if (p && l) tp++; else if (p && !l) fp++; else if (!p && !l) tn++; else fn++;
+    if (p && l) tp++;
+    else if (p && !l) fp++;
+    else if (!p && !l) tn++;
+    else fn++;
   });
   const n = labels.length;
-  const precision = tp + fp ? tp / (tp + fp) : 0, recall = tp + fn ? tp / (tp + fn) : 0;
-  return { accuracy: n ? (tp + tn) / n : 0, precision, recall, f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0, yesRatio: n ? (tp + fp) / n : 0, n };
+  const precision = tp + fp ? tp / (tp + fp) : 0,
+    recall = tp + fn ? tp / (tp + fn) : 0;
+  return {
+    accuracy: n ? (tp + tn) / n : 0,
+    precision,
+    recall,
+    f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0,
+    yesRatio: n ? (tp + fp) / n : 0,
+    n,
+  };
 }
 
 /** The first token of each answer; they must differ. */
 function answerTokens(model: VisionLanguageModel<any>): [number, number] {
-  const yes = model.encodeReply("Yes")[0], no = model.encodeReply("No")[0];
-  if (yes === undefined || no === undefined || yes === no) throw new AnchorError(`evaluatePope: "Yes" and "No" must start with different tokens, got ${yes} and ${no}`);
+  const yes = model.encodeReply("Yes")[0],
+    no = model.encodeReply("No")[0];
+  if (yes === undefined || no === undefined || yes === no)
+    throw new AnchorError(`evaluatePope: "Yes" and "No" must start with different tokens, got ${yes} and ${no}`);
   return [yes, no];
 }
 
 /** For each prompt, log p(yes-token) − log p(no-token) at the position after the prompt. */
-async function yesNoMargins<P>(model: VisionLanguageModel<P>, params: P, prompts: readonly Sequence[], cache: PixelCache, batchSize: number): Promise<number[]> {
+async function yesNoMargins<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  prompts: readonly Sequence[],
+  cache: PixelCache,
+  batchSize: number,
+): Promise<number[]> {
   const [yes, no] = answerTokens(model);
   const out: number[] = [];
   for (let i = 0; i < prompts.length; i += batchSize) {
     const part = prompts.slice(i, i + batchSize);
     const px = await gatherPixels(part, cache);
-    out.push(...scope(() => {
-      const c = collate(model.padId, part, px);
-      const logits = model.forward(params, c.inputs);
-      const [N, T, V] = logits.shape as [number, number, number];
-      const rows = tensor(part.map((s, k) => k * T + s.prompt.length - 1), { dtype: "int32" });
-      const lp = logSoftmax(gather(reshape(logits, [N * T, V]), rows, 0), -1);
-      const v = lp.dataSync();
-      return part.map((_, k) => v[k * V + yes]! - v[k * V + no]!);
-    }));
+    out.push(
+      ...scope(() => {
+        const c = collate(model.padId, part, px);
+        const logits = model.forward(params, c.inputs);
+        const [N, T, V] = logits.shape as [number, number, number];
+        const rows = tensor(
+          part.map((s, k) => k * T + s.prompt.length - 1),
+          { dtype: "int32" },
+        );
+        const lp = logSoftmax(gather(reshape(logits, [N * T, V]), rows, 0), -1);
+        const v = lp.dataSync();
+        return part.map((_, k) => v[k * V + yes]! - v[k * V + no]!);
+      }),
+    );
   }
   return out;
 }
 
 /** POPE scores per split. */
-export async function evaluatePope<P>(model: VisionLanguageModel<P>, params: P, splits: Record<string, readonly PopeRow[]>, opts: { batchSize?: number } = {}): Promise<Record<string, PopeScores>> {
+export async function evaluatePope<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  splits: Record<string, readonly PopeRow[]>,
+  opts: { batchSize?: number } = {},
+): Promise<Record<string, PopeScores>> {
   const cache = new PixelCache(model);
   try {
     // the same (image, question) appears in several splits (the positives): answer it once
@@ -90,16 +122,27 @@ export async function evaluatePope<P>(model: VisionLanguageModel<P>, params: P, 
     }
     const margins = await yesNoMargins(model, params, prompts, cache, opts.batchSize ?? 16);
     const saysYes = new Map(keys.map((k, i) => [k, margins[i]! > 0]));
-    return Object.fromEntries(Object.entries(splits).map(([name, rows]) => [
-      name, popeScores(rows.map((r) => r.label === "yes"), rows.map((r) => saysYes.get(`${r.image}\0${r.question}`)!)),
-    ]));
+    return Object.fromEntries(
+      Object.entries(splits).map(([name, rows]) => [
+        name,
+        popeScores(
+          rows.map((r) => r.label === "yes"),
+          rows.map((r) => saysYes.get(`${r.image}\0${r.question}`)!),
+        ),
+      ]),
+    );
   } finally {
     await cache.clear();
   }
 }
 
 /** Mean over rows of log p(chosen | image) − log p(chosen | blank image). */
-export async function visualReliance<P>(model: VisionLanguageModel<P>, params: P, rows: readonly PreferenceRow[], opts: { batchSize?: number } = {}): Promise<number> {
+export async function visualReliance<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  rows: readonly PreferenceRow[],
+  opts: { batchSize?: number } = {},
+): Promise<number> {
   const withImages = rows.filter((r) => r.images.length > 0);
   if (withImages.length === 0) throw new AnchorError("visualReliance: no row has an image");
   const cache = new PixelCache(model);

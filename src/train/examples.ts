@@ -28,12 +28,17 @@ export interface Example {
 export async function encodeRows(model: VisionLanguageModel<any>, rows: readonly PreferenceRow[], pixels: PixelCache): Promise<Example[]> {
   const out: Example[] = [];
   for (const [index, row] of rows.entries()) {
-    const tiles = row.images.length ? (await pixels.get(row.images).catch((e: Error) => {
-      throw new DataError(row.source.file, row.source.line, `cannot load image ${row.images.join(", ")}: ${e.message}`);
-    })).tiles : [];
+    const tiles = row.images.length
+      ? (
+          await pixels.get(row.images).catch((e: Error) => {
+            throw new DataError(row.source.file, row.source.line, `cannot load image ${row.images.join(", ")}: ${e.message}`);
+          })
+        ).tiles
+      : [];
     const chosen = model.encodeReply(row.chosen);
     const rejected = row.rejected === null ? null : model.encodeReply(row.rejected);
-    if (chosen.length === 0 || rejected?.length === 0) throw new DataError(row.source.file, row.source.line, "a reply encodes to no tokens");
+    if (chosen.length === 0 || rejected?.length === 0)
+      throw new DataError(row.source.file, row.source.line, "a reply encodes to no tokens");
     out.push({ index, row, tiles, prompt: model.encodePrompt(row.question, tiles), chosen, rejected });
   }
   return out;
@@ -70,15 +75,24 @@ export function collate(padId: number, seqs: readonly Sequence[], pixels: readon
   const T = Math.max(...seqs.map((s) => s.prompt.length + s.completion.length));
   const N = seqs.length;
   const ids = new Int32Array(N * T).fill(padId);
-  const mask = new Float32Array(N * T), attn = new Float32Array(N * T);
+  const mask = new Float32Array(N * T),
+    attn = new Float32Array(N * T);
   seqs.forEach((s, i) => {
     const all = [...s.prompt, ...s.completion];
     ids.set(all, i * T);
     attn.fill(1, i * T, i * T + all.length);
     mask.fill(1, i * T + s.prompt.length, i * T + all.length);
   });
-  const tiles = pixels.filter((p): p is Tensor => p !== null)
-    .map((px) => (blank ? concat(Array.from({ length: px.shape[0]! }, () => blank), 0) : px));
+  const tiles = pixels
+    .filter((p): p is Tensor => p !== null)
+    .map((px) =>
+      blank
+        ? concat(
+            Array.from({ length: px.shape[0]! }, () => blank),
+            0,
+          )
+        : px,
+    );
   return {
     inputs: {
       inputIds: tensor(ids, { shape: [N, T], dtype: "int32" }),

@@ -21,10 +21,19 @@ export interface InternVLAdapterOptions {
   blankImage?: string;
 }
 
-export function internvlModel(model: { config: InternVLConfig; tokenizer: InternVLTokenizer | null }, opts: InternVLAdapterOptions = {}): VisionLanguageModel<InternVLParams> {
+export function internvlModel(
+  model: { config: InternVLConfig; tokenizer: InternVLTokenizer | null },
+  opts: InternVLAdapterOptions = {},
+): VisionLanguageModel<InternVLParams> {
   const { config, tokenizer } = model;
   if (!tokenizer) throw new AnchorError("internvlModel: the model directory has no tokenizer.json; training needs one to encode the data");
-  const tiling = { imageSize: config.vision.imageSize, minTiles: config.tiling.minTiles, maxTiles: config.tiling.maxTiles, useThumbnail: config.tiling.useThumbnail, dynamic: config.tiling.dynamic };
+  const tiling = {
+    imageSize: config.vision.imageSize,
+    minTiles: config.tiling.minTiles,
+    maxTiles: config.tiling.maxTiles,
+    useThumbnail: config.tiling.useThumbnail,
+    dynamic: config.tiling.dynamic,
+  };
   const toPixels = async (sources: Parameters<typeof preprocessImages>[0]): Promise<Pixels> => {
     const p = await preprocessImages(sources, tiling);
     return { pixelValues: p.pixelValues, tiles: p.numTiles };
@@ -34,9 +43,14 @@ export function internvlModel(model: { config: InternVLConfig; tokenizer: Intern
     padId: tokenizer.specialIds.pad ?? tokenizer.specialIds.imEnd,
     loadImages: (paths) => toPixels(paths),
     blankImage: () => toPixels([opts.blankImage ?? solidImage(config.vision.imageSize, config.vision.imageSize, [0, 0, 0])]),
-    encodePrompt: (question, tiles) => encodePrompt(tokenizer, {
-      template: config.template, question, numTiles: tiles, numImageToken: tokensPerTile(config), ...(opts.system !== undefined && { system: opts.system }),
-    }),
+    encodePrompt: (question, tiles) =>
+      encodePrompt(tokenizer, {
+        template: config.template,
+        question,
+        numTiles: tiles,
+        numImageToken: tokensPerTile(config),
+        ...(opts.system !== undefined && { system: opts.system }),
+      }),
     encodeReply: (text) => [...tokenizer.encode(text), tokenizer.specialIds.imEnd],
     forward: (params, inputs) => forward(config, params, { inputIds: inputs.inputIds, pixelValues: inputs.pixelValues }),
   };

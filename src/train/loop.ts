@@ -101,7 +101,9 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
   const sftRows = opts.data.filter((r) => r.rejected === null).length;
   if (sftRows !== 0 && sftRows !== opts.data.length) {
     const r = opts.data.find((x) => x.rejected === null)!;
-    throw new AnchorError(`train: ${r.source.file}:${r.source.line} has no "rejected" reply but other rows do; mix SFT and preference rows in separate runs`);
+    throw new AnchorError(
+      `train: ${r.source.file}:${r.source.line} has no "rejected" reply but other rows do; mix SFT and preference rows in separate runs`,
+    );
   }
   const sft = sftRows > 0;
   await mkdir(out, { recursive: true });
@@ -109,8 +111,10 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
   const pixels = new PixelCache(model);
   const examples = await encodeRows(model, opts.data, pixels);
   const reference = opts.reference === undefined ? opts.params : opts.reference;
-  const ref: ReferenceLogps | null = reference === null || sft ? null
-    : await referenceLogps(model, reference, examples, pixels, batchSize * 2, opts.referenceCache ?? join(out, "reference_logps.json"));
+  const ref: ReferenceLogps | null =
+    reference === null || sft
+      ? null
+      : await referenceLogps(model, reference, examples, pixels, batchSize * 2, opts.referenceCache ?? join(out, "reference_logps.json"));
 
   let params = opts.params;
   let optState = optimizer.init(params);
@@ -118,8 +122,12 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
   const resumeFrom = opts.resume ? (await listCheckpoints(out)).at(-1) : undefined;
   if (resumeFrom !== undefined) {
     const loaded = await loadCheckpoint(join(out, `checkpoint-${resumeFrom}`), params, optState);
-    if (loaded.state.seed !== seed) throw new AnchorError(`train: ${out}/checkpoint-${resumeFrom} was made with seed ${loaded.state.seed}, this run has seed ${seed}`);
-    if (loaded.state.examplesSeen !== loaded.state.step * batchSize) throw new AnchorError(`train: ${out}/checkpoint-${resumeFrom} was made with another batch size (${loaded.state.examplesSeen} examples in ${loaded.state.step} steps)`);
+    if (loaded.state.seed !== seed)
+      throw new AnchorError(`train: ${out}/checkpoint-${resumeFrom} was made with seed ${loaded.state.seed}, this run has seed ${seed}`);
+    if (loaded.state.examplesSeen !== loaded.state.step * batchSize)
+      throw new AnchorError(
+        `train: ${out}/checkpoint-${resumeFrom} was made with another batch size (${loaded.state.examplesSeen} examples in ${loaded.state.step} steps)`,
+      );
     disposeAllBut(treeLeaves(optState.slots), []);
     ({ params, opt: optState } = loaded);
     step = loaded.state.step;
@@ -130,15 +138,32 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
   const stop = new AbortController();
   opts.signal?.addEventListener("abort", () => stop.abort());
   if (opts.signal?.aborted) stop.abort();
-  const onSigint = () => { if (stop.signal.aborted) process.exit(130); stop.abort(); };
+  const onSigint = () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+  };
   if (opts.handleSigint ?? true) process.on("SIGINT", onSigint);
-  const bar = progressBar(typeof opts.progress === "string" ? opts.progress : objective.name || "train", steps, step, opts.progress !== undefined ? opts.progress !== false : !!process.stderr.isTTY);
+  const bar = progressBar(
+    typeof opts.progress === "string" ? opts.progress : objective.name || "train",
+    steps,
+    step,
+    opts.progress !== undefined ? opts.progress !== false : !!process.stderr.isTTY,
+  );
   const order = epochOrder(examples.length, seed);
-  const save = () => saveCheckpoint(out, params, optState, {
-    step, seed, examplesSeen: step * batchSize,
-    optimizer: { name: optimizer.name, step: optState.step, hparams: optimizer.hparams },
-    ...(opts.config && { extra: opts.config }),
-  } satisfies TrainerState, opts.keepCheckpoints ?? 2);
+  const save = () =>
+    saveCheckpoint(
+      out,
+      params,
+      optState,
+      {
+        step,
+        seed,
+        examplesSeen: step * batchSize,
+        optimizer: { name: optimizer.name, step: optState.step, hparams: optimizer.hparams },
+        ...(opts.config && { extra: opts.config }),
+      } satisfies TrainerState,
+      opts.keepCheckpoints ?? 2,
+    );
   let checkpoint: string | null = null;
 
   try {
@@ -155,11 +180,19 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
           const side = (k: 0 | 1) => (sft ? sum : slice(sum, [k * B], [(k + 1) * B]));
           const lengths = (k: 0 | 1) => (sft ? count : slice(count, [k * B], [(k + 1) * B]));
           const pb: PreferenceBatch = {
-            policyChosenLogps: side(0), policyRejectedLogps: side(1),
-            chosenLengths: lengths(0), rejectedLengths: lengths(1),
+            policyChosenLogps: side(0),
+            policyRejectedLogps: side(1),
+            chosenLengths: lengths(0),
+            rejectedLengths: lengths(1),
             ...(ref && {
-              refChosenLogps: tensor(batch.map((e) => ref.chosen[e.index]!), { dtype: sum.dtype }),
-              refRejectedLogps: tensor(batch.map((e) => ref.rejected[e.index]!), { dtype: sum.dtype }),
+              refChosenLogps: tensor(
+                batch.map((e) => ref.chosen[e.index]!),
+                { dtype: sum.dtype },
+              ),
+              refRejectedLogps: tensor(
+                batch.map((e) => ref.rejected[e.index]!),
+                { dtype: sum.dtype },
+              ),
             }),
           };
           const r = objective(pb);
@@ -167,16 +200,23 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
           return r.loss;
         };
         const [loss, rawGrads] = valueAndGrad(lossOf)(params);
-        const { grads, norm } = opts.maxGradNorm === null ? { grads: rawGrads, norm: NaN } : clipByGlobalNorm(rawGrads, opts.maxGradNorm ?? 1);
+        const { grads, norm } =
+          opts.maxGradNorm === null ? { grads: rawGrads, norm: NaN } : clipByGlobalNorm(rawGrads, opts.maxGradNorm ?? 1);
         if (!Number.isFinite(norm) && opts.maxGradNorm !== null) {
-          throw new AnchorError(`train: step ${step + 1}: the gradient norm is ${norm}; loss ${(await loss.data())[0]}. Lower the learning rate, or run with ANCHORGRAD_DEBUG_NANS=1 to find the op`);
+          throw new AnchorError(
+            `train: step ${step + 1}: the gradient norm is ${norm}; loss ${(await loss.data())[0]}. Lower the learning rate, or run with ANCHORGRAD_DEBUG_NANS=1 to find the op`,
+          );
         }
         const next = optimizer.update(grads, optState, params);
         const row: MetricRow = { loss: (await loss.data())[0]! };
         for (const [k, t] of Object.entries(metrics)) if (!(sft && PAIR_ONLY.test(k))) row[k] = (await t.data())[0]!;
         return { next, row: { ...row, grad_norm: norm, learning_rate: lr } };
       });
-      disposeAllBut([...treeLeaves(params), ...treeLeaves(optState.slots)], [...treeLeaves(result.next.params), ...treeLeaves(result.next.state.slots)], callerOwned);
+      disposeAllBut(
+        [...treeLeaves(params), ...treeLeaves(optState.slots)],
+        [...treeLeaves(result.next.params), ...treeLeaves(result.next.state.slots)],
+        callerOwned,
+      );
       params = result.next.params;
       optState = result.next.state;
       step++;

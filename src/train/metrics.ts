@@ -9,7 +9,10 @@ export type MetricRow = Record<string, number>;
 
 export async function readMetrics(file: string): Promise<MetricRow[]> {
   const text = await readFile(file, "utf8").catch(() => "");
-  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as MetricRow);
+  return text
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as MetricRow);
 }
 
 export class MetricsLog {

@@ -10,8 +10,29 @@ type Factory = (opts?: Record<string, unknown>) => Objective;
 
 /** Every objective factory taking one options object, by its exported name. */
 export const OBJECTIVES: Readonly<Record<string, Factory>> = Object.fromEntries(
-  (["dpo", "robust", "hinge", "ipo", "exoPair", "ncaPair", "bcoPair", "sppoHard", "apoZero", "apoDown", "discopop", "dpop", "sft", "simpo", "cpo", "orpo", "mdpo", "acpo", "mpo"] as const)
-    .map((n) => [n, (objectives as unknown as Record<string, Factory>)[n]!]),
+  (
+    [
+      "dpo",
+      "robust",
+      "hinge",
+      "ipo",
+      "exoPair",
+      "ncaPair",
+      "bcoPair",
+      "sppoHard",
+      "apoZero",
+      "apoDown",
+      "discopop",
+      "dpop",
+      "sft",
+      "simpo",
+      "cpo",
+      "orpo",
+      "mdpo",
+      "acpo",
+      "mpo",
+    ] as const
+  ).map((n) => [n, (objectives as unknown as Record<string, Factory>)[n]!]),
 );
 
 export interface ObjectiveSpec {
@@ -20,17 +41,23 @@ export interface ObjectiveSpec {
 }
 
 export function objectiveFromSpec(spec: ObjectiveSpec, where = "objective"): Objective {
-  if (!spec || typeof spec !== "object" || typeof spec.name !== "string") throw new AnchorError(`${where}: expected { "name": "<objective>", ...options }, got ${JSON.stringify(spec)}`);
+  if (!spec || typeof spec !== "object" || typeof spec.name !== "string")
+    throw new AnchorError(`${where}: expected { "name": "<objective>", ...options }, got ${JSON.stringify(spec)}`);
   const { name, ...options } = spec;
   if (name === "weighted") {
     const terms = options.terms;
-    if (!Array.isArray(terms) || terms.length === 0) throw new AnchorError(`${where}: "weighted" needs "terms": [[{ "name": ... }, weight], ...]`);
-    return objectives.weighted(terms.map((t, i) => {
-      if (!Array.isArray(t) || typeof t[1] !== "number") throw new AnchorError(`${where}.terms[${i}]: expected [{ "name": ... }, weight]`);
-      return [objectiveFromSpec(t[0] as ObjectiveSpec, `${where}.terms[${i}]`), t[1]] as const;
-    }));
+    if (!Array.isArray(terms) || terms.length === 0)
+      throw new AnchorError(`${where}: "weighted" needs "terms": [[{ "name": ... }, weight], ...]`);
+    return objectives.weighted(
+      terms.map((t, i) => {
+        if (!Array.isArray(t) || typeof t[1] !== "number")
+          throw new AnchorError(`${where}.terms[${i}]: expected [{ "name": ... }, weight]`);
+        return [objectiveFromSpec(t[0] as ObjectiveSpec, `${where}.terms[${i}]`), t[1]] as const;
+      }),
+    );
   }
   const factory = OBJECTIVES[name];
-  if (!factory) throw new AnchorError(`${where}: unknown objective "${name}"; known: ${[...Object.keys(OBJECTIVES), "weighted"].join(", ")}`);
+  if (!factory)
+    throw new AnchorError(`${where}: unknown objective "${name}"; known: ${[...Object.keys(OBJECTIVES), "weighted"].join(", ")}`);
   return factory(options);
 }

@@ -24,10 +24,20 @@ function dataFingerprint(examples: readonly Example[]): string {
   return h.digest("hex");
 }
 
-export async function referenceLogps<P>(model: VisionLanguageModel<P>, params: P, examples: readonly Example[], cache: PixelCache, batchSize: number, file?: string): Promise<ReferenceLogps> {
+export async function referenceLogps<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  examples: readonly Example[],
+  cache: PixelCache,
+  batchSize: number,
+  file?: string,
+): Promise<ReferenceLogps> {
   const fingerprint = `${dataFingerprint(examples)}:${await paramsFingerprint(params)}`;
   if (file) {
-    const cached = await readFile(file, "utf8").then((t) => JSON.parse(t) as ReferenceLogps & { fingerprint: string }, () => null);
+    const cached = await readFile(file, "utf8").then(
+      (t) => JSON.parse(t) as ReferenceLogps & { fingerprint: string },
+      () => null,
+    );
     if (cached?.fingerprint === fingerprint) return { chosen: cached.chosen, rejected: cached.rejected };
   }
   const seqs = (which: "chosen" | "rejected") => examples.map((e) => ({ prompt: e.prompt, completion: e[which]!, images: e.row.images }));

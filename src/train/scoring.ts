@@ -9,7 +9,13 @@ import type { PixelCache } from "./images.js";
 import type { VisionLanguageModel } from "./model.js";
 
 /** { sum [N], count [N] } for the completions of `seqs` (differentiable in params; call inside a scope). */
-export function scoreSequences<P>(model: VisionLanguageModel<P>, params: P, seqs: readonly Sequence[], pixels: readonly (Tensor | null)[], blank?: Tensor): { sum: Tensor; count: Tensor } {
+export function scoreSequences<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  seqs: readonly Sequence[],
+  pixels: readonly (Tensor | null)[],
+  blank?: Tensor,
+): { sum: Tensor; count: Tensor } {
   const c = collate(model.padId, seqs, pixels, blank);
   return sequenceLogps(model.forward(params, c.inputs), c.labels, c.mask);
 }
@@ -18,7 +24,14 @@ export function scoreSequences<P>(model: VisionLanguageModel<P>, params: P, seqs
  * Summed completion log-probs as plain numbers, in batches of `batchSize`,
  * without a tape. `blank` scores every sequence against the blank image.
  */
-export async function scoreAll<P>(model: VisionLanguageModel<P>, params: P, seqs: readonly Sequence[], cache: PixelCache, batchSize: number, blank?: Tensor): Promise<number[]> {
+export async function scoreAll<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  seqs: readonly Sequence[],
+  cache: PixelCache,
+  batchSize: number,
+  blank?: Tensor,
+): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < seqs.length; i += batchSize) {
     const part = seqs.slice(i, i + batchSize);

@@ -32,19 +32,23 @@ function filled(Ctor: Ctor, n: number, seed: number): Arr {
  */
 function agree(Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, seed = 1): void {
   const { M, K, N, batch, transposeA, transposeB } = plan;
-  const A = filled(Ctor, nA * M * K, seed), B = filled(Ctor, nB * K * N, seed + 1);
-  const got = new Ctor(batch * M * N), want = new Ctor(batch * M * N);
+  const A = filled(Ctor, nA * M * K, seed),
+    B = filled(Ctor, nB * K * N, seed + 1);
+  const got = new Ctor(batch * M * N),
+    want = new Ctor(batch * M * N);
   wasmMatmul(A, B, got, plan);
   jsMatmul(A, B, want, plan);
   const u = Ctor === Float32Array ? 2 ** -24 : 2 ** -53;
   const gamma = (K * u) / (1 - K * u);
   for (let t = 0; t < batch; t++) {
-    const ao = (plan.aIndex ? plan.aIndex[t]! : t) * M * K, bo = (plan.bIndex ? plan.bIndex[t]! : t) * K * N;
+    const ao = (plan.aIndex ? plan.aIndex[t]! : t) * M * K,
+      bo = (plan.bIndex ? plan.bIndex[t]! : t) * K * N;
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let mag = 0;
         for (let k = 0; k < K; k++) {
-          const a = A[ao + (transposeA ? k * M + i : i * K + k)]!, b = B[bo + (transposeB ? j * K + k : k * N + j)]!;
+          const a = A[ao + (transposeA ? k * M + i : i * K + k)]!,
+            b = B[bo + (transposeB ? j * K + k : k * N + j)]!;
           mag += Math.abs(a * b);
         }
         const at = t * M * N + i * N + j;
@@ -57,25 +61,60 @@ function agree(Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, s
   }
 }
 
-const plan = (M: number, K: number, N: number, batch = 1, aIndex: Int32Array | null = null, bIndex: Int32Array | null = null, transposeA = false, transposeB = false): MatmulPlan =>
-  ({ M, K, N, batch, aIndex, bIndex, transposeA, transposeB });
+const plan = (
+  M: number,
+  K: number,
+  N: number,
+  batch = 1,
+  aIndex: Int32Array | null = null,
+  bIndex: Int32Array | null = null,
+  transposeA = false,
+  transposeB = false,
+): MatmulPlan => ({ M, K, N, batch, aIndex, bIndex, transposeA, transposeB });
 /** The same product with A, B or both stored transposed. */
 const flagged = (p: MatmulPlan): MatmulPlan[] =>
-  [[false, true], [true, false], [true, true]].map(([transposeA, transposeB]) => ({ ...p, transposeA: transposeA!, transposeB: transposeB! }));
+  [
+    [false, true],
+    [true, false],
+    [true, true],
+  ].map(([transposeA, transposeB]) => ({ ...p, transposeA: transposeA!, transposeB: transposeB! }));
 
 const dim = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1, 2, 3, 7, 13, 16, 17, 31, 33, 61, 97));
 
 describe("wasm GEMM against the blocked JS GEMM", () => {
-  afterEach(() => { setStagingLimit(256 << 20); });
+  afterEach(() => {
+    setStagingLimit(256 << 20);
+  });
 
-  it.each([["float32", Float32Array], ["float64", Float64Array]] as const)("agrees on random small shapes (%s)", (_name, Ctor) => {
-    fc.assert(fc.property(dim, dim, dim, fc.integer({ min: 1, max: 3 }), fc.boolean(), fc.boolean(), fc.integer(), (M, K, N, batch, ta, tb, seed) => {
-      agree(Ctor, plan(M, K, N, batch, null, null, ta, tb), batch, batch, seed);
-    }), { numRuns: 40 });
+  it.each([
+    ["float32", Float32Array],
+    ["float64", Float64Array],
+  ] as const)("agrees on random small shapes (%s)", (_name, Ctor) => {
+    fc.assert(
+      fc.property(
+        dim,
+        dim,
+        dim,
+        fc.integer({ min: 1, max: 3 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer(),
+        (M, K, N, batch, ta, tb, seed) => {
+          agree(Ctor, plan(M, K, N, batch, null, null, ta, tb), batch, batch, seed);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it("agrees across tile and thread boundaries (sizes past KC, MC, NC; split over threads)", () => {
-    for (const [M, K, N] of [[97, 300, 130], [1, 1000, 1], [257, 31, 1031], [191, 263, 67], [2, 700, 257]] as const) {
+    for (const [M, K, N] of [
+      [97, 300, 130],
+      [1, 1000, 1],
+      [257, 31, 1031],
+      [191, 263, 67],
+      [2, 700, 257],
+    ] as const) {
       agree(Float32Array, plan(M, K, N));
     }
     agree(Float64Array, plan(131, 271, 523));
@@ -117,22 +156,38 @@ describe("ag.matmul on the wasm GEMM", () => {
   /** The same product with the JS GEMM only. */
   function viaJs(a: ag.Tensor, b: ag.Tensor): Float32Array | Float64Array {
     const prev = setBatchedGemm(null);
-    try { return ag.matmul(a, b).dataSync() as Float32Array; } finally { setBatchedGemm(prev); }
+    try {
+      return ag.matmul(a, b).dataSync() as Float32Array;
+    } finally {
+      setBatchedGemm(prev);
+    }
   }
 
   it.each([
-    [[2, 1, 33, 47], [3, 47, 29]],
-    [[4, 37, 64], [64, 96]], // weight shared by the batch: folded into one GEMM
+    [
+      [2, 1, 33, 47],
+      [3, 47, 29],
+    ],
+    [
+      [4, 37, 64],
+      [64, 96],
+    ], // weight shared by the batch: folded into one GEMM
     [[70], [70, 130]],
     [[5, 61, 70], [70]],
-    [[1, 128, 128], [6, 128, 100]],
+    [
+      [1, 128, 128],
+      [6, 128, 100],
+    ],
   ])("batched and broadcast shapes %j @ %j match the JS GEMM", (sa, sb) => {
     const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
-    const a = ag.tensor(filled(Float32Array, size(sa), 3), { shape: sa }), b = ag.tensor(filled(Float32Array, size(sb), 4), { shape: sb });
-    const got = ag.matmul(a, b).dataSync(), want = viaJs(a, b);
+    const a = ag.tensor(filled(Float32Array, size(sa), 3), { shape: sa }),
+      b = ag.tensor(filled(Float32Array, size(sb), 4), { shape: sb });
+    const got = ag.matmul(a, b).dataSync(),
+      want = viaJs(a, b);
     expect(got.length).toBe(want.length);
     // entries in [-2, 2]: Σ|a||b| <= 4K, and the two summation orders each err by at most γ_K of that
-    const K = sa[sa.length - 1]!, tol = 2 * 1.01 * K * 2 ** -24 * 4 * K;
+    const K = sa[sa.length - 1]!,
+      tol = 2 * 1.01 * K * 2 ** -24 * 4 * K;
     for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(tol);
   });
 

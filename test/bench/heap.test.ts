@@ -15,8 +15,12 @@ import { wasmRuntime } from "../../src/backends/cpu/wasm/runtime.js";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 function runFixture<T = { hash: number; first: number; gemm: number }>(env: Record<string, string>, fixture = "mixed-ops.ts"): T {
-  const r = spawnSync(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "test/bench/fixtures", fixture)],
-    { cwd: root, encoding: "utf8", timeout: 120_000, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), join(root, "test/bench/fixtures", fixture)], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, ...env },
+  });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
 }
@@ -24,25 +28,31 @@ function runFixture<T = { hash: number; first: number; gemm: number }>(env: Reco
 describe("wasm heap", () => {
   it("gives a disposed tensor's block to the next buffer of that size", () => {
     const x = ag.randomNormal([200, 300], { seed: 1 });
-    const a = ag.exp(x), at = (a._buf as Float32Array).byteOffset;
+    const a = ag.exp(x),
+      at = (a._buf as Float32Array).byteOffset;
     const taken = wasmRuntime().heap.stats().takenBytes;
     a.dispose();
     expect(wasmRuntime().heap.stats().takenBytes).toBeLessThan(taken);
     const b = ag.neg(x);
     expect((b._buf as Float32Array).byteOffset).toBe(at);
-    ag.scope(() => { for (let i = 0; i < 20; i++) ag.mul(ag.add(x, i), x); });
+    ag.scope(() => {
+      for (let i = 0; i < 20; i++) ag.mul(ag.add(x, i), x);
+    });
     expect(wasmRuntime().heap.stats().takenBytes).toBe(taken); // x and b (the a-sized block) are all that is held
   });
 
   it("a reshape shares its input's block, which goes back only when both are disposed", () => {
     const x = ag.randomNormal([200, 300], { seed: 2 });
     const taken = wasmRuntime().heap.stats().takenBytes;
-    const a = ag.exp(x), want = [...a.dataSync()];
+    const a = ag.exp(x),
+      want = [...a.dataSync()];
     const r = ag.reshape(a, [300, 200]);
     expect(r._buf).toBe(a._buf);
     a.dispose();
     expect([...r.dataSync()]).toEqual(want);
-    ag.scope(() => { for (let i = 0; i < 5; i++) ag.neg(x); }); // would reuse a's block, had it gone back
+    ag.scope(() => {
+      for (let i = 0; i < 5; i++) ag.neg(x);
+    }); // would reuse a's block, had it gone back
     expect([...r.dataSync()]).toEqual(want);
     expect(wasmRuntime().heap.stats().takenBytes).toBeGreaterThan(taken);
     r.dispose();

@@ -13,8 +13,30 @@ import * as ag from "../../src/index.js";
 import { inWasmMemory } from "../../src/backends/cpu/wasm/heap.js";
 
 const pairs: [number[], number[]][] = [
-  [[64, 1027], [64, 1027]], [[64, 1027], [64, 1]], [[64, 1027], [1027]], [[8, 63, 101], [8, 1, 101]],
-  [[8, 63, 101], []], [[70001], [70001]], [[3, 5, 7, 401], [5, 1, 401]], [[], [40, 1001]], [[40, 1, 1001], [1, 3, 1001]],
+  [
+    [64, 1027],
+    [64, 1027],
+  ],
+  [
+    [64, 1027],
+    [64, 1],
+  ],
+  [[64, 1027], [1027]],
+  [
+    [8, 63, 101],
+    [8, 1, 101],
+  ],
+  [[8, 63, 101], []],
+  [[70001], [70001]],
+  [
+    [3, 5, 7, 401],
+    [5, 1, 401],
+  ],
+  [[], [40, 1001]],
+  [
+    [40, 1, 1001],
+    [1, 3, 1001],
+  ],
 ];
 
 /** The op in float64 on the same float32 inputs, rounded to float32. */
@@ -37,13 +59,22 @@ describe("float32 elementwise ops on the wasm kernels", () => {
   });
 
   it.each(pairs)("binary ops on %j with %j match float64 rounded once, bit for bit", (sa, sb) => {
-    const a = ag.randomNormal(sa, { seed: 2 }), b = ag.randomNormal(sb, { seed: 3 });
+    const a = ag.randomNormal(sa, { seed: 2 }),
+      b = ag.randomNormal(sb, { seed: 3 });
     for (const name of ["add", "sub", "mul", "div", "maximum", "minimum"] as const) {
       sameBits(ag[name](a, b).dataSync(), float64Reference(ag[name], a, b), name);
     }
     const cond = ag.greater(b, 0.2);
-    sameBits(ag.where(cond, a, ag.neg(a)).dataSync(), float64Reference((x, y) => ag.where(cond, x, ag.neg(y)), a, a), "where(c, a, -a)");
-    sameBits(ag.where(cond, -Infinity, a).dataSync(), float64Reference((x) => ag.where(cond, -Infinity, x), a, a), "where(c, -inf, a)");
+    sameBits(
+      ag.where(cond, a, ag.neg(a)).dataSync(),
+      float64Reference((x, y) => ag.where(cond, x, ag.neg(y)), a, a),
+      "where(c, a, -a)",
+    );
+    sameBits(
+      ag.where(cond, -Infinity, a).dataSync(),
+      float64Reference((x) => ag.where(cond, -Infinity, x), a, a),
+      "where(c, -inf, a)",
+    );
   });
 
   it("NaN, infinities and signed zeros follow the op table", () => {
@@ -51,28 +82,41 @@ describe("float32 elementwise ops on the wasm kernels", () => {
     const specials = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 3.5e38, 1e-45];
     const a = ag.tensor(Float32Array.from({ length: n }, (_, i) => specials[i % specials.length]!));
     const b = ag.tensor(Float32Array.from({ length: n }, (_, i) => specials[(i * 7 + 3) % specials.length]!));
-    for (const name of ["add", "sub", "mul", "div", "maximum", "minimum"] as const) sameBits(ag[name](a, b).dataSync(), float64Reference(ag[name], a, b), name);
-    sameBits(ag.neg(a).dataSync(), Float32Array.from(a.dataSync(), (v) => -v), "neg");
+    for (const name of ["add", "sub", "mul", "div", "maximum", "minimum"] as const)
+      sameBits(ag[name](a, b).dataSync(), float64Reference(ag[name], a, b), name);
+    sameBits(
+      ag.neg(a).dataSync(),
+      Float32Array.from(a.dataSync(), (v) => -v),
+      "neg",
+    );
     sameBits(ag.abs(a).dataSync(), Float32Array.from(a.dataSync(), Math.abs), "abs");
     sameBits(ag.sqrt(a).dataSync(), Float32Array.from(a.dataSync(), Math.sqrt), "sqrt");
     sameBits(ag.exp(a).dataSync(), Float32Array.from(a.dataSync(), Math.exp), "exp");
   });
 
   it("exp is within one ulp of Math.exp rounded to float32 over the whole float32 exp range", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 1 << 30 }), (seed) => {
-      const x = ag.mul(ag.randomUniform([40_001], { seed }), 210);
-      const xs = ag.sub(x, 110).dataSync(), got = ag.exp(ag.sub(x, 110)).dataSync();
-      for (let i = 0; i < xs.length; i++) {
-        const want = Math.fround(Math.exp(xs[i]!));
-        if (got[i] === want) continue;
-        const ulp = Math.max(Math.abs(want) * 2 ** -23, 2 ** -149);
-        if (!(Math.abs(got[i]! - want) <= ulp)) throw new Error(`exp(${xs[i]}) = ${got[i]}, Math.exp gives ${want}`);
-      }
-    }), { numRuns: 5 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1 << 30 }), (seed) => {
+        const x = ag.mul(ag.randomUniform([40_001], { seed }), 210);
+        const xs = ag.sub(x, 110).dataSync(),
+          got = ag.exp(ag.sub(x, 110)).dataSync();
+        for (let i = 0; i < xs.length; i++) {
+          const want = Math.fround(Math.exp(xs[i]!));
+          if (got[i] === want) continue;
+          const ulp = Math.max(Math.abs(want) * 2 ** -23, 2 ** -149);
+          if (!(Math.abs(got[i]! - want) <= ulp)) throw new Error(`exp(${xs[i]}) = ${got[i]}, Math.exp gives ${want}`);
+        }
+      }),
+      { numRuns: 5 },
+    );
   });
 
   it("row sum and max match float64 sums rounded once and exact maxima (odd row lengths, NaN rows)", () => {
-    for (const shape of [[300, 1001], [7, 40_003], [70_000, 3]]) {
+    for (const shape of [
+      [300, 1001],
+      [7, 40_003],
+      [70_000, 3],
+    ]) {
       const x = ag.mul(ag.randomNormal(shape, { seed: 4 }), 100);
       sameBits(ag.sum(x, -1).dataSync(), Float32Array.from(ag.sum(ag.cast(x, "float64"), -1).dataSync()), `sum ${shape}`);
       sameBits(ag.max(x, -1).dataSync(), Float32Array.from(ag.max(ag.cast(x, "float64"), -1).dataSync()), `max ${shape}`);
@@ -85,7 +129,19 @@ describe("float32 elementwise ops on the wasm kernels", () => {
 
   it("sums over leading axes (column sums) match float64 sums in row order, rounded once, bit for bit", () => {
     // odd widths, a single column, bands past one thread's scratch (150k columns), and parallel bands
-    for (const [shape, axes] of [[[2, 65, 33], [0, 1]], [[1024, 1], [0]], [[3, 150_001], [0]], [[4, 64, 1025], [0, 1]], [[600, 301], [0]]] as const) {
+    for (const [shape, axes] of [
+      [
+        [2, 65, 33],
+        [0, 1],
+      ],
+      [[1024, 1], [0]],
+      [[3, 150_001], [0]],
+      [
+        [4, 64, 1025],
+        [0, 1],
+      ],
+      [[600, 301], [0]],
+    ] as const) {
       const x = ag.mul(ag.randomNormal([...shape], { seed: 6 }), 100);
       const want = Float32Array.from(ag.sum(ag.cast(x, "float64"), [...axes]).dataSync());
       sameBits(ag.sum(x, [...axes]).dataSync(), want, `sum over ${axes} of [${shape}]`);
@@ -95,7 +151,8 @@ describe("float32 elementwise ops on the wasm kernels", () => {
   it("softmax through the wasm kernels matches float64 to float32 accuracy", () => {
     // x − logsumexp(x) is rounded to float32 at |x| up to ~40: ~2e-6 absolute, so ~2e-6 relative after exp
     const x = ag.mul(ag.randomNormal([64, 3001], { seed: 5 }), 10);
-    const got = ag.softmax(x, -1).dataSync(), want = ag.softmax(ag.cast(x, "float64"), -1).dataSync();
+    const got = ag.softmax(x, -1).dataSync(),
+      want = ag.softmax(ag.cast(x, "float64"), -1).dataSync();
     for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-5 * want[i]! + 1e-37);
   });
 });

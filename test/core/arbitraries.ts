@@ -32,13 +32,26 @@ export type Shape = number[];
 export type Domain =
   | { readonly kind: "interval"; readonly lo: number; readonly hi: number }
   | { readonly kind: "away"; readonly lo: number; readonly hi: number }
-  | { readonly kind: "grid"; readonly lo: number; readonly hi: number; readonly step: number; readonly offset: number; readonly distinct: boolean }
+  | {
+      readonly kind: "grid";
+      readonly lo: number;
+      readonly hi: number;
+      readonly step: number;
+      readonly offset: number;
+      readonly distinct: boolean;
+    }
   | { readonly kind: "float32"; readonly lo: number; readonly hi: number };
 
 export const interval = (lo: number, hi: number): Domain => ({ kind: "interval", lo, hi });
 export const away = (lo: number, hi: number): Domain => ({ kind: "away", lo, hi });
-export const grid = (lo: number, hi: number, step: number, o: { offset?: number; distinct?: boolean } = {}): Domain =>
-  ({ kind: "grid", lo, hi, step, offset: o.offset ?? 0, distinct: o.distinct ?? false });
+export const grid = (lo: number, hi: number, step: number, o: { offset?: number; distinct?: boolean } = {}): Domain => ({
+  kind: "grid",
+  lo,
+  hi,
+  step,
+  offset: o.offset ?? 0,
+  distinct: o.distinct ?? false,
+});
 export const float32Values = (lo: number, hi: number): Domain => ({ kind: "float32", lo, hi });
 
 const double = (lo: number, hi: number) => fc.double({ min: lo, max: hi, noNaN: true });
@@ -50,7 +63,10 @@ export function values(domain: Domain, n: number): fc.Arbitrary<number[]> {
     case "interval":
       return exactly(n, double(domain.lo, domain.hi));
     case "away":
-      return exactly(n, fc.tuple(double(domain.lo, domain.hi), fc.boolean()).map(([m, negative]) => (negative ? -m : m)));
+      return exactly(
+        n,
+        fc.tuple(double(domain.lo, domain.hi), fc.boolean()).map(([m, negative]) => (negative ? -m : m)),
+      );
     case "float32":
       return exactly(n, fc.float({ min: Math.fround(domain.lo), max: Math.fround(domain.hi), noNaN: true }));
     case "grid": {
@@ -74,7 +90,10 @@ export function floatInputs(shapes: readonly Shape[], domains: Domain | readonly
     return fc.tuple(...shapes.map((s, i) => values(domains[i]!, sizeOf(s)))).map((ds) => ds.map((d, i) => spec(shapes[i]!, d)));
   }
   const sizes = shapes.map(sizeOf);
-  return values(domains as Domain, sizes.reduce((a, b) => a + b, 0)).map((all) => {
+  return values(
+    domains as Domain,
+    sizes.reduce((a, b) => a + b, 0),
+  ).map((all) => {
     let off = 0;
     return shapes.map((s, i) => spec(s, all.slice(off, (off += sizes[i]!))));
   });
@@ -87,7 +106,12 @@ export const indexInput = (shape: Shape, bound: number): fc.Arbitrary<InputSpec>
 export const boolInput = (shape: Shape): fc.Arbitrary<InputSpec> =>
   exactly(sizeOf(shape), fc.boolean()).map((bs) => ({ kind: "bool", shape, data: bs.map(Number) }));
 
-export interface ShapeOptions { minRank?: number; maxRank?: number; minDim?: number; maxDim?: number }
+export interface ShapeOptions {
+  minRank?: number;
+  maxRank?: number;
+  minDim?: number;
+  maxDim?: number;
+}
 
 /** A shape; rank 0 is a scalar, and size-1 axes are as likely as any. */
 export const shape = ({ minRank = 0, maxRank = 3, minDim = 1, maxDim = 3 }: ShapeOptions = {}): fc.Arbitrary<Shape> =>
@@ -95,7 +119,8 @@ export const shape = ({ minRank = 0, maxRank = 3, minDim = 1, maxDim = 3 }: Shap
 
 /** A shape that broadcasts to `out`: some leading axes dropped, some axes shrunk to 1. */
 export const broadcastSource = (out: Shape): fc.Arbitrary<Shape> =>
-  fc.record({ drop: fc.integer({ min: 0, max: out.length }), ones: exactly(out.length, fc.boolean()) })
+  fc
+    .record({ drop: fc.integer({ min: 0, max: out.length }), ones: exactly(out.length, fc.boolean()) })
     .map(({ drop, ones }) => out.map((d, i) => (ones[i] ? 1 : d)).slice(drop));
 
 /** `n` shapes that broadcast together (NumPy rules), each either the full output shape or a source of it. */
@@ -115,8 +140,9 @@ export function axesOf(rank: number, o: { allowAll?: boolean; allowEmpty?: boole
   if (o.allowAll ?? true) choices.push(fc.constant(undefined));
   if (rank > 0) {
     choices.push(axisOf(rank));
-    const list = fc.shuffledSubarray(all, { minLength: o.allowEmpty ? 0 : 1 }).chain((axes) =>
-      exactly(axes.length, fc.boolean()).map((neg) => axes.map((a, i) => (neg[i] ? a - rank : a))));
+    const list = fc
+      .shuffledSubarray(all, { minLength: o.allowEmpty ? 0 : 1 })
+      .chain((axes) => exactly(axes.length, fc.boolean()).map((neg) => axes.map((a, i) => (neg[i] ? a - rank : a))));
     choices.push(list);
   }
   return fc.oneof(...choices);
@@ -136,12 +162,18 @@ export function pytree(domain: Domain = interval(-2, 2)): fc.Arbitrary<unknown> 
   const { tree } = fc.letrec<{ tree: unknown; leaf: unknown; array: unknown[]; object: Record<string, unknown> }>((tie) => ({
     tree: fc.oneof({ depthSize: "small", withCrossShrink: true }, tie("leaf"), tie("array"), tie("object")),
     leaf: fc.oneof(
-      { arbitrary: shape({ maxRank: 3 }).chain((s) => floatInputs([s], domain)).map(([spec]) => new LeafSpec(spec!)), weight: 4 },
+      {
+        arbitrary: shape({ maxRank: 3 })
+          .chain((s) => floatInputs([s], domain))
+          .map(([spec]) => new LeafSpec(spec!)),
+        weight: 4,
+      },
       { arbitrary: fc.integer({ min: -3, max: 3 }), weight: 1 },
     ),
     array: fc.array(tie("tree"), { maxLength: 3 }),
-    object: fc.uniqueArray(fc.constantFrom(...keys), { maxLength: 3 }).chain((ks) =>
-      fc.tuple(...ks.map(() => tie("tree"))).map((vs) => Object.fromEntries(ks.map((k, i) => [k, vs[i]])))),
+    object: fc
+      .uniqueArray(fc.constantFrom(...keys), { maxLength: 3 })
+      .chain((ks) => fc.tuple(...ks.map(() => tie("tree"))).map((vs) => Object.fromEntries(ks.map((k, i) => [k, vs[i]])))),
   }));
   return tree;
 }

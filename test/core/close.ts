@@ -2,16 +2,24 @@
 import { expect } from "vitest";
 import * as ag from "../../src/index.js";
 
-export interface Tolerance { rtol?: number; atol?: number }
+export interface Tolerance {
+  rtol?: number;
+  atol?: number;
+}
 
 export function expectClose(actual: ag.Tensor, expected: ag.Tensor, { rtol = 1e-10, atol = 1e-12 }: Tolerance = {}, label = ""): void {
   expect(actual.shape, `${label} shape`).toEqual(expected.shape);
-  const a = actual.dataSync(), b = expected.dataSync();
-  let worst = -1, worstExcess = 0;
+  const a = actual.dataSync(),
+    b = expected.dataSync();
+  let worst = -1,
+    worstExcess = 0;
   for (let i = 0; i < b.length; i++) {
     if (Object.is(a[i], b[i])) continue;
     const excess = Math.abs(a[i]! - b[i]!) - (atol + rtol * Math.abs(b[i]!));
-    if (!(excess <= worstExcess)) { worst = i; worstExcess = Number.isNaN(excess) ? Infinity : excess; }
+    if (!(excess <= worstExcess)) {
+      worst = i;
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+    }
   }
   if (worst >= 0) expect.fail(`${label} flat index ${worst}: ${a[worst]} vs expected ${b[worst]} (rtol ${rtol}, atol ${atol})`);
 }

@@ -30,11 +30,17 @@ describeOracle("erf against libm (torch.erf, float64)", () => {
   });
 
   it(`is within ${MAX_ULP} ulp everywhere on the grid`, () => {
-    let worst = 0, at = 0;
-    GRID.forEach((x, i) => { const e = ulps(erf(x), theirs[i]!); if (!(e <= worst)) { worst = e; at = x; } });
+    let worst = 0,
+      at = 0;
+    GRID.forEach((x, i) => {
+      const e = ulps(erf(x), theirs[i]!);
+      if (!(e <= worst)) {
+        worst = e;
+        at = x;
+      }
+    });
     expect(worst, `worst at x = ${at}`).toBeLessThanOrEqual(MAX_ULP);
   });
-
 });
 
 it("keeps the sign of zero, the limits and NaN", () => {
@@ -44,5 +50,8 @@ it("keeps the sign of zero, the limits and NaN", () => {
 });
 
 it("agrees with the reference it was fitted to (property)", () => {
-  fc.assert(fc.property(fc.double({ min: -8, max: 8, noNaN: true }), (x) => ulps(erf(x), erfReference(x)) <= MAX_ULP), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.double({ min: -8, max: 8, noNaN: true }), (x) => ulps(erf(x), erfReference(x)) <= MAX_ULP),
+    { numRuns: 2000 },
+  );
 });

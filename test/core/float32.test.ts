@@ -22,15 +22,18 @@ function expectFloat32Close(actual: ag.Tensor, expected: ag.Tensor, label: strin
 describe("op table: float32 agrees with float64 (cpu)", () => {
   for (const row of OP_TABLE) {
     it(row.name, () => {
-      sampleCases(row, CASES_PER_ROW, SEED).forEach((c, i) => ag.scope(() => {
-        const where = `${row.name} case ${JSON.stringify(c)}`;
-        const lo = evaluateRow(row, c, { dtype: "float32", seed: i });
-        const hi = evaluateRow(row, c, { dtype: "float64", seed: i });
-        const outDType = (d: ag.DType) => (d === "float64" ? "float32" : d);
-        if (outDType(hi.value.dtype) !== lo.value.dtype) throw new Error(`${where}: float32 run gave ${lo.value.dtype}, float64 run ${hi.value.dtype}`);
-        expectFloat32Close(lo.value, hi.value, `value of ${where}`);
-        lo.grads?.forEach((g, k) => expectFloat32Close(g, hi.grads![k]!, `gradient ${k} of ${where}`));
-      }));
+      sampleCases(row, CASES_PER_ROW, SEED).forEach((c, i) =>
+        ag.scope(() => {
+          const where = `${row.name} case ${JSON.stringify(c)}`;
+          const lo = evaluateRow(row, c, { dtype: "float32", seed: i });
+          const hi = evaluateRow(row, c, { dtype: "float64", seed: i });
+          const outDType = (d: ag.DType) => (d === "float64" ? "float32" : d);
+          if (outDType(hi.value.dtype) !== lo.value.dtype)
+            throw new Error(`${where}: float32 run gave ${lo.value.dtype}, float64 run ${hi.value.dtype}`);
+          expectFloat32Close(lo.value, hi.value, `value of ${where}`);
+          lo.grads?.forEach((g, k) => expectFloat32Close(g, hi.grads![k]!, `gradient ${k} of ${where}`));
+        }),
+      );
     });
   }
 });

@@ -21,7 +21,10 @@ const checkedRows = OP_TABLE.filter((r) => r.differentiable && r.finiteDifferenc
 
 /** fast-check property: the row passes checkGrads on every drawn case. */
 const gradProperty = (row: OpRow, numRuns = NUM_RUNS) =>
-  fc.assert(fc.property(row.arb, (c) => gradCheckRow(row, c)), { numRuns, seed: SEED, includeErrorInReport: true });
+  fc.assert(
+    fc.property(row.arb, (c) => gradCheckRow(row, c)),
+    { numRuns, seed: SEED, includeErrorInReport: true },
+  );
 
 describe("checkGrads over the op table (float64)", () => {
   for (const row of checkedRows) {
@@ -59,7 +62,9 @@ describe("the op table is complete", () => {
       for (const row of OP_TABLE.filter((r) => r.primitive)) {
         const seen = new Set<string>();
         cpuBackend.run = (prim, ...rest) => (seen.add(prim), run.call(cpuBackend, prim, ...rest));
-        ag.scope(() => { for (const c of sampleCases(row, 8, SEED)) row.fn(materialize(c), c.params); });
+        ag.scope(() => {
+          for (const c of sampleCases(row, 8, SEED)) row.fn(materialize(c), c.params);
+        });
         if (!seen.has(row.primitive!)) missing.push(`${row.name} never ran ${row.primitive}`);
       }
     } finally {
@@ -75,19 +80,31 @@ describe("the gradient checks can fail", () => {
     const row = UNARY.find((r) => r.name === name) as { vjp: UnaryRow["vjp"] };
     const saved = row.vjp;
     row.vjp = vjp;
-    try { body(); } finally { row.vjp = saved; }
+    try {
+      body();
+    } finally {
+      row.vjp = saved;
+    }
   }
 
   it("catches a wrong first derivative", () => {
-    withVjp("sin", (g, x) => ag.mul(g, ag.sin(x)), () => {
-      expect(() => gradProperty(rowByName("sin"), 10)).toThrow(/order-1 derivative of argument 0/);
-    });
+    withVjp(
+      "sin",
+      (g, x) => ag.mul(g, ag.sin(x)),
+      () => {
+        expect(() => gradProperty(rowByName("sin"), 10)).toThrow(/order-1 derivative of argument 0/);
+      },
+    );
   });
 
   it("catches a rule that is right to first order only (order 2)", () => {
     // 1 - y² with y held constant: the gradient is right, its derivative is not
-    withVjp("tanh", (g, _x, y) => ag.mul(g, ag.sub(1, ag.mul(ag.stopGradient(y), ag.stopGradient(y)))), () => {
-      expect(() => gradProperty(rowByName("tanh"), 10)).toThrow(/order-2 derivative of argument 0/);
-    });
+    withVjp(
+      "tanh",
+      (g, _x, y) => ag.mul(g, ag.sub(1, ag.mul(ag.stopGradient(y), ag.stopGradient(y)))),
+      () => {
+        expect(() => gradProperty(rowByName("tanh"), 10)).toThrow(/order-2 derivative of argument 0/);
+      },
+    );
   });
 });

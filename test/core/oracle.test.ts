@@ -17,10 +17,23 @@ const RTOL = 1e-6;
 const ATOL = 1e-12;
 
 type Num = number | "nan" | "inf" | "-inf";
-interface TorchTensor { shape: number[]; dtype: string; data: Num[] }
-interface TorchResult { value?: TorchTensor; grads?: TorchTensor[]; error?: string }
+interface TorchTensor {
+  shape: number[];
+  dtype: string;
+  data: Num[];
+}
+interface TorchResult {
+  value?: TorchTensor;
+  grads?: TorchTensor[];
+  error?: string;
+}
 
-interface Prepared { row: OpRow; c: OpCase; ours?: RowResult; error?: unknown }
+interface Prepared {
+  row: OpRow;
+  c: OpCase;
+  ours?: RowResult;
+  error?: unknown;
+}
 
 const decode = (v: Num): number => (v === "nan" ? NaN : v === "inf" ? Infinity : v === "-inf" ? -Infinity : v);
 
@@ -30,12 +43,17 @@ function compare(label: string, ours: ag.Tensor, theirs: TorchTensor): string | 
   if (family(ours.dtype) !== family(theirs.dtype)) return `${label}: dtype ${ours.dtype}, torch ${theirs.dtype}`;
   if (ours.shape.join() !== theirs.shape.join()) return `${label}: shape [${ours.shape}], torch [${theirs.shape}]`;
   const a = ours.dataSync();
-  let worst = -1, worstExcess = 0;
+  let worst = -1,
+    worstExcess = 0;
   theirs.data.forEach((raw, i) => {
-    const b = decode(raw), x = a[i]!;
+    const b = decode(raw),
+      x = a[i]!;
     if (Object.is(x, b) || x === b || (Number.isNaN(x) && Number.isNaN(b))) return;
     const excess = Math.abs(x - b) - (ATOL + RTOL * Math.abs(b));
-    if (!(excess <= worstExcess)) { worst = i; worstExcess = Number.isNaN(excess) ? Infinity : excess; }
+    if (!(excess <= worstExcess)) {
+      worst = i;
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+    }
   });
   return worst < 0 ? null : `${label}: flat index ${worst} is ${a[worst]}, torch ${decode(theirs.data[worst]!)}`;
 }
@@ -46,10 +64,17 @@ describeOracle("op table vs PyTorch (float64, rtol 1e-6)", () => {
 
   beforeAll(async () => {
     prepared.forEach((p, i) => {
-      try { p.ours = evaluateRow(p.row, p.c, { seed: i }); } catch (e) { p.error = e; }
+      try {
+        p.ours = evaluateRow(p.row, p.c, { seed: i });
+      } catch (e) {
+        p.error = e;
+      }
     });
     const cases = prepared.map((p) => ({
-      row: p.row.name, torch: p.row.torch, inputs: p.c.inputs, params: p.c.params,
+      row: p.row.name,
+      torch: p.row.torch,
+      inputs: p.c.inputs,
+      params: p.c.params,
       ct: p.ours?.cotangent ? toWire(p.ours.cotangent) : null,
     }));
     answers = (await runOracle<{ results: TorchResult[] }>("ops.py", { cases })).results;

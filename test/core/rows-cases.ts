@@ -51,19 +51,39 @@ export const ROW_OPS: readonly RowOp[] = [
   // x − max is rounded in float32 (relative error |x − max|·2^-24 after exp, up to 88 where e^(x−max) is normal), e^ ~2 ulp
   { name: "softmax", data: ["normal", "wide", "masked"], f: (x) => ag.softmax(x, -1), tol: (ref) => 64 * ULP * Math.abs(ref) + 2 ** -126 },
   // x − logsumexp: the rounding of both, in the output's and the input's scale
-  { name: "logSoftmax", data: ["normal", "wide", "masked"], f: (x) => ag.logSoftmax(x, -1), tol: (ref, x) => 2 * ULP * (Math.abs(ref) + 2 * Math.abs(x)) + 4 * ULP },
+  {
+    name: "logSoftmax",
+    data: ["normal", "wide", "masked"],
+    f: (x) => ag.logSoftmax(x, -1),
+    tol: (ref, x) => 2 * ULP * (Math.abs(ref) + 2 * Math.abs(x)) + 4 * ULP,
+  },
   // normalised values of order 1, scaled by w ~ N(0, 1) and shifted by b ~ N(0, 1)
-  { name: "layerNorm", data: ["normal", "wide", "offset"], f: (x, aux) => ag.layerNorm(x, aux, ag.neg(aux), 1e-5), tol: (ref) => 16 * ULP * (1 + Math.abs(ref)) },
-  { name: "rmsNorm", data: ["normal", "wide", "offset"], f: (x, aux) => ag.rmsNorm(x, aux, 1e-6), tol: (ref) => 16 * ULP * (1 + Math.abs(ref)) },
+  {
+    name: "layerNorm",
+    data: ["normal", "wide", "offset"],
+    f: (x, aux) => ag.layerNorm(x, aux, ag.neg(aux), 1e-5),
+    tol: (ref) => 16 * ULP * (1 + Math.abs(ref)),
+  },
+  {
+    name: "rmsNorm",
+    data: ["normal", "wide", "offset"],
+    f: (x, aux) => ag.rmsNorm(x, aux, 1e-6),
+    tol: (ref) => 16 * ULP * (1 + Math.abs(ref)),
+  },
   // y·(g − Σ y·g) on a (float32) softmax output y and g ~ N(0, 1): Σ y·|g| and |g − Σ y·g| are a few units, times y
   {
-    name: "softmaxGrad", data: ["normal", "masked"], prepare: (x) => ag.softmax(x, -1),
-    f: (y, aux) => softmaxGrad(y, ag.broadcastTo(aux, y.shape)), tol: (ref, y) => 4 * ULP * Math.abs(ref) + 32 * ULP * Math.abs(y),
+    name: "softmaxGrad",
+    data: ["normal", "masked"],
+    prepare: (x) => ag.softmax(x, -1),
+    f: (y, aux) => softmaxGrad(y, ag.broadcastTo(aux, y.shape)),
+    tol: (ref, y) => 4 * ULP * Math.abs(ref) + 32 * ULP * Math.abs(y),
   },
   // the norms' input VJP for h ~ N(0, 1): r·(h − mean(h) − x̂·mean(h·x̂)) of order r·|h|, at most a few units
   ...[true, false].map((center): RowOp => ({
-    name: `normGrad (${center ? "layerNorm" : "rmsNorm"})`, data: ["normal", "wide", "offset"],
-    f: (x, aux) => normGrad(x, ag.broadcastTo(aux, x.shape), { eps: 1e-5, center }), tol: (ref) => 64 * ULP * (1 + Math.abs(ref)),
+    name: `normGrad (${center ? "layerNorm" : "rmsNorm"})`,
+    data: ["normal", "wide", "offset"],
+    f: (x, aux) => normGrad(x, ag.broadcastTo(aux, x.shape), { eps: 1e-5, center }),
+    tol: (ref) => 64 * ULP * (1 + Math.abs(ref)),
   })),
 ];
 
@@ -83,7 +103,8 @@ export function worstRatio(op: RowOp, kind: RowData, rows: number, cols: number)
 export function compareRows(op: RowOp, got: ArrayLike<number>, want: ArrayLike<number>, xs: ArrayLike<number>): number {
   let worst = 0;
   for (let i = 0; i < want.length; i++) {
-    const a = got[i]!, b = want[i]!;
+    const a = got[i]!,
+      b = want[i]!;
     if (!Number.isFinite(b) || !Number.isFinite(a)) {
       if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) return Infinity;
       continue;

@@ -31,15 +31,25 @@ export interface RowResult {
 }
 
 /** The row's value and, for differentiable rows, the VJP of every float input at a seeded cotangent. */
-export function evaluateRow(row: OpRow, c: OpCase, opts: { dtype?: "float64" | "float32"; device?: string; seed?: number } = {}): RowResult {
+export function evaluateRow(
+  row: OpRow,
+  c: OpCase,
+  opts: { dtype?: "float64" | "float32"; device?: string; seed?: number } = {},
+): RowResult {
   const xs = materialize(c, opts);
   const isFloat = c.inputs.map((s) => s.kind === "float");
   if (!row.differentiable) return { value: row.fn(xs, c.params) };
   const withFloats = (floats: ag.Tensor[]) => {
     let k = 0;
-    return row.fn(xs.map((x, i) => (isFloat[i] ? floats[k++]! : x)), c.params);
+    return row.fn(
+      xs.map((x, i) => (isFloat[i] ? floats[k++]! : x)),
+      c.params,
+    );
   };
-  const [value, pullback] = ag.vjp(withFloats, xs.filter((_, i) => isFloat[i]));
+  const [value, pullback] = ag.vjp(
+    withFloats,
+    xs.filter((_, i) => isFloat[i]),
+  );
   const cotangent = cotangentFor(value, opts.seed ?? 0);
   return { value, cotangent, grads: pullback(cotangent) };
 }

@@ -14,18 +14,41 @@ import { broadcastable, buildTree, pytree, shape, type Shape } from "./arbitrari
 const NUM_RUNS = process.env.ANCHORGRAD_FULL === "1" ? 1000 : 100;
 const SEED = Number(process.env.FC_SEED ?? 1234);
 const property = <T>(arb: fc.Arbitrary<T>, body: (v: T) => void) =>
-  fc.assert(fc.property(arb, (v) => ag.scope(() => body(v))), { numRuns: NUM_RUNS, seed: SEED, includeErrorInReport: true });
+  fc.assert(
+    fc.property(arb, (v) => ag.scope(() => body(v))),
+    { numRuns: NUM_RUNS, seed: SEED, includeErrorInReport: true },
+  );
 
 describe("creation", () => {
   it("infers shape and dtype from numbers, nested arrays, booleans and typed arrays", () => {
     const cases: [ag.Tensor, number[], ag.DType, unknown][] = [
       [ag.tensor(3.5), [], "float32", 3.5],
-      [ag.tensor([[1, 2, 3], [4, 5, 6]]), [2, 3], "float32", [[1, 2, 3], [4, 5, 6]]],
+      [
+        ag.tensor([
+          [1, 2, 3],
+          [4, 5, 6],
+        ]),
+        [2, 3],
+        "float32",
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+      ],
       [ag.tensor([[[1]], [[2]]], { dtype: "int32" }), [2, 1, 1], "int32", [[[1]], [[2]]]],
       [ag.tensor([true, false]), [2], "bool", [1, 0]],
       [ag.tensor(new Float64Array([0.1, 0.2])), [2], "float64", [0.1, 0.2]],
       [ag.tensor(new Int32Array([7, -7])), [2], "int32", [7, -7]],
-      [ag.tensor([1, 2, 3, 4, 5, 6], { shape: [3, 2], dtype: "float64" }), [3, 2], "float64", [[1, 2], [3, 4], [5, 6]]],
+      [
+        ag.tensor([1, 2, 3, 4, 5, 6], { shape: [3, 2], dtype: "float64" }),
+        [3, 2],
+        "float64",
+        [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ],
+      ],
       [ag.tensor([]), [0], "float32", []],
       [ag.tensor([[], []]), [2, 0], "float32", [[], []]],
     ];
@@ -38,7 +61,10 @@ describe("creation", () => {
   });
 
   it("makes constants, ranges and like-tensors", () => {
-    expect(ag.zeros([2, 2]).arraySync()).toEqual([[0, 0], [0, 0]]);
+    expect(ag.zeros([2, 2]).arraySync()).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
     expect(ag.ones([3], { dtype: "int32" }).dataSync()).toEqual(new Int32Array([1, 1, 1]));
     expect(ag.full([], 2.5, { dtype: "float64" }).item()).toBe(2.5);
     expect(ag.full([2], 1, { dtype: "bool" }).dataSync()).toEqual(new Uint8Array([1, 1]));
@@ -49,9 +75,18 @@ describe("creation", () => {
   });
 
   it("reads values back in every form", async () => {
-    const t = ag.tensor([[1, 2], [3, 4]], { dtype: "float64" });
+    const t = ag.tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { dtype: "float64" },
+    );
     expect(await t.data()).toEqual(new Float64Array([1, 2, 3, 4]));
-    expect(await t.array()).toEqual([[1, 2], [3, 4]]);
+    expect(await t.array()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(t.device).toBe("cpu");
     expect(String(t)).toBe("Tensor([2, 2], float64, cpu)");
     expect(() => t.item()).toThrow(/item\(\): tensor has shape \[2, 2\]/);
@@ -59,7 +94,9 @@ describe("creation", () => {
 
   it("rejects ragged nested arrays, naming the depth", () => {
     expect(() => ag.tensor([[1, 2], [3]])).toThrow(/ragged nested array: expected length 2 at depth 1, got 1/);
-    expect(() => ag.tensor([[1, 2], 3] as unknown as number[][])).toThrow(/ragged nested array: expected length 2 at depth 1, got a scalar/);
+    expect(() => ag.tensor([[1, 2], 3] as unknown as number[][])).toThrow(
+      /ragged nested array: expected length 2 at depth 1, got a scalar/,
+    );
     expect(() => ag.tensor([1, [2]] as unknown as number[])).toThrow(/ragged nested array \(too deep at depth 1\)/);
     expect(() => ag.tensor([1, "2"] as unknown as number[])).toThrow(ag.ShapeError);
     expect(() => ag.tensor([1, 2, 3], { shape: [2, 2] })).toThrow(/3 values do not fill shape \[2, 2\]/);
@@ -96,15 +133,19 @@ const FORMATS: HalfFormat[] = [
 function referenceBits(f: HalfFormat, x: number): number {
   const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
   const a = Math.abs(x);
-  const max = f.decode(f.maxBits), overflow = max + (max - f.decode(f.maxBits - 1)) / 2;
+  const max = f.decode(f.maxBits),
+    overflow = max + (max - f.decode(f.maxBits - 1)) / 2;
   if (a >= overflow) return sign | f.infBits; // the tie at `overflow` goes to Inf: max has an odd pattern
-  let lo = 0, hi = f.maxBits; // invariant: decode(lo) <= a <= decode(hi)
+  let lo = 0,
+    hi = f.maxBits; // invariant: decode(lo) <= a <= decode(hi)
   if (a >= max) return sign | f.maxBits;
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
-    if (f.decode(mid) <= a) lo = mid; else hi = mid;
+    if (f.decode(mid) <= a) lo = mid;
+    else hi = mid;
   }
-  const dLo = a - f.decode(lo), dHi = f.decode(hi) - a;
+  const dLo = a - f.decode(lo),
+    dHi = f.decode(hi) - a;
   return sign | (dLo < dHi ? lo : dHi < dLo ? hi : lo % 2 === 0 ? lo : hi);
 }
 
@@ -113,29 +154,74 @@ describe("float16 / bfloat16 storage", () => {
 
   it("rounds to hand-computed float16 bit patterns (ties to even, subnormals, overflow)", () => {
     const cases: [number, number][] = [
-      [1, 0x3c00], [-2, 0xc000], [0.1, 0x2e66], [1 / 3, 0x3555], [-0, 0x8000], [0, 0x0000],
-      [65504, 0x7bff], [65519.99, 0x7bff], [65520, 0x7c00], [1e6, 0x7c00], [-Infinity, 0xfc00], [Infinity, 0x7c00],
-      [2 ** -24, 0x0001], [2 ** -25, 0x0000], [1.5 * 2 ** -25, 0x0001], [1023 * 2 ** -24, 0x03ff],
-      [1023.5 * 2 ** -24, 0x0400], [2 ** -14, 0x0400], [1e-300, 0x0000], [-1e-300, 0x8000],
-      [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [0.1, 0x2e66],
+      [1 / 3, 0x3555],
+      [-0, 0x8000],
+      [0, 0x0000],
+      [65504, 0x7bff],
+      [65519.99, 0x7bff],
+      [65520, 0x7c00],
+      [1e6, 0x7c00],
+      [-Infinity, 0xfc00],
+      [Infinity, 0x7c00],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000],
+      [1.5 * 2 ** -25, 0x0001],
+      [1023 * 2 ** -24, 0x03ff],
+      [1023.5 * 2 ** -24, 0x0400],
+      [2 ** -14, 0x0400],
+      [1e-300, 0x0000],
+      [-1e-300, 0x8000],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
       // just above a tie: a double that float32 would first round onto the tie
-      [1 + 2 ** -11 + 2 ** -40, 0x3c01], [1 + 3 * 2 ** -11 - 2 ** -40, 0x3c01],
+      [1 + 2 ** -11 + 2 ** -40, 0x3c01],
+      [1 + 3 * 2 ** -11 - 2 ** -40, 0x3c01],
     ];
     for (const [x, b] of cases) expect(toFloat16Bits(x), `float16(${x})`).toBe(b);
-    expect(bits(ag.tensor(cases.map((c) => c[0]), { dtype: "float16" }))).toEqual(cases.map((c) => c[1]));
+    expect(
+      bits(
+        ag.tensor(
+          cases.map((c) => c[0]),
+          { dtype: "float16" },
+        ),
+      ),
+    ).toEqual(cases.map((c) => c[1]));
     const nan = toFloat16Bits(NaN);
     expect([nan & 0x7c00, nan & 0x3ff && 1]).toEqual([0x7c00, 1]);
   });
 
   it("rounds to hand-computed bfloat16 bit patterns", () => {
     const cases: [number, number][] = [
-      [1, 0x3f80], [-2, 0xc000], [Math.PI, 0x4049], [3.140625, 0x4049], [-0, 0x8000],
-      [1 + 2 ** -8, 0x3f80], [1 + 3 * 2 ** -8, 0x3f82], [1 + 2 ** -8 + 2 ** -30, 0x3f81],
-      [(2 - 2 ** -7) * 2 ** 127, 0x7f7f], [(2 - 2 ** -8) * 2 ** 127, 0x7f80], [2 ** 128, 0x7f80], [-Infinity, 0xff80],
-      [2 ** -133, 0x0001], [2 ** -134, 0x0000], [1.5 * 2 ** -134, 0x0001], [2 ** -126, 0x0080], [1e-300, 0x0000],
+      [1, 0x3f80],
+      [-2, 0xc000],
+      [Math.PI, 0x4049],
+      [3.140625, 0x4049],
+      [-0, 0x8000],
+      [1 + 2 ** -8, 0x3f80],
+      [1 + 3 * 2 ** -8, 0x3f82],
+      [1 + 2 ** -8 + 2 ** -30, 0x3f81],
+      [(2 - 2 ** -7) * 2 ** 127, 0x7f7f],
+      [(2 - 2 ** -8) * 2 ** 127, 0x7f80],
+      [2 ** 128, 0x7f80],
+      [-Infinity, 0xff80],
+      [2 ** -133, 0x0001],
+      [2 ** -134, 0x0000],
+      [1.5 * 2 ** -134, 0x0001],
+      [2 ** -126, 0x0080],
+      [1e-300, 0x0000],
     ];
     for (const [x, b] of cases) expect(toBFloat16Bits(x), `bfloat16(${x})`).toBe(b);
-    expect(bits(ag.tensor(cases.map((c) => c[0]), { dtype: "bfloat16" }))).toEqual(cases.map((c) => c[1]));
+    expect(
+      bits(
+        ag.tensor(
+          cases.map((c) => c[0]),
+          { dtype: "bfloat16" },
+        ),
+      ),
+    ).toEqual(cases.map((c) => c[1]));
     expect(Number.isNaN(fromBFloat16Bits(toBFloat16Bits(NaN)))).toBe(true);
   });
 
@@ -144,7 +230,10 @@ describe("float16 / bfloat16 storage", () => {
       const bad: string[] = [];
       for (let b = 0; b < 0x10000; b++) {
         const v = f.decode(b);
-        if (Number.isNaN(v)) { if (!Number.isNaN(f.decode(f.encode(v)))) bad.push(`${b}: NaN`); continue; }
+        if (Number.isNaN(v)) {
+          if (!Number.isNaN(f.decode(f.encode(v)))) bad.push(`${b}: NaN`);
+          continue;
+        }
         if (f.encode(v) !== b) bad.push(`0x${b.toString(16)} -> ${v} -> 0x${f.encode(v).toString(16)}`);
       }
       expect(bad.slice(0, 5)).toEqual([]);
@@ -153,10 +242,18 @@ describe("float16 / bfloat16 storage", () => {
     it(`${f.name}: any double rounds to the nearest pattern, ties to even (property vs a search reference)`, () => {
       const onPattern = fc.integer({ min: 0, max: f.maxBits }).map((b) => f.decode(b));
       const overflowTie = f.decode(f.maxBits) + (f.decode(f.maxBits) - f.decode(f.maxBits - 1)) / 2;
-      const tie = fc.oneof(fc.integer({ min: 0, max: f.maxBits - 1 }).map((b) => (f.decode(b) + f.decode(b + 1)) / 2), fc.constant(overflowTie));
-      const nudge = fc.tuple(tie, fc.constantFrom(-1, 1), fc.integer({ min: 20, max: 45 })).map(([t, s, k]) => t + s * Math.abs(t || 2 ** -140) * 2 ** -k);
+      const tie = fc.oneof(
+        fc.integer({ min: 0, max: f.maxBits - 1 }).map((b) => (f.decode(b) + f.decode(b + 1)) / 2),
+        fc.constant(overflowTie),
+      );
+      const nudge = fc
+        .tuple(tie, fc.constantFrom(-1, 1), fc.integer({ min: 20, max: 45 }))
+        .map(([t, s, k]) => t + s * Math.abs(t || 2 ** -140) * 2 ** -k);
       const x = fc.tuple(fc.oneof(fc.double({ noNaN: true }), onPattern, tie, nudge), fc.boolean()).map(([v, neg]) => (neg ? -v : v));
-      fc.assert(fc.property(x, (v) => f.encode(v) === referenceBits(f, v)), { numRuns: NUM_RUNS * 20, seed: SEED });
+      fc.assert(
+        fc.property(x, (v) => f.encode(v) === referenceBits(f, v)),
+        { numRuns: NUM_RUNS * 20, seed: SEED },
+      );
     });
 
     it(`${f.name}: tensors store bits, read back exact values, and cast exactly`, () => {
@@ -177,12 +274,15 @@ describe("float16 / bfloat16 storage", () => {
 /** Philox-4x32-10 on BigInt, as a reference for the 32x32-bit products. */
 function philoxBig(seed: number, c0: number, c1: number): number[] {
   const M = 0xffffffffn;
-  let k0 = BigInt(seed >>> 0), k1 = BigInt(Math.floor(seed / 2 ** 32) >>> 0);
+  let k0 = BigInt(seed >>> 0),
+    k1 = BigInt(Math.floor(seed / 2 ** 32) >>> 0);
   let x = [BigInt(c0), BigInt(c1), 0n, 0n];
   for (let r = 0; r < 10; r++) {
-    const p0 = 0xd2511f53n * x[0]!, p1 = 0xcd9e8d57n * x[2]!;
+    const p0 = 0xd2511f53n * x[0]!,
+      p1 = 0xcd9e8d57n * x[2]!;
     x = [((p1 >> 32n) ^ x[1]! ^ k0) & M, p1 & M, ((p0 >> 32n) ^ x[3]! ^ k1) & M, p0 & M];
-    k0 = (k0 + 0x9e3779b9n) & M; k1 = (k1 + 0xbb67ae85n) & M;
+    k0 = (k0 + 0x9e3779b9n) & M;
+    k1 = (k1 + 0xbb67ae85n) & M;
   }
   return x.map(Number);
 }
@@ -191,7 +291,10 @@ function philoxBig(seed: number, c0: number, c1: number): number[] {
 function ksStatistic(sample: ArrayLike<number>, cdf: (x: number) => number): number {
   const xs = Float64Array.from(sample).sort();
   let d = 0;
-  xs.forEach((x, i) => { const c = cdf(x); d = Math.max(d, (i + 1) / xs.length - c, c - i / xs.length); });
+  xs.forEach((x, i) => {
+    const c = cdf(x);
+    d = Math.max(d, (i + 1) / xs.length - c, c - i / xs.length);
+  });
   return d;
 }
 
@@ -207,9 +310,12 @@ describe("seeded counter-based RNG", () => {
   it("is Philox-4x32-10: Random123's known answer, and BigInt arithmetic for any seed and counter", () => {
     expect(philox(0, 0, 0)).toEqual([0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
     const u32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
-    fc.assert(fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), u32, u32, (seed, c0, c1) => {
-      expect(philox(seed, c0, c1)).toEqual(philoxBig(seed, c0, c1));
-    }), { numRuns: NUM_RUNS, seed: SEED });
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), u32, u32, (seed, c0, c1) => {
+        expect(philox(seed, c0, c1)).toEqual(philoxBig(seed, c0, c1));
+      }),
+      { numRuns: NUM_RUNS, seed: SEED },
+    );
   });
 
   it("gives the same numbers for the same seed, whatever the shape, and others for another seed", () => {
@@ -218,24 +324,35 @@ describe("seeded counter-based RNG", () => {
     expect(ag.randomNormal([2, 2, 5], { seed: 42, dtype: "float64" }).dataSync()).toEqual(a);
     expect(ag.randomNormal([20], { seed: 43, dtype: "float64" }).dataSync()).not.toEqual(a);
     expect(Array.from(ag.randomNormal([20], { seed: 42 }).dataSync())).toEqual(Array.from(a, Math.fround));
-    expect(ag.randomUniform([7], { seed: 2 ** 40 + 3, dtype: "float64" }).dataSync())
-      .toEqual(ag.randomUniform([7], { seed: 2 ** 40 + 3, dtype: "float64" }).dataSync());
+    expect(ag.randomUniform([7], { seed: 2 ** 40 + 3, dtype: "float64" }).dataSync()).toEqual(
+      ag.randomUniform([7], { seed: 2 ** 40 + 3, dtype: "float64" }).dataSync(),
+    );
   });
 
   it("offset draws are the matching sub-range of one long draw", () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 }), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 30 }), (seed, offset, n) => {
-      const draws: ((s: number[], o: ag.RandomOptions) => ag.Tensor)[] = [ag.randomNormal, ag.randomUniform];
-      for (const draw of draws) {
-        const long = draw([offset + n], { seed, dtype: "float64" }).dataSync();
-        expect(draw([n], { seed, offset, dtype: "float64" }).dataSync()).toEqual(long.slice(offset));
-      }
-    }), { numRuns: NUM_RUNS, seed: SEED });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.integer({ min: 0, max: 50 }),
+        fc.integer({ min: 1, max: 30 }),
+        (seed, offset, n) => {
+          const draws: ((s: number[], o: ag.RandomOptions) => ag.Tensor)[] = [ag.randomNormal, ag.randomUniform];
+          for (const draw of draws) {
+            const long = draw([offset + n], { seed, dtype: "float64" }).dataSync();
+            expect(draw([n], { seed, offset, dtype: "float64" }).dataSync()).toEqual(long.slice(offset));
+          }
+        },
+      ),
+      { numRuns: NUM_RUNS, seed: SEED },
+    );
   });
 
   it("has the right distributions (moments and a Kolmogorov-Smirnov bound)", () => {
-    const n = 20000, ksBound = 1.95 / Math.sqrt(n); // 0.1% level
+    const n = 20000,
+      ksBound = 1.95 / Math.sqrt(n); // 0.1% level
     const z = Array.from(ag.randomNormal([n], { seed: 7, dtype: "float64" }).dataSync());
-    const mean = z.reduce((s, v) => s + v, 0) / n, variance = z.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
+    const mean = z.reduce((s, v) => s + v, 0) / n,
+      variance = z.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
     expect(Math.abs(mean)).toBeLessThan(4 / Math.sqrt(n));
     expect(Math.abs(variance - 1)).toBeLessThan(4 * Math.sqrt(2 / n));
     expect(ksStatistic(z, normalCdf)).toBeLessThan(ksBound);
@@ -260,7 +377,8 @@ describe("seeded counter-based RNG", () => {
 // --- pytrees ------------------------------------------------------------------
 
 describe("pytrees", () => {
-  const leafOf = (s: { shape: readonly number[]; data: readonly number[] }) => ag.tensor(s.data as number[], { shape: s.shape as number[], dtype: "float64" });
+  const leafOf = (s: { shape: readonly number[]; data: readonly number[] }) =>
+    ag.tensor(s.data as number[], { shape: s.shape as number[], dtype: "float64" });
 
   it("flatten then unflatten rebuilds the same tree around the same tensors", () => {
     property(pytree(), (spec) => {
@@ -274,7 +392,8 @@ describe("pytrees", () => {
 
   it("treeMap applies a function leafwise over matching trees and keeps the structure", () => {
     property(pytree(), (spec) => {
-      const a = buildTree(spec, leafOf), b = buildTree(spec, leafOf);
+      const a = buildTree(spec, leafOf),
+        b = buildTree(spec, leafOf);
       const mapped = ag.treeMap((x, y) => ag.add(x, ag.mul(y, 2)), a, b);
       expect(ag.treeFlatten(mapped).def).toEqual(ag.treeFlatten(a).def);
       ag.treeLeaves(mapped).forEach((m, i) => expect(m.dataSync()).toEqual(ag.mul(ag.treeLeaves(a)[i]!, 3).dataSync()));
@@ -294,7 +413,8 @@ describe("pytrees", () => {
 /** NumPy broadcasting, written out directly: right-align, each dim equal or 1. */
 function referenceBroadcast(a: Shape, b: Shape): number[] | null {
   const n = Math.max(a.length, b.length);
-  const pa = [...Array(n - a.length).fill(1), ...a], pb = [...Array(n - b.length).fill(1), ...b];
+  const pa = [...Array(n - a.length).fill(1), ...a],
+    pb = [...Array(n - b.length).fill(1), ...b];
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     if (pa[i] !== pb[i] && pa[i] !== 1 && pb[i] !== 1) return null;
@@ -309,7 +429,10 @@ function referenceAdd(a: Shape, av: ArrayLike<number>, b: Shape, bv: ArrayLike<n
   const flatIndex = (s: Shape, idx: number[]) => s.reduce((acc, d, i) => acc * d + (d === 1 ? 0 : idx[idx.length - s.length + i]!), 0);
   return Array.from({ length: size }, (_, f) => {
     const idx = out.map(() => 0);
-    for (let i = out.length - 1, r = f; i >= 0; i--) { idx[i] = r % out[i]!; r = Math.floor(r / out[i]!); }
+    for (let i = out.length - 1, r = f; i >= 0; i--) {
+      idx[i] = r % out[i]!;
+      r = Math.floor(r / out[i]!);
+    }
     return av[flatIndex(a, idx)]! + bv[flatIndex(b, idx)]!;
   });
 }
@@ -318,7 +441,8 @@ describe("broadcasting", () => {
   it("matches a direct implementation of NumPy's rules, values included", () => {
     property(fc.tuple(broadcastable(2, { maxRank: 4 }), fc.boolean()), ([[sa, sb], flip]) => {
       const [a, b] = flip ? [sb!, sa!] : [sa!, sb!];
-      const x = ag.randomNormal(a, { seed: 1, dtype: "float64" }), y = ag.randomNormal(b, { seed: 2, dtype: "float64" });
+      const x = ag.randomNormal(a, { seed: 1, dtype: "float64" }),
+        y = ag.randomNormal(b, { seed: 2, dtype: "float64" });
       const out = referenceBroadcast(a, b)!;
       const sum = ag.add(x, y);
       expect(sum.shape).toEqual(out);
@@ -372,11 +496,21 @@ describe("scope, keep and memoryStats", () => {
     expect(fromInner.isDisposed).toBe(true);
     // keep() takes a tensor out of every scope, not just the innermost
     let keptInner!: ag.Tensor;
-    ag.scope(() => ag.scope(() => { keptInner = ag.keep(ag.ones([2])); return null; }));
+    ag.scope(() =>
+      ag.scope(() => {
+        keptInner = ag.keep(ag.ones([2]));
+        return null;
+      }),
+    );
     expect(keptInner.isDisposed).toBe(false);
     keptInner.dispose();
     let made!: ag.Tensor;
-    expect(() => ag.scope(() => { made = ag.ones([5]); throw new Error("boom"); })).toThrow("boom");
+    expect(() =>
+      ag.scope(() => {
+        made = ag.ones([5]);
+        throw new Error("boom");
+      }),
+    ).toThrow("boom");
     expect(made.isDisposed).toBe(true);
     expect(live()).toEqual(before);
   });
@@ -398,7 +532,10 @@ describe("scope, keep and memoryStats", () => {
   it("keeps memoryStats flat over 1000 steps of forward + backward + update", () => {
     const x = ag.randomNormal([8, 4], { seed: 1, dtype: "float64" });
     const y = ag.randomNormal([8, 2], { seed: 2, dtype: "float64" });
-    let params: { w: ag.Tensor; b: ag.Tensor[] } = { w: ag.randomNormal([4, 2], { seed: 3, dtype: "float64" }), b: [ag.zeros([2], { dtype: "float64" })] };
+    let params: { w: ag.Tensor; b: ag.Tensor[] } = {
+      w: ag.randomNormal([4, 2], { seed: 3, dtype: "float64" }),
+      b: [ag.zeros([2], { dtype: "float64" })],
+    };
     const loss = (p: typeof params) => ag.mean(ag.softplus(ag.sub(ag.matmul(ag.tanh(x), p.w), ag.add(y, p.b[0]!))));
     const step = () => {
       const next = ag.scope(() => {
@@ -429,10 +566,16 @@ describe("debugNans", () => {
 
   it("throws at the first primitive that makes a NaN or Inf, naming it and its input shapes", () => {
     ag.setDebugNans(true);
-    expect(() => ag.log(ag.tensor([[1, -1]]))).toThrow(/debugNans: log produced NaN at flat index 1 of its output \[1, 2\]; input shapes \[1, 2\] float32/);
-    expect(() => ag.div(ag.ones([2, 1]), ag.zeros([3]))).toThrow(/debugNans: div produced Infinity at flat index 0 of its output \[2, 3\]; input shapes \[2, 1\] float32, \[3\] float32/);
+    expect(() => ag.log(ag.tensor([[1, -1]]))).toThrow(
+      /debugNans: log produced NaN at flat index 1 of its output \[1, 2\]; input shapes \[1, 2\] float32/,
+    );
+    expect(() => ag.div(ag.ones([2, 1]), ag.zeros([3]))).toThrow(
+      /debugNans: div produced Infinity at flat index 0 of its output \[2, 3\]; input shapes \[2, 1\] float32, \[3\] float32/,
+    );
     // in a backward pass: d/dx sqrt(x) at 0 is 1/0
-    expect(() => ag.grad((t: ag.Tensor) => ag.sum(ag.sqrt(t)))(ag.zeros([2], { dtype: "float64" }))).toThrow(/debugNans: div produced Infinity/);
+    expect(() => ag.grad((t: ag.Tensor) => ag.sum(ag.sqrt(t)))(ag.zeros([2], { dtype: "float64" }))).toThrow(
+      /debugNans: div produced Infinity/,
+    );
     expect(ag.exp(ag.ones([2])).dataSync()[0]).toBeCloseTo(Math.E, 5); // finite values pass
   });
 
@@ -440,7 +583,8 @@ describe("debugNans", () => {
     const index = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
     const script = `import * as ag from ${JSON.stringify(index)}; try { ag.log(ag.tensor([0, -2])); console.log("no error"); } catch (e) { console.log(e.message); }`;
     const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      encoding: "utf8", env: { ...process.env, ANCHORGRAD_DEBUG_NANS: "1" },
+      encoding: "utf8",
+      env: { ...process.env, ANCHORGRAD_DEBUG_NANS: "1" },
     });
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/debugNans: log produced -Infinity at flat index 0 of its output \[2\]; input shapes \[2\] float32/);

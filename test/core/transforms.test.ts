@@ -11,12 +11,17 @@ import { dot, expectClose } from "./close.js";
 const NUM_RUNS = process.env.ANCHORGRAD_FULL === "1" ? 500 : 60;
 const SEED = Number(process.env.FC_SEED ?? 424242);
 const property = <T>(arb: fc.Arbitrary<T>, body: (v: T) => void) =>
-  fc.assert(fc.property(arb, (v) => ag.scope(() => body(v))), { numRuns: NUM_RUNS, seed: SEED, includeErrorInReport: true });
+  fc.assert(
+    fc.property(arb, (v) => ag.scope(() => body(v))),
+    { numRuns: NUM_RUNS, seed: SEED, includeErrorInReport: true },
+  );
 
 const f64 = (s: InputSpec) => ag.tensor(s.data as number[], { shape: s.shape as number[], dtype: "float64" });
 /** A float64 tensor of any shape (scalars included) with values in [lo, hi]. */
 const tensorArb = (lo = -2, hi = 2, o: { minRank?: number } = {}) =>
-  shape({ maxRank: 3, ...o }).chain((s) => floatInputs([s], interval(lo, hi))).map(([s]) => s!);
+  shape({ maxRank: 3, ...o })
+    .chain((s) => floatInputs([s], interval(lo, hi)))
+    .map(([s]) => s!);
 const anyOf = <T>(table: readonly (readonly [string, T])[]) => fc.constantFrom(...table);
 
 type Fn = (x: ag.Tensor) => ag.Tensor;
@@ -96,7 +101,10 @@ describe("stopGradient", () => {
 
 describe("customVjp", () => {
   it("is honoured: grad returns what its backward returns, the value is the forward's", () => {
-    const scaled = ag.customVjp((x) => ag.sin(x), (g) => [ag.mul(g, 3)]);
+    const scaled = ag.customVjp(
+      (x) => ag.sin(x),
+      (g) => [ag.mul(g, 3)],
+    );
     property(tensorArb(), (xs) => {
       const x = f64(xs);
       const [value, g] = ag.valueAndGrad((y: ag.Tensor) => ag.sum(scaled(y)))(x);
@@ -106,11 +114,19 @@ describe("customVjp", () => {
   });
 
   it("routes a null cotangent to zero, and a straight-through estimator passes the gradient", () => {
-    const firstOnly = ag.customVjp((a, b) => ag.mul(a!, b!), (g, [, b]) => [ag.mul(g, b!), null]);
-    const roundST = ag.customVjp((x) => ag.floor(ag.add(x!, 0.5)), (g) => [g], "roundStraightThrough");
+    const firstOnly = ag.customVjp(
+      (a, b) => ag.mul(a!, b!),
+      (g, [, b]) => [ag.mul(g, b!), null],
+    );
+    const roundST = ag.customVjp(
+      (x) => ag.floor(ag.add(x!, 0.5)),
+      (g) => [g],
+      "roundStraightThrough",
+    );
     const pair = shape({ maxRank: 3 }).chain((s) => floatInputs([s, s], interval(-2, 2)));
     property(pair, ([as, bs]) => {
-      const a = f64(as!), b = f64(bs!);
+      const a = f64(as!),
+        b = f64(bs!);
       const [ga, gb] = ag.grad(([p, q]: ag.Tensor[]) => ag.sum(firstOnly(p!, q!)))([a, b]) as ag.Tensor[];
       expectClose(ga!, b);
       expectClose(gb!, ag.zerosLike(b));
@@ -119,7 +135,10 @@ describe("customVjp", () => {
   });
 
   it("nests: a custom rule written with ops has a second derivative", () => {
-    const mySin = ag.customVjp((x) => ag.sin(x!), (g, [x]) => [ag.mul(g, ag.cos(x!))]);
+    const mySin = ag.customVjp(
+      (x) => ag.sin(x!),
+      (g, [x]) => [ag.mul(g, ag.cos(x!))],
+    );
     property(tensorArb(), (xs) => {
       const x = f64(xs);
       const d2 = ag.grad((y: ag.Tensor) => ag.sum(ag.grad((z: ag.Tensor) => ag.sum(mySin(z)))(y)))(x);
@@ -129,10 +148,15 @@ describe("customVjp", () => {
 
   it("lets checkGrads catch a wrong backward with a readable report", () => {
     // right everywhere except at flat index 2
-    const wrongAt2 = ag.customVjp((x) => ag.sin(x!), (g, [x]) => [ag.mul(g, ag.add(ag.cos(x!), ag.oneHot(ag.tensor(2, { dtype: "int32" }), 4, "float64")))]);
+    const wrongAt2 = ag.customVjp(
+      (x) => ag.sin(x!),
+      (g, [x]) => [ag.mul(g, ag.add(ag.cos(x!), ag.oneHot(ag.tensor(2, { dtype: "int32" }), 4, "float64")))],
+    );
     const x = ag.tensor([0.1, -0.7, 1.3, 2.0], { dtype: "float64" });
     let report = "";
-    try { ag.checkGrads((y: ag.Tensor) => ag.sum(wrongAt2(y)), [x]); } catch (e) {
+    try {
+      ag.checkGrads((y: ag.Tensor) => ag.sum(wrongAt2(y)), [x]);
+    } catch (e) {
       expect(e).toBeInstanceOf(ag.GradCheckError);
       report = (e as Error).message;
     }
@@ -144,13 +168,22 @@ describe("customVjp", () => {
     expect(Number(worst![1])).toBeCloseTo(Math.cos(1.3) + 1, 8);
     expect(Number(worst![2])).toBeCloseTo(Math.cos(1.3), 8);
     // and the right rule passes
-    const right = ag.customVjp((y) => ag.sin(y!), (g, [y]) => [ag.mul(g, ag.cos(y!))]);
+    const right = ag.customVjp(
+      (y) => ag.sin(y!),
+      (g, [y]) => [ag.mul(g, ag.cos(y!))],
+    );
     ag.checkGrads((y: ag.Tensor) => ag.sum(right(y)), [x], { order: 2 });
   });
 
   it("reports a backward that returns the wrong number of cotangents", () => {
-    const bad = ag.customVjp((x) => ag.exp(x!), (g) => [g, g], "badExp");
-    expect(() => ag.grad((y: ag.Tensor) => ag.sum(bad(y)))(ag.ones([2], { dtype: "float64" }))).toThrow(/badExp: backward returned 2 cotangents for 1 inputs/);
+    const bad = ag.customVjp(
+      (x) => ag.exp(x!),
+      (g) => [g, g],
+      "badExp",
+    );
+    expect(() => ag.grad((y: ag.Tensor) => ag.sum(bad(y)))(ag.ones([2], { dtype: "float64" }))).toThrow(
+      /badExp: backward returned 2 cotangents for 1 inputs/,
+    );
   });
 });
 
@@ -163,7 +196,8 @@ describe("jvp", () => {
       const [out, jv] = ag.jvp(f, x, v);
       const u = ag.randomNormal(out.shape, { seed: seed + 1, dtype: "float64" });
       const vjpU = ag.vjp(f, x)[1](u);
-      const lhs = dot(jv, u), rhs = dot(v, vjpU);
+      const lhs = dot(jv, u),
+        rhs = dot(v, vjpU);
       expect(Math.abs(lhs - rhs)).toBeLessThanOrEqual(1e-11 * (1 + Math.abs(rhs)));
       expectClose(out, f(x));
     });
@@ -186,7 +220,10 @@ describe("pytree arguments", () => {
       const tree = buildTree(spec, f64);
       const leaves = ag.treeLeaves(tree);
       // Σ_i (i+1)·Σ sin(leaf_i): the gradient of leaf i is (i+1)·cos(leaf_i)
-      const f = (t: unknown) => ag.treeLeaves(t).reduce((acc: ag.Tensor, l, i) => ag.add(acc, ag.mul(ag.sum(ag.sin(l)), i + 1)), ag.zeros([], { dtype: "float64" }));
+      const f = (t: unknown) =>
+        ag
+          .treeLeaves(t)
+          .reduce((acc: ag.Tensor, l, i) => ag.add(acc, ag.mul(ag.sum(ag.sin(l)), i + 1)), ag.zeros([], { dtype: "float64" }));
       const g = ag.grad(f)(tree);
       expect(ag.treeFlatten(g).def).toEqual(ag.treeFlatten(tree).def);
       ag.treeLeaves(g).forEach((gi, i) => expectClose(gi, ag.mul(ag.cos(leaves[i]!), i + 1)));
@@ -194,7 +231,16 @@ describe("pytree arguments", () => {
   });
 
   it("differentiate w.r.t. the first argument only; the rest are constants", () => {
-    const params = { w: ag.tensor([[1, 2], [3, 4]], { dtype: "float64" }), b: [ag.tensor([0.5, -1], { dtype: "float64" })] };
+    const params = {
+      w: ag.tensor(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        { dtype: "float64" },
+      ),
+      b: [ag.tensor([0.5, -1], { dtype: "float64" })],
+    };
     const x = ag.tensor([[0.3, -0.2]], { dtype: "float64" });
     const loss = (p: typeof params, input: ag.Tensor) => ag.sum(ag.tanh(ag.add(ag.matmul(input, p.w), p.b[0]!)));
     const g = ag.grad(loss)(params, x);
@@ -214,7 +260,15 @@ describe("higher-order derivatives", () => {
     ["x³ ''", (x) => ag.mul(ag.mul(x, x), x), 2, (x) => ag.mul(x, 6)],
     ["sin '''", ag.sin, 3, (x) => ag.neg(ag.cos(x))],
     ["tanh ''", ag.tanh, 2, (x) => ag.mul(ag.mul(ag.tanh(x), -2), ag.sub(1, ag.mul(ag.tanh(x), ag.tanh(x))))],
-    ["sigmoid ''", ag.sigmoid, 2, (x) => { const s = ag.sigmoid(x); return ag.mul(ag.mul(s, ag.sub(1, s)), ag.sub(1, ag.mul(s, 2))); }],
+    [
+      "sigmoid ''",
+      ag.sigmoid,
+      2,
+      (x) => {
+        const s = ag.sigmoid(x);
+        return ag.mul(ag.mul(s, ag.sub(1, s)), ag.sub(1, ag.mul(s, 2)));
+      },
+    ],
     ["softplus ''", ag.softplus, 2, (x) => ag.mul(ag.sigmoid(x), ag.sigmoid(ag.neg(x)))],
     ["log ''", ag.log, 2, (x) => ag.neg(ag.div(1, ag.mul(x, x)))],
     ["exp ''''", ag.exp, 4, ag.exp],
@@ -258,21 +312,28 @@ describe("errors name what went wrong", () => {
   it("grad with respect to an int32 tensor", () => {
     const i = ag.tensor([1, 2], { dtype: "int32" });
     expect(() => ag.grad((y: ag.Tensor) => ag.sum(ag.cast(y, "float32")))(i)).toThrow(ag.DTypeError);
-    expect(() => ag.grad((y: ag.Tensor) => ag.sum(ag.cast(y, "float32")))(i)).toThrow(/cannot differentiate with respect to int32 input \(leaf 0, shape \[2\]\)/);
+    expect(() => ag.grad((y: ag.Tensor) => ag.sum(ag.cast(y, "float32")))(i)).toThrow(
+      /cannot differentiate with respect to int32 input \(leaf 0, shape \[2\]\)/,
+    );
   });
 
   it("a shape mismatch names the op and both shapes", () => {
     expect(() => ag.add(x23(), ag.zeros([4], { dtype: "float64" }))).toThrow(ag.ShapeError);
     expect(() => ag.add(x23(), ag.zeros([4], { dtype: "float64" }))).toThrow(/add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
     expect(() => ag.matmul(x23(), x23())).toThrow(/matmul: inner dimensions differ: \[2, 3\] @ \[2, 3\]/);
-    expect(() => ag.concat([x23(), ag.zeros([2, 2], { dtype: "float64" })], 0)).toThrow(/concat: shapes \[2, 3\], \[2, 2\] differ outside axis 0/);
+    expect(() => ag.concat([x23(), ag.zeros([2, 2], { dtype: "float64" })], 0)).toThrow(
+      /concat: shapes \[2, 3\], \[2, 2\] differ outside axis 0/,
+    );
     expect(() => ag.reshape(x23(), [4, 2])).toThrow(/reshape: cannot reshape \[2, 3\] \(6 elements\) to \[4, 2\]/);
     // inside a gradient too
-    expect(() => ag.grad((y: ag.Tensor) => ag.sum(ag.mul(y, ag.zeros([5], { dtype: "float64" }))))(x23())).toThrow(/mul: shapes \[2, 3\] and \[5\]/);
+    expect(() => ag.grad((y: ag.Tensor) => ag.sum(ag.mul(y, ag.zeros([5], { dtype: "float64" }))))(x23())).toThrow(
+      /mul: shapes \[2, 3\] and \[5\]/,
+    );
   });
 
   it("a dtype mismatch names both dtypes", () => {
-    const a = ag.zeros([2], { dtype: "float32" }), b = ag.zeros([2], { dtype: "float64" });
+    const a = ag.zeros([2], { dtype: "float32" }),
+      b = ag.zeros([2], { dtype: "float64" });
     expect(() => ag.add(a, b)).toThrow(ag.DTypeError);
     expect(() => ag.add(a, b)).toThrow(/add: dtypes differ: float32 and float64/);
     expect(() => ag.matmul(ag.zeros([2, 2]), ag.zeros([2, 2], { dtype: "float64" }))).toThrow(/matmul: dtypes differ: float32 and float64/);
@@ -285,14 +346,19 @@ describe("errors name what went wrong", () => {
     t.dispose();
     expect(() => ag.exp(t)).toThrow(/tensor \[3\] float32 was disposed/);
     const escaped: ag.Tensor[] = [];
-    ag.scope(() => { escaped.push(ag.ones([2])); return null; });
+    ag.scope(() => {
+      escaped.push(ag.ones([2]));
+      return null;
+    });
     expect(() => ag.sum(escaped[0]!)).toThrow(ag.AnchorError);
     expect(() => escaped[0]!.dataSync()).toThrow(/disposed/);
   });
 
   it("an out-of-range gather index names the index and the axis size", () => {
     const x = ag.ones([3, 4]);
-    expect(() => ag.gather(x, ag.tensor([0, 5], { dtype: "int32" }), 1)).toThrow(/gather: index 5 at position 1 is out of range for an axis of size 4/);
+    expect(() => ag.gather(x, ag.tensor([0, 5], { dtype: "int32" }), 1)).toThrow(
+      /gather: index 5 at position 1 is out of range for an axis of size 4/,
+    );
     expect(() => ag.gather(x, ag.tensor([-1], { dtype: "int32" }), 0)).toThrow(/gather: index -1/);
     expect(() => ag.gather(x, ag.tensor([0.5]), 0)).toThrow(/gather: indices must be int32, got float32/);
   });
@@ -310,14 +376,21 @@ describe("errors name what went wrong", () => {
     ];
     for (const f of bad) {
       let err: unknown;
-      try { f(); } catch (e) { err = e; }
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
       expect(err, String(f)).toBeInstanceOf(ag.AnchorError);
     }
   });
 });
 
 describe("checkGrads over pytree arguments", () => {
-  const params = () => ({ w: ag.randomNormal([3, 2], { seed: 5, dtype: "float64" }), b: [ag.randomNormal([2], { seed: 6, dtype: "float64" })] });
+  const params = () => ({
+    w: ag.randomNormal([3, 2], { seed: 5, dtype: "float64" }),
+    b: [ag.randomNormal([2], { seed: 6, dtype: "float64" })],
+  });
   const x = ag.randomNormal([4, 3], { seed: 7, dtype: "float64" });
   const loss = (p: { w: ag.Tensor; b: ag.Tensor[] }, x: ag.Tensor) => ag.sum(ag.tanh(ag.add(ag.matmul(x, p.w), p.b[0]!)));
 
@@ -326,7 +399,10 @@ describe("checkGrads over pytree arguments", () => {
   });
 
   it("names the leaf whose gradient is wrong", () => {
-    const wrongBias = ag.customVjp((z: ag.Tensor) => ag.mul(z, 1), (g) => [ag.mul(g, 2)]);
+    const wrongBias = ag.customVjp(
+      (z: ag.Tensor) => ag.mul(z, 1),
+      (g) => [ag.mul(g, 2)],
+    );
     const bad = (p: { w: ag.Tensor; b: ag.Tensor[] }, x: ag.Tensor) => ag.sum(ag.tanh(ag.add(ag.matmul(x, p.w), wrongBias(p.b[0]!))));
     expect(() => ag.checkGrads(bad, [params(), x])).toThrow(/argument 0, leaf 0 \(shape \[2\]\)/);
   });

@@ -20,7 +20,8 @@ describe("generateShapes", () => {
   });
 
   it("is deterministic in the seed (text and pixels)", async () => {
-    for (const f of ["sft.jsonl", "pairs.jsonl", "pope_adversarial.jsonl", "manifest.json"]) expect(readFileSync(join(a, f), "utf8")).toBe(readFileSync(join(b, f), "utf8"));
+    for (const f of ["sft.jsonl", "pairs.jsonl", "pope_adversarial.jsonl", "manifest.json"])
+      expect(readFileSync(join(a, f), "utf8")).toBe(readFileSync(join(b, f), "utf8"));
     expect(readFileSync(join(a, "images/pairs_0007.png")).equals(readFileSync(join(b, "images/pairs_0007.png")))).toBe(true);
     const other = mkdtempSync(join(tmpdir(), "ag-shapes-"));
     await generateShapes({ out: other, seed: 12, sftImages: 24, pairImages: 40, evalImages: 12 });
@@ -39,7 +40,8 @@ describe("generateShapes", () => {
     expect(skipped).toEqual([]);
     expect(rows).toHaveLength(40);
     for (const r of rows) {
-      const c = words(r.chosen), j = words(r.rejected!);
+      const c = words(r.chosen),
+        j = words(r.rejected!);
       const common = c.filter((w, i) => j[i] === w).length;
       expect(r.chosen).not.toBe(r.rejected);
       expect(Math.max(c.length, j.length) - common).toBeLessThanOrEqual(3);
@@ -71,8 +73,15 @@ describe("generateShapes", () => {
     const objectsOf = (caption: string) => [...caption.matchAll(/an? (\w+ \w+)/gi)].map((x) => x[1]!);
     for (const turns of byImage.values()) {
       const present = objectsOf(turns.find((t) => t.question === "Describe the image.")!.chosen);
-      const asked = turns.filter((t) => t.question.startsWith("Is there")).map((t) => ({ object: t.question.match(/^Is there an? (\w+ \w+) in/)![1]!, yes: t.chosen.startsWith("Yes") }));
-      expect(asked.filter((q) => q.yes).map((q) => q.object).sort()).toEqual([...present].sort());
+      const asked = turns
+        .filter((t) => t.question.startsWith("Is there"))
+        .map((t) => ({ object: t.question.match(/^Is there an? (\w+ \w+) in/)![1]!, yes: t.chosen.startsWith("Yes") }));
+      expect(
+        asked
+          .filter((q) => q.yes)
+          .map((q) => q.object)
+          .sort(),
+      ).toEqual([...present].sort());
       const no = asked.filter((q) => !q.yes).map((q) => q.object);
       expect(no).toHaveLength(present.length);
       expect(new Set(no).size).toBe(no.length);
@@ -87,7 +96,10 @@ describe("generateShapes", () => {
     for (const r of readMpoMeta(join(dir, big.pairsMeta)).rows.filter((r) => r.question.startsWith("Is there"))) {
       labels.set(r.question, (labels.get(r.question) ?? new Set()).add(words(r.chosen)[0]!));
     }
-    const frequent = Object.entries(big.objectFrequency).sort((x, y) => y[1] - x[1]).slice(0, 4).map(([o]) => `Is there a ${o} in the image?`);
+    const frequent = Object.entries(big.objectFrequency)
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 4)
+      .map(([o]) => `Is there a ${o} in the image?`);
     for (const q of frequent) expect([...(labels.get(q) ?? [])].sort(), q).toEqual(["No", "Yes"]);
   });
 
@@ -112,7 +124,10 @@ describe("popeNegatives", () => {
   const freq = { "red square": 50, "blue circle": 40, "green triangle": 30 };
 
   it("popular: the most frequent absent objects", () => {
-    expect(popeNegatives(present, "popular", 2, new Stream(0), freq, () => 0).map((o) => `${o.colour} ${o.kind}`)).toEqual(["red square", "blue circle"]);
+    expect(popeNegatives(present, "popular", 2, new Stream(0), freq, () => 0).map((o) => `${o.colour} ${o.kind}`)).toEqual([
+      "red square",
+      "blue circle",
+    ]);
   });
 
   it("adversarial: absent objects sharing a colour or kind with a present one", () => {
@@ -121,7 +136,9 @@ describe("popeNegatives", () => {
   });
 
   it("random: never a present object", () => {
-    for (let s = 0; s < 20; s++) for (const o of popeNegatives(present, "random", 3, new Stream(s), freq, () => 0)) expect(`${o.colour} ${o.kind}`).not.toBe("red circle");
+    for (let s = 0; s < 20; s++)
+      for (const o of popeNegatives(present, "random", 3, new Stream(s), freq, () => 0))
+        expect(`${o.colour} ${o.kind}`).not.toBe("red circle");
   });
 
   it("the prior puts red first", () => {

@@ -8,12 +8,17 @@ import { describe, expect, it } from "vitest";
 describe("anchorgrad demo --quick", () => {
   it("writes summary.json with the documented fields, the plots and report.html, and prints the table", () => {
     const out = join(mkdtempSync(join(tmpdir(), "ag-demo-")), "demo");
-    const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "demo", "--quick", "--out", out, "--no-progress"], { encoding: "utf8", cwd: join(import.meta.dirname, "../.."), timeout: 170_000 });
+    const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "demo", "--quick", "--out", out, "--no-progress"], {
+      encoding: "utf8",
+      cwd: join(import.meta.dirname, "../.."),
+      timeout: 170_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
     for (const name of ["dpo", "acpo"]) {
       const o = s.objectives[name];
-      for (const k of ["rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"]) expect(Number.isFinite(o.final[k]), `${name} ${k}`).toBe(true);
+      for (const k of ["rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"])
+        expect(Number.isFinite(o.final[k]), `${name} ${k}`).toBe(true);
       for (const split of ["random", "popular", "adversarial"]) {
         expect(o.pope[split].accuracy).toBeGreaterThanOrEqual(0);
         expect(o.pope[split].f1).toBeLessThanOrEqual(1);
@@ -26,7 +31,15 @@ describe("anchorgrad demo --quick", () => {
     const d = s.objectives.dpo.final;
     expect(d["rewards/margins"]).toBeCloseTo(d["rewards/chosen"] - d["rewards/rejected"], 10);
     const files = readdirSync(out);
-    for (const f of ["report.html", "rewards_chosen.svg", "rewards_rejected.svg", "rewards_margins.svg", "pope_f1.svg", "visual_reliance.svg"]) expect(files).toContain(f);
+    for (const f of [
+      "report.html",
+      "rewards_chosen.svg",
+      "rewards_rejected.svg",
+      "rewards_margins.svg",
+      "pope_f1.svg",
+      "visual_reliance.svg",
+    ])
+      expect(files).toContain(f);
     expect(r.stdout).toMatch(/^model\s+rewards\/chosen/m);
     expect(r.stdout).toMatch(/^acpo\s+-?\d/m);
   });

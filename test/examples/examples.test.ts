@@ -5,7 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const run = (script: string, out: string, steps: number) => spawnSync(process.execPath, ["--import", "tsx", script, out, String(steps)], { encoding: "utf8", cwd: join(import.meta.dirname, "../.."), timeout: 120_000 });
+const run = (script: string, out: string, steps: number) =>
+  spawnSync(process.execPath, ["--import", "tsx", script, out, String(steps)], {
+    encoding: "utf8",
+    cwd: join(import.meta.dirname, "../.."),
+    timeout: 120_000,
+  });
 
 describe("examples", () => {
   it("train-acpo.ts trains with ACPO and logs acpo/alpha", () => {
@@ -14,7 +19,10 @@ describe("examples", () => {
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^step 3: loss \d+\.\d+, margins -?\d+\.\d+, alpha \d\.\d{3}$/m);
-    const rows = readFileSync(join(out, "run/metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const rows = readFileSync(join(out, "run/metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(3);
     expect(rows[2]).toHaveProperty(["acpo/alpha"]);
     expect(existsSync(join(out, "run/checkpoint-3/model.safetensors"))).toBe(true);

@@ -13,7 +13,8 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export function readmeBlock(name: string): string {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const start = `<!-- ${name}:start -->`, end = `<!-- ${name}:end -->`;
+  const start = `<!-- ${name}:start -->`,
+    end = `<!-- ${name}:end -->`;
   const [i, j] = [readme.indexOf(start), readme.indexOf(end)];
   if (i < 0 || j < i) throw new Error(`README.md has no ${start} ... ${end} section`);
   const block = /```ts\n([\s\S]*?)```/.exec(readme.slice(i, j));
@@ -51,8 +52,19 @@ export function runReadmeBlock(name: string): ReadmeRun {
   writeFileSync(file, source);
   const execution = run(join(ROOT, "node_modules/.bin/tsx"), [file]);
   const typeErrors = run(join(ROOT, "node_modules/.bin/tsc"), [
-    "--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext",
-    "--allowImportingTsExtensions", "--skipLibCheck", "--types", "node,@webgpu/types", file,
+    "--noEmit",
+    "--strict",
+    "--target",
+    "es2022",
+    "--module",
+    "nodenext",
+    "--moduleResolution",
+    "nodenext",
+    "--allowImportingTsExtensions",
+    "--skipLibCheck",
+    "--types",
+    "node,@webgpu/types",
+    file,
   ]).then(({ out }) => out.split("\n").filter((line) => line.includes("example.mts")));
   return { code, source, execution, typeErrors, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

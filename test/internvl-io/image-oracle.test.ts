@@ -16,20 +16,41 @@ const dir = tempDir("img-oracle");
 function texture(width: number, height: number, seed: number): RGBImage {
   const data = new Uint8Array(width * height * 3);
   let s = seed >>> 0;
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const noise = (s >>> 24) / 8;
-    const i = (y * width + x) * 3;
-    data[i] = Math.min(255, (255 * x) / width + noise);
-    data[i + 1] = Math.min(255, 128 + 100 * Math.sin(x / 7 + y / 11) + noise);
-    data[i + 2] = Math.min(255, (255 * y) / height * ((x >> 4) % 2) + noise);
-  }
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      const noise = (s >>> 24) / 8;
+      const i = (y * width + x) * 3;
+      data[i] = Math.min(255, (255 * x) / width + noise);
+      data[i + 1] = Math.min(255, 128 + 100 * Math.sin(x / 7 + y / 11) + noise);
+      data[i + 2] = Math.min(255, ((255 * y) / height) * ((x >> 4) % 2) + noise);
+    }
   return { width, height, data };
 }
 
-interface Case { name: string; width: number; height: number; ext: "png" | "jpg"; image_size: number; min_tiles: number; max_tiles: number; use_thumbnail: boolean; return_pixels: boolean }
-const mk = (name: string, width: number, height: number, image_size: number, extra: Partial<Case> = {}): Case =>
-  ({ name, width, height, ext: "png", image_size, min_tiles: 1, max_tiles: 12, use_thumbnail: true, return_pixels: image_size <= 64, ...extra });
+interface Case {
+  name: string;
+  width: number;
+  height: number;
+  ext: "png" | "jpg";
+  image_size: number;
+  min_tiles: number;
+  max_tiles: number;
+  use_thumbnail: boolean;
+  return_pixels: boolean;
+}
+const mk = (name: string, width: number, height: number, image_size: number, extra: Partial<Case> = {}): Case => ({
+  name,
+  width,
+  height,
+  ext: "png",
+  image_size,
+  min_tiles: 1,
+  max_tiles: 12,
+  use_thumbnail: true,
+  return_pixels: image_size <= 64,
+  ...extra,
+});
 
 const cases: Case[] = [
   mk("4:3, upsampled to 12 tiles", 200, 150, 64),
@@ -47,12 +68,19 @@ describeOracle("image preprocessing vs Pillow + torch", () => {
   const paths = cases.map((c, i) => join(dir, `case${i}.${c.ext}`));
   beforeAll(async () => {
     await Promise.all(cases.map((c, i) => saveImage(texture(c.width, c.height, i + 1), paths[i]!)));
-    results = (await runOracle<{ results: typeof results }>("internvl_image.py", { cases: cases.map((c, i) => ({ ...c, path: paths[i] })) })).results;
+    results = (
+      await runOracle<{ results: typeof results }>("internvl_image.py", { cases: cases.map((c, i) => ({ ...c, path: paths[i] })) })
+    ).results;
   });
 
   cases.forEach((c, i) => {
     it(`${c.name}: ${c.width}×${c.height}, S=${c.image_size}`, async () => {
-      const { pixelValues, numTiles, grids } = await preprocessImages([paths[i]!], { imageSize: c.image_size, minTiles: c.min_tiles, maxTiles: c.max_tiles, useThumbnail: c.use_thumbnail });
+      const { pixelValues, numTiles, grids } = await preprocessImages([paths[i]!], {
+        imageSize: c.image_size,
+        minTiles: c.min_tiles,
+        maxTiles: c.max_tiles,
+        useThumbnail: c.use_thumbnail,
+      });
       const want = results[i]!;
       expect([grids[0]!.cols, grids[0]!.rows]).toEqual(want.grid);
       expect(numTiles[0]).toBe(want.tiles);
@@ -63,7 +91,11 @@ describeOracle("image preprocessing vs Pillow + torch", () => {
         for (let k = 0; k < theirs.length; k++) maxDiff = Math.max(maxDiff, Math.abs(ours[k]! - theirs[k]!));
         expect(maxDiff).toBe(0);
       }
-      expect(createHash("sha256").update(new Uint8Array(ours.buffer, ours.byteOffset, ours.byteLength)).digest("hex")).toBe(want.sha256);
+      expect(
+        createHash("sha256")
+          .update(new Uint8Array(ours.buffer, ours.byteOffset, ours.byteLength))
+          .digest("hex"),
+      ).toBe(want.sha256);
     });
   });
 });

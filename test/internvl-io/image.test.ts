@@ -5,7 +5,17 @@ import fc from "fast-check";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import {
-  blankImage, candidateGrids, decodeImage, ImageError, normalizeTiles, preprocessImages, saveImage, selectGrid, solidImage, tileImage, type RGBImage,
+  blankImage,
+  candidateGrids,
+  decodeImage,
+  ImageError,
+  normalizeTiles,
+  preprocessImages,
+  saveImage,
+  selectGrid,
+  solidImage,
+  tileImage,
+  type RGBImage,
 } from "../../src/models/internvl/io.js";
 import { tempDir } from "../io/helpers.js";
 
@@ -16,8 +26,19 @@ describe("grid selection", () => {
   it("lists every grid of 1..12 tiles, by tile count then cols", () => {
     const grids = candidateGrids(1, 12);
     expect(grids.length).toBe(35); // sum of the divisor counts of 1..12
-    expect(grids.slice(0, 6)).toEqual([{ cols: 1, rows: 1 }, { cols: 1, rows: 2 }, { cols: 2, rows: 1 }, { cols: 1, rows: 3 }, { cols: 3, rows: 1 }, { cols: 1, rows: 4 }]);
-    expect(candidateGrids(4, 4)).toEqual([{ cols: 1, rows: 4 }, { cols: 2, rows: 2 }, { cols: 4, rows: 1 }]);
+    expect(grids.slice(0, 6)).toEqual([
+      { cols: 1, rows: 1 },
+      { cols: 1, rows: 2 },
+      { cols: 2, rows: 1 },
+      { cols: 1, rows: 3 },
+      { cols: 3, rows: 1 },
+      { cols: 1, rows: 4 },
+    ]);
+    expect(candidateGrids(4, 4)).toEqual([
+      { cols: 1, rows: 4 },
+      { cols: 2, rows: 2 },
+      { cols: 4, rows: 1 },
+    ]);
     expect(() => candidateGrids(3, 2)).toThrow(ImageError);
   });
 
@@ -49,36 +70,53 @@ describe("grid selection", () => {
 
   it("an exact tie between two grids of equal count is never the closest when minTiles = 1", () => {
     const grids = candidateGrids(1, 12);
-    for (const a of grids) for (const b of grids) {
-      if (a.cols * a.rows !== b.cols * b.rows || a.cols >= b.cols) continue;
-      const mid = (a.cols / a.rows + b.cols / b.rows) / 2;
-      const tie = Math.abs(mid - a.cols / a.rows);
-      expect(grids.some((g) => Math.abs(mid - g.cols / g.rows) < tie), `${a.cols}x${a.rows} vs ${b.cols}x${b.rows}`).toBe(true);
-    }
+    for (const a of grids)
+      for (const b of grids) {
+        if (a.cols * a.rows !== b.cols * b.rows || a.cols >= b.cols) continue;
+        const mid = (a.cols / a.rows + b.cols / b.rows) / 2;
+        const tie = Math.abs(mid - a.cols / a.rows);
+        expect(
+          grids.some((g) => Math.abs(mid - g.cols / g.rows) < tie),
+          `${a.cols}x${a.rows} vs ${b.cols}x${b.rows}`,
+        ).toBe(true);
+      }
   });
 
   it("always picks a grid of closest aspect ratio within the tile bounds (property)", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 12 }), (w, h, lo, span) => {
-      const maxTiles = Math.min(12, lo + span);
-      const g = selectGrid(w, h, { imageSize: S, minTiles: lo, maxTiles });
-      const best = Math.min(...candidateGrids(lo, maxTiles).map((c) => Math.abs(w / h - c.cols / c.rows)));
-      expect(Math.abs(w / h - g.cols / g.rows)).toBe(best);
-      expect(g.cols * g.rows).toBeGreaterThanOrEqual(lo);
-      expect(g.cols * g.rows).toBeLessThanOrEqual(maxTiles);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 0, max: 12 }),
+        (w, h, lo, span) => {
+          const maxTiles = Math.min(12, lo + span);
+          const g = selectGrid(w, h, { imageSize: S, minTiles: lo, maxTiles });
+          const best = Math.min(...candidateGrids(lo, maxTiles).map((c) => Math.abs(w / h - c.cols / c.rows)));
+          expect(Math.abs(w / h - g.cols / g.rows)).toBe(best);
+          expect(g.cols * g.rows).toBeGreaterThanOrEqual(lo);
+          expect(g.cols * g.rows).toBeLessThanOrEqual(maxTiles);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
-const RED = [255, 0, 0] as const, GREEN = [0, 255, 0] as const, BLUE = [0, 0, 255] as const, WHITE = [255, 255, 255] as const;
+const RED = [255, 0, 0] as const,
+  GREEN = [0, 255, 0] as const,
+  BLUE = [0, 0, 255] as const,
+  WHITE = [255, 255, 255] as const;
 
 /** Four solid quadrants: top-left red, top-right green, bottom-left blue, bottom-right white. */
 function quadrants(size: number): RGBImage {
   const img = solidImage(size, size, WHITE);
   const h = size / 2;
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-    const c = y < h ? (x < h ? RED : GREEN) : x < h ? BLUE : WHITE;
-    img.data.set(c, (y * size + x) * 3);
-  }
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const c = y < h ? (x < h ? RED : GREEN) : x < h ? BLUE : WHITE;
+      img.data.set(c, (y * size + x) * 3);
+    }
   return img;
 }
 
@@ -94,12 +132,17 @@ describe("tiles", () => {
     expect([RED, GREEN, BLUE, WHITE].map((c, i) => isSolid(tiles[i]!, c))).toEqual([true, true, true, true]);
     const thumb = tiles[4]!;
     expect([thumb.width, thumb.height]).toEqual([size, size]);
-    expect([pixel(thumb, 2, 2), pixel(thumb, size - 3, 2), pixel(thumb, 2, size - 3), pixel(thumb, size - 3, size - 3)]).toEqual([[...RED], [...GREEN], [...BLUE], [...WHITE]]);
+    expect([pixel(thumb, 2, 2), pixel(thumb, size - 3, 2), pixel(thumb, 2, size - 3), pixel(thumb, size - 3, size - 3)]).toEqual([
+      [...RED],
+      [...GREEN],
+      [...BLUE],
+      [...WHITE],
+    ]);
   });
 
   it("gives one tile and no thumbnail when the grid is 1×1, or without a thumbnail when asked", async () => {
-    expect((tileImage(solidImage(30, 30, RED), { imageSize: 32 })).tiles.length).toBe(1);
-    expect((tileImage(quadrants(64), { imageSize: 32, useThumbnail: false })).tiles.length).toBe(4);
+    expect(tileImage(solidImage(30, 30, RED), { imageSize: 32 }).tiles.length).toBe(1);
+    expect(tileImage(quadrants(64), { imageSize: 32, useThumbnail: false }).tiles.length).toBe(4);
     const fixed = tileImage(solidImage(300, 100, BLUE), { imageSize: 32, dynamic: false });
     expect([fixed.tiles.length, fixed.tiles[0]!.width, fixed.tiles[0]!.height]).toEqual([1, 32, 32]);
   });
@@ -118,7 +161,9 @@ describe("normalisation", () => {
     const out = normalizeTiles([solidImage(2, 2, [255, 0, 128]), blankImage(2)], 2);
     expect(out.length).toBe(2 * 3 * 4);
     // (1 - 0.485)/0.229, (0 - 0.456)/0.224, (128/255 - 0.406)/0.225, then black: -mean/std.
-    const want = [2.2489082969432315, -2.0357142857142856, 0.42649237472766886, -2.1179039301310043, -2.0357142857142856, -1.8044444444444445];
+    const want = [
+      2.2489082969432315, -2.0357142857142856, 0.42649237472766886, -2.1179039301310043, -2.0357142857142856, -1.8044444444444445,
+    ];
     want.forEach((v, k) => {
       const plane = out.subarray(k * 4, k * 4 + 4);
       plane.forEach((x) => expect(Math.abs(x - v)).toBeLessThan(1e-6));
@@ -127,16 +172,22 @@ describe("normalisation", () => {
   });
 
   it("preprocessImages stacks every image's tiles into float32 [N, 3, S, S]", async () => {
-    const png = join(dir, "q.png"), jpg = join(dir, "s.jpg");
+    const png = join(dir, "q.png"),
+      jpg = join(dir, "s.jpg");
     await saveImage(quadrants(64), png);
     await saveImage(solidImage(40, 20, GREEN), jpg);
     const { pixelValues, numTiles, grids } = await preprocessImages([png, jpg, blankImage(8)], { imageSize: 32 });
     expect(numTiles).toEqual([5, 3, 1]);
-    expect(grids).toEqual([{ cols: 2, rows: 2 }, { cols: 2, rows: 1 }, { cols: 1, rows: 1 }]);
+    expect(grids).toEqual([
+      { cols: 2, rows: 2 },
+      { cols: 2, rows: 1 },
+      { cols: 1, rows: 1 },
+    ]);
     expect([pixelValues.dtype, ...pixelValues.shape]).toEqual(["float32", 9, 3, 32, 32]);
     const v = pixelValues.dataSync();
     expect(Math.abs(v[0]! - (1 - 0.485) / 0.229)).toBeLessThan(1e-6); // tile 0 of the PNG is red: R plane
-    const plane = 32 * 32, lastTile = 8 * 3 * plane;
+    const plane = 32 * 32,
+      lastTile = 8 * 3 * plane;
     expect(Math.abs(v[lastTile + 2 * plane]! - -0.406 / 0.225)).toBeLessThan(1e-6); // the blank image's B plane
   });
 });
@@ -153,10 +204,14 @@ describe("decoding", () => {
   });
 
   it("turns greyscale and RGBA into RGB, alpha dropped without compositing", async () => {
-    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } })
+      .png()
+      .toBuffer();
     const g = await decodeImage(grey);
     expect([g.width, g.height, ...g.data]).toEqual([2, 2, 0, 0, 0, 100, 100, 100, 200, 200, 200, 255, 255, 255]);
-    const rgba = await sharp(Buffer.from([10, 20, 30, 0, 40, 50, 60, 128]), { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
+    const rgba = await sharp(Buffer.from([10, 20, 30, 0, 40, 50, 60, 128]), { raw: { width: 2, height: 1, channels: 4 } })
+      .png()
+      .toBuffer();
     expect(Array.from((await decodeImage(rgba)).data)).toEqual([10, 20, 30, 40, 50, 60]);
   });
 

@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildPrompt, loadTokenizer, TokenizerError, writeWordLevelTokenizer, type InternVLTokenizer } from "../../src/models/internvl/io.js";
+import {
+  buildPrompt,
+  loadTokenizer,
+  TokenizerError,
+  writeWordLevelTokenizer,
+  type InternVLTokenizer,
+} from "../../src/models/internvl/io.js";
 import { tempDir } from "../io/helpers.js";
 
 const dir = tempDir("tok");
@@ -52,10 +58,17 @@ describe("a written word-level tokenizer", () => {
 
   it("decode(encode(text)) gives back text made of its words (property)", () => {
     const plain = WORDS.filter((w) => /\w/.test(w));
-    fc.assert(fc.property(fc.array(fc.constantFrom(...plain), { minLength: 1, maxLength: 12 }), fc.constantFrom("", ".", "?", ","), (words, end) => {
-      const text = words.join(" ") + end;
-      expect(tok.decode(tok.encode(text))).toBe(text);
-    }), { numRuns: 40 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...plain), { minLength: 1, maxLength: 12 }),
+        fc.constantFrom("", ".", "?", ","),
+        (words, end) => {
+          const text = words.join(" ") + end;
+          expect(tok.decode(tok.encode(text))).toBe(text);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it("lowercases when asked, and refuses words its split could never produce", async () => {
@@ -72,10 +85,18 @@ describe("a written word-level tokenizer", () => {
       const t = await writeWordLevelTokenizer(join(dir, `chat-${template}`), WORDS, { template });
       const jinja = new Template(t.chatTemplate!);
       const question = "what color is the square?";
-      expect(jinja.render({ messages: [{ role: "user", content: question }], add_generation_prompt: true }))
-        .toBe(buildPrompt({ template, question, numImageToken: 256 }));
-      expect(jinja.render({ messages: [{ role: "system", content: "be brief" }, { role: "user", content: question }], add_generation_prompt: true }))
-        .toBe(buildPrompt({ template, system: "be brief", question, numImageToken: 256 }));
+      expect(jinja.render({ messages: [{ role: "user", content: question }], add_generation_prompt: true })).toBe(
+        buildPrompt({ template, question, numImageToken: 256 }),
+      );
+      expect(
+        jinja.render({
+          messages: [
+            { role: "system", content: "be brief" },
+            { role: "user", content: question },
+          ],
+          add_generation_prompt: true,
+        }),
+      ).toBe(buildPrompt({ template, system: "be brief", question, numImageToken: 256 }));
     });
   }
 });
@@ -85,7 +106,7 @@ describe("loading errors", () => {
     const bad = join(dir, "broken");
     mkdirSync(bad);
     await expect(loadTokenizer(join(dir, "nowhere"))).rejects.toThrow(/nowhere\/tokenizer.json: not found/);
-    writeFileSync(join(bad, "tokenizer.json"), "{ \"model\": ");
+    writeFileSync(join(bad, "tokenizer.json"), '{ "model": ');
     await expect(loadTokenizer(bad)).rejects.toThrow(/broken\/tokenizer.json: not valid JSON/);
     writeFileSync(join(bad, "tokenizer.json"), "[]");
     await expect(loadTokenizer(bad)).rejects.toThrow(/expected a JSON object/);
@@ -94,7 +115,16 @@ describe("loading errors", () => {
     writeFileSync(join(bad, "tokenizer.json"), JSON.stringify({ model: { type: "WordLevel", vocab: {} }, decoder: { type: "Mystery" } }));
     await expect(loadTokenizer(bad)).rejects.toThrow(/cannot build it/);
     // A valid tokenizer without InternVL's added tokens (a plain LLM tokenizer).
-    writeFileSync(join(bad, "tokenizer.json"), JSON.stringify({ added_tokens: [{ id: 1, content: "<|im_start|>", special: true }, { id: 2, content: "<|im_end|>", special: true }], model: { type: "WordLevel", vocab: { "<unk>": 0 }, unk_token: "<unk>" } }));
+    writeFileSync(
+      join(bad, "tokenizer.json"),
+      JSON.stringify({
+        added_tokens: [
+          { id: 1, content: "<|im_start|>", special: true },
+          { id: 2, content: "<|im_end|>", special: true },
+        ],
+        model: { type: "WordLevel", vocab: { "<unk>": 0 }, unk_token: "<unk>" },
+      }),
+    );
     await expect(loadTokenizer(bad)).rejects.toThrow(/lacks the InternVL token <img>/);
     writeFileSync(join(bad, "tokenizer_config.json"), "nope");
     await expect(loadTokenizer(bad)).rejects.toThrow(/tokenizer_config.json: not valid JSON/);

@@ -30,14 +30,17 @@ describe("init-model → load → forward", () => {
 
 describe("save / load", () => {
   it("round-trips float32 bit for bit, across layouts", async () => {
-    const a = tempDir("rt-a"), b = tempDir("rt-b"), c0 = tempDir("rt-c");
+    const a = tempDir("rt-a"),
+      b = tempDir("rt-b"),
+      c0 = tempDir("rt-c");
     await iv.createModel(a, { preset: "tiny-qwen3", layout: "original", seed: 2 });
     const m = await iv.load(a);
     const trained = jitter(m.params, 3);
     await iv.save(b, m.config, trained, { layout: "hf", tokenizerFrom: a });
     const back = await iv.load(b);
     expect(back.config).toEqual({ ...m.config, layout: "hf" });
-    const want = ag.treeLeaves(trained as never), got = ag.treeLeaves(back.params as never);
+    const want = ag.treeLeaves(trained as never),
+      got = ag.treeLeaves(back.params as never);
     expect(got.length).toBe(want.length);
     got.forEach((t, i) => expect(bits(t)).toEqual(bits(want[i]!)));
     await iv.save(c0, back.config, back.params, { layout: "original", tokenizerFrom: b });
@@ -47,7 +50,8 @@ describe("save / load", () => {
   });
 
   it("writes bf16 that loads and re-saves to the same bytes", async () => {
-    const a = tempDir("bf-a"), b = tempDir("bf-b");
+    const a = tempDir("bf-a"),
+      b = tempDir("bf-b");
     const m = await iv.createModel(a, { preset: "tiny", layout: "hf", seed: 4, dtype: "BF16" });
     expect(JSON.parse(readFileSync(join(a, "config.json"), "utf8")).torch_dtype).toBe("bfloat16");
     expect(statSync(join(a, "model.safetensors")).size).toBeLessThan(iv.parameterCount(m.config) * 2 + 40_000);
@@ -60,7 +64,11 @@ describe("save / load", () => {
     const a = tempDir("legacy");
     const made = await iv.createModel(a, { preset: "tiny", layout: "hf", seed: 5 });
     const named = iv.checkpointTensors(made.config, made.params, "hf");
-    const legacy = Object.fromEntries(Object.entries(named).filter(([n]) => n !== "lm_head.weight").map(([n, t]) => [iv.hfLegacyName(n), t]));
+    const legacy = Object.fromEntries(
+      Object.entries(named)
+        .filter(([n]) => n !== "lm_head.weight")
+        .map(([n, t]) => [iv.hfLegacyName(n), t]),
+    );
     expect(Object.keys(legacy)).toContain("language_model.model.embed_tokens.weight");
     await ag.safetensors.writeSafetensors(join(a, "model.safetensors"), legacy);
     const m = await iv.load(a);
@@ -68,7 +76,11 @@ describe("save / load", () => {
     expect(m.config.text.tieWordEmbeddings).toBe(true);
     const ids = ag.tensor([[1, 2, 3]], { dtype: "int32" });
     const tied = iv.forward(m.config, m.params, { inputIds: ids });
-    const manual = iv.forward(m.config, { ...m.params, language: { ...m.params.language, lmHead: { kernel: ag.transpose(m.params.language.embed.weight) } } }, { inputIds: ids });
+    const manual = iv.forward(
+      m.config,
+      { ...m.params, language: { ...m.params.language, lmHead: { kernel: ag.transpose(m.params.language.embed.weight) } } },
+      { inputIds: ids },
+    );
     expect(Array.from(tied.dataSync())).toEqual(Array.from(manual.dataSync()));
   });
 
@@ -137,15 +149,23 @@ describe("bad model directories", () => {
     named["model.language_model.layers.0.mlp.up_proj.weight"] = ag.zeros([3, 64]);
     named["model.vision_tower.layernorm.weight"] = ag.zeros([32]);
     await ag.safetensors.writeSafetensors(join(a, "model.safetensors"), named);
-    const err = await iv.load(a).then(() => null, (e: Error) => e);
+    const err = await iv.load(a).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(iv.WeightsError);
-    expect(err!.message).toMatch(/2 missing:\n\s+model\.vision_tower\.encoder\.layer\.1\.attention\.k_proj\.weight \[32, 32\]\n\s+model\.language_model\.norm\.weight \[64\]/);
-    expect(err!.message).toMatch(/1 with the wrong shape:\n\s+model\.language_model\.layers\.0\.mlp\.up_proj\.weight: \[3, 64\] in the checkpoint, \[128, 64\] expected/);
+    expect(err!.message).toMatch(
+      /2 missing:\n\s+model\.vision_tower\.encoder\.layer\.1\.attention\.k_proj\.weight \[32, 32\]\n\s+model\.language_model\.norm\.weight \[64\]/,
+    );
+    expect(err!.message).toMatch(
+      /1 with the wrong shape:\n\s+model\.language_model\.layers\.0\.mlp\.up_proj\.weight: \[3, 64\] in the checkpoint, \[128, 64\] expected/,
+    );
     expect(err!.message).toMatch(/1 unexpected:\n\s+model\.vision_tower\.layernorm\.weight/);
   });
 
   it("a tokenizer whose <IMG_CONTEXT> is not the config's image_token_id", async () => {
-    const a = tempDir("tokid"), b = tempDir("tokid-b");
+    const a = tempDir("tokid"),
+      b = tempDir("tokid-b");
     await iv.createModel(a, { preset: "tiny", layout: "hf", seed: 1 });
     await iv.writeWordLevelTokenizer(b, ["only", "words"]);
     mkdirSync(b, { recursive: true });

@@ -9,13 +9,19 @@ import { iv, tempDir } from "./helpers.js";
 
 /** Run a command, returning what it printed to stdout and stderr. */
 async function run(cmd: { run(argv: string[]): Promise<void> }, argv: string[]): Promise<{ out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const log = vi.spyOn(console, "log").mockImplementation((...a) => { out.push(a.join(" ")); });
-  const error = vi.spyOn(console, "error").mockImplementation((...a) => { err.push(a.join(" ")); });
+  const out: string[] = [],
+    err: string[] = [];
+  const log = vi.spyOn(console, "log").mockImplementation((...a) => {
+    out.push(a.join(" "));
+  });
+  const error = vi.spyOn(console, "error").mockImplementation((...a) => {
+    err.push(a.join(" "));
+  });
   try {
     await cmd.run(argv);
   } finally {
-    log.mockRestore(); error.mockRestore();
+    log.mockRestore();
+    error.mockRestore();
   }
   return { out: out.join("\n"), err: err.join("\n") };
 }
@@ -27,8 +33,21 @@ describe("anchorgrad init-model + generate", () => {
     const made = await run(initModel, ["--preset", "tiny", "--layout", "hf", "--seed", "7", "--out", dir]);
     expect(made.out).toMatch(/wrote .*: tiny \(hf layout\), 147,520 parameters, vocabulary 285, seed 7/);
     const image = join(dir, "img.png");
-    await sharp({ create: { width: 90, height: 60, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toFile(image);
-    const r = await run(generateCommand, ["--model", dir, "--image", image, "--prompt", "What color is the circle?", "--max-new-tokens", "5", "--system", ""]);
+    await sharp({ create: { width: 90, height: 60, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+      .png()
+      .toFile(image);
+    const r = await run(generateCommand, [
+      "--model",
+      dir,
+      "--image",
+      image,
+      "--prompt",
+      "What color is the circle?",
+      "--max-new-tokens",
+      "5",
+      "--system",
+      "",
+    ]);
     expect(r.out.split(" ").filter(Boolean).length).toBeGreaterThan(0);
     expect(r.err).toMatch(/^\d+ tokens in [\d.]+ s: [\d.]+ tokens\/s \(prompt \d+ tokens, \d+ tiles, prefill \d+ ms, cpu\)$/);
     const m = await iv.load(dir);
@@ -53,9 +72,13 @@ describe("anchorgrad init-model + generate", () => {
     await expect(run(initModel, ["--out", tempDir("x"), "--preset", "internvl3-1b"])).rejects.toThrow(/needs its checkpoint's tokenizer/);
     const notImage = join(dir, "notes.png");
     writeFileSync(notImage, "this is text");
-    await expect(run(generateCommand, ["--model", dir, "--image", notImage, "--prompt", "hi"])).rejects.toThrow(/notes\.png: not a decodable image/);
+    await expect(run(generateCommand, ["--model", dir, "--image", notImage, "--prompt", "hi"])).rejects.toThrow(
+      /notes\.png: not a decodable image/,
+    );
     await expect(run(generateCommand, ["--model", tempDir("nomodel"), "--prompt", "hi"])).rejects.toThrow(/not a model directory/);
-    await expect(run(generateCommand, ["--model", dir, "--prompt", "hi", "--max-new-tokens", "5000"])).rejects.toThrow(/exceeds the context of 2048 positions/);
+    await expect(run(generateCommand, ["--model", dir, "--prompt", "hi", "--max-new-tokens", "5000"])).rejects.toThrow(
+      /exceeds the context of 2048 positions/,
+    );
     await expect(run(generateCommand, ["--model", dir, "--prompt", "hi", "--top-p", "2"])).rejects.toThrow(/--top-p must be in \(0, 1\]/);
   });
 });

@@ -12,7 +12,13 @@ const V = c.text.vocabSize;
 describe("KV cache", () => {
   it("prefill + one-token steps give the logits of recomputing the whole sequence", () => {
     const [B, T] = prompt.shape as [number, number];
-    const extra = ag.tensor([[3, 4, 5], [6, 7, 8]], { dtype: "int32" });
+    const extra = ag.tensor(
+      [
+        [3, 4, 5],
+        [6, 7, 8],
+      ],
+      { dtype: "int32" },
+    );
     const full = iv.forward(c, params, { inputIds: ag.concat([prompt, extra], 1), pixelValues: px }).dataSync();
     let step = iv.forwardWithCache(c, params, { inputIds: prompt, pixelValues: px });
     const got = [step.logits];
@@ -33,7 +39,8 @@ function greedyByRecompute(n: number): number[][] {
     const logits = iv.forward(c, params, { inputIds: ids, pixelValues: px });
     const T = ids.shape[1]!;
     const last = ag.argmax(ag.slice(logits, [0, T - 1, 0], [2, T, V]), -1).dataSync() as Int32Array;
-    out[0]!.push(last[0]!); out[1]!.push(last[1]!);
+    out[0]!.push(last[0]!);
+    out[1]!.push(last[1]!);
     ids = ag.concat([ids, ag.tensor([[last[0]!], [last[1]!]], { dtype: "int32" })], 1);
   }
   return out;
@@ -80,19 +87,32 @@ describe("generate", () => {
 
   it("refuses a prompt longer than the context", async () => {
     const short = { ...c, text: { ...c.text, maxPositionEmbeddings: 40 } };
-    await expect(iv.generate({ ...model, config: short }, { inputIds: prompt, pixelValues: px, maxNewTokens: 4 }))
-      .rejects.toThrow(/the prompt has \d+ tokens; with 4 new ones that exceeds the context of 40 positions/);
+    await expect(iv.generate({ ...model, config: short }, { inputIds: prompt, pixelValues: px, maxNewTokens: 4 })).rejects.toThrow(
+      /the prompt has \d+ tokens; with 4 new ones that exceeds the context of 40 positions/,
+    );
   });
 
   it("decodes text and stops at <|im_end|> with a tokenizer", async () => {
     const dir = tempDir("gen");
     const m = await iv.createModel(dir, { preset: "tiny", layout: "original", seed: 3 });
-    const ids = iv.encodePrompt(m.tokenizer!, { template: "internvl2_5", system: "", question: "What color is the circle?", numImageToken: 16, numTiles: [1] });
+    const ids = iv.encodePrompt(m.tokenizer!, {
+      template: "internvl2_5",
+      system: "",
+      question: "What color is the circle?",
+      numImageToken: 16,
+      numTiles: [1],
+    });
     const imEnd = m.tokenizer!.specialIds.imEnd;
     // a bias on the head makes <|im_end|> the favourite token
-    const lmHead = { kernel: m.params.language.lmHead!.kernel, bias: ag.mul(ag.oneHot(ag.tensor(imEnd, { dtype: "int32" }), m.config.text.vocabSize), 50) };
+    const lmHead = {
+      kernel: m.params.language.lmHead!.kernel,
+      bias: ag.mul(ag.oneHot(ag.tensor(imEnd, { dtype: "int32" }), m.config.text.vocabSize), 50),
+    };
     const params2 = { ...m.params, language: { ...m.params.language, lmHead } };
-    const r = await iv.generate({ ...m, params: params2 }, { inputIds: ag.tensor([ids], { dtype: "int32" }), pixelValues: ag.zeros([1, 3, 56, 56]), maxNewTokens: 10 });
+    const r = await iv.generate(
+      { ...m, params: params2 },
+      { inputIds: ag.tensor([ids], { dtype: "int32" }), pixelValues: ag.zeros([1, 3, 56, 56]), maxNewTokens: 10 },
+    );
     expect(r.tokens[0]).toEqual([imEnd]);
     expect(r.text).toEqual([""]);
   });

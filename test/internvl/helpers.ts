@@ -14,13 +14,20 @@ export function tempDir(tag: string): string {
   dirs.push(d);
   return d;
 }
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /**
  * Two prompts of equal length; row 0 holds image A (tilesA tiles), row 1
  * image B (tilesB tiles); the rest are ordinary words (ids 1..40), padded.
  */
-export function twoImagePrompt(c: ag.models.internvl.InternVLConfig, tilesA: number, tilesB: number, perTile = iv.tokensPerTile(c)): ag.Tensor {
+export function twoImagePrompt(
+  c: ag.models.internvl.InternVLConfig,
+  tilesA: number,
+  tilesB: number,
+  perTile = iv.tokensPerTile(c),
+): ag.Tensor {
   const img = (n: number) => new Array<number>(n * perTile).fill(c.imageTokenId);
   const rowA = [5, 6, ...img(tilesA), 7, 8, 9];
   const rowB = [10, ...img(tilesB), 11, 12];
@@ -32,7 +39,10 @@ export function twoImagePrompt(c: ag.models.internvl.InternVLConfig, tilesA: num
 /** Every parameter perturbed so that biases, norm weights and layer scales are all non-trivial. */
 export function jitter(params: ag.models.internvl.InternVLParams, seed: number, scale = 0.2): ag.models.internvl.InternVLParams {
   let k = 0;
-  return ag.treeMap((t: ag.Tensor) => ag.add(t, ag.randomNormal(t.shape, { seed: seed * 1000 + k++, std: scale, dtype: t.dtype })), params as never) as never;
+  return ag.treeMap(
+    (t: ag.Tensor) => ag.add(t, ag.randomNormal(t.shape, { seed: seed * 1000 + k++, std: scale, dtype: t.dtype })),
+    params as never,
+  ) as never;
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -5,24 +5,42 @@ import { iv, jitter, maxAbsDiff, twoImagePrompt } from "./helpers.js";
 
 describe("pixel shuffle", () => {
   it("v2 maps (row, col, c) to token (row/2)·(gw/2) + col/2, channel (row%2)·2C + (col%2)·C + c, as INTERNVL.md", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }),
-      (N, hh, hw, C) => {
-        const gh = 2 * hh, gw = 2 * hw;
-        const x = ag.arange(N * gh * gw * C, { dtype: "float32" });
-        const y = iv.pixelShuffle(ag.reshape(x, [N, gh, gw, C]), 2, "v2");
-        expect(y.shape).toEqual([N, hh * hw, 4 * C]);
-        const Y = y.dataSync();
-        for (let n = 0; n < N; n++) for (let r = 0; r < gh; r++) for (let col = 0; col < gw; col++) for (let c = 0; c < C; c++) {
-          const t = Math.floor(r / 2) * (gw / 2) + Math.floor(col / 2), ch = (r % 2) * 2 * C + (col % 2) * C + c;
-          expect(Y[(n * hh * hw + t) * 4 * C + ch]).toBe(((n * gh + r) * gw + col) * C + c);
-        }
-      }), { numRuns: 20 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        (N, hh, hw, C) => {
+          const gh = 2 * hh,
+            gw = 2 * hw;
+          const x = ag.arange(N * gh * gw * C, { dtype: "float32" });
+          const y = iv.pixelShuffle(ag.reshape(x, [N, gh, gw, C]), 2, "v2");
+          expect(y.shape).toEqual([N, hh * hw, 4 * C]);
+          const Y = y.dataSync();
+          for (let n = 0; n < N; n++)
+            for (let r = 0; r < gh; r++)
+              for (let col = 0; col < gw; col++)
+                for (let c = 0; c < C; c++) {
+                  const t = Math.floor(r / 2) * (gw / 2) + Math.floor(col / 2),
+                    ch = (r % 2) * 2 * C + (col % 2) * C + c;
+                  expect(Y[(n * hh * hw + t) * 4 * C + ch]).toBe(((n * gh + r) * gw + col) * C + c);
+                }
+        },
+      ),
+      { numRuns: 20 },
+    );
   });
 
   it("v1 orders tokens column-major with the same channels; the InternVL grid 32×32×1024 gives 256×4096", () => {
     const x = ag.reshape(ag.arange(4 * 2 * 1, { dtype: "float32" }), [1, 4, 2, 1]);
     // v1: token t = (col/2)·(gh/2) + row/2
-    expect(iv.pixelShuffle(x, 2, "v1").arraySync()).toEqual([[[0, 1, 2, 3], [4, 5, 6, 7]]]);
+    expect(iv.pixelShuffle(x, 2, "v1").arraySync()).toEqual([
+      [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+      ],
+    ]);
     expect(iv.pixelShuffle(ag.zeros([1, 32, 32, 1024]), 2).shape).toEqual([1, 256, 4096]);
     expect(() => iv.pixelShuffle(ag.zeros([1, 3, 4, 2]), 2)).toThrow(/multiples of 2/);
   });
@@ -41,7 +59,11 @@ describe("position embeddings", () => {
   it("bicubic weights: identity at the same size, rows summing to one, torch's known 2→4 coefficients", () => {
     const id = iv.bicubicMatrix(5, 5);
     id.forEach((w, k) => expect(w).toBeCloseTo(Math.floor(k / 5) === k % 5 ? 1 : 0, 12));
-    for (const [a, b] of [[4, 7], [8, 3], [2, 9]] as const) {
+    for (const [a, b] of [
+      [4, 7],
+      [8, 3],
+      [2, 9],
+    ] as const) {
       const m = iv.bicubicMatrix(a, b);
       for (let i = 0; i < b; i++) expect(m.slice(i * a, (i + 1) * a).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 12);
     }
@@ -59,8 +81,11 @@ describe("forward", () => {
     const ids = twoImagePrompt(c, 2, 1);
     const px = ag.randomNormal([3, 3, 56, 56], { seed: 5 });
     const emb = iv.embedInputs(c, params, { inputIds: ids, pixelValues: px });
-    const feats = iv.imageFeatures(c, params, px).dataSync(), E = emb.dataSync(), text = params.language.embed.weight.dataSync();
-    const d = c.text.hiddenSize, I = ids.dataSync();
+    const feats = iv.imageFeatures(c, params, px).dataSync(),
+      E = emb.dataSync(),
+      text = params.language.embed.weight.dataSync();
+    const d = c.text.hiddenSize,
+      I = ids.dataSync();
     let k = 0;
     I.forEach((id, pos) => {
       const row = Array.from(E.slice(pos * d, (pos + 1) * d));
@@ -72,12 +97,17 @@ describe("forward", () => {
 
   it("says how many image tokens and features there are when they disagree", () => {
     const ids = twoImagePrompt(c, 2, 1);
-    expect(() => iv.forward(c, params, { inputIds: ids, pixelValues: ag.zeros([2, 3, 56, 56]) }))
-      .toThrow(/inputIds hold 48 <IMG_CONTEXT> tokens \(id \d+\) but pixelValues \[2, 3, 56, 56\] give 2 tiles × 16 = 32 image tokens/);
+    expect(() => iv.forward(c, params, { inputIds: ids, pixelValues: ag.zeros([2, 3, 56, 56]) })).toThrow(
+      /inputIds hold 48 <IMG_CONTEXT> tokens \(id \d+\) but pixelValues \[2, 3, 56, 56\] give 2 tiles × 16 = 32 image tokens/,
+    );
     expect(() => iv.forward(c, params, { inputIds: ids })).toThrow(/48 <IMG_CONTEXT> tokens .* but no pixelValues/);
-    expect(() => iv.forward(c, params, { inputIds: ag.tensor([[1, 9999]], { dtype: "int32" }) })).toThrow(/token id 9999 at \[0, 1\] is outside the vocabulary of 285/);
+    expect(() => iv.forward(c, params, { inputIds: ag.tensor([[1, 9999]], { dtype: "int32" }) })).toThrow(
+      /token id 9999 at \[0, 1\] is outside the vocabulary of 285/,
+    );
     expect(() => iv.forward(c, params, { inputIds: ag.tensor([[1, 2]]) })).toThrow(/inputIds must be int32/);
-    expect(() => iv.forward(c, params, { inputIds: ag.tensor([[1]], { dtype: "int32" }), pixelValues: ag.zeros([1, 3, 50, 56]) })).toThrow(/multiples of 7/);
+    expect(() => iv.forward(c, params, { inputIds: ag.tensor([[1]], { dtype: "int32" }), pixelValues: ag.zeros([1, 3, 50, 56]) })).toThrow(
+      /multiples of 7/,
+    );
   });
 
   it("runs images of another size through resized position embeddings (42 px: a 6×6 grid, 9 tokens)", () => {
@@ -93,11 +123,14 @@ describe("forward", () => {
     const loss = (p: typeof params) => ag.mean(ag.logSoftmax(iv.forward(c, p, { inputIds: ids, pixelValues: px })));
     const [v, g] = ag.valueAndGrad(loss)(params);
     expect(Number.isFinite(v.item())).toBe(true);
-    const leaves = ag.treeLeaves(g as never), ref = ag.treeLeaves(params as never);
+    const leaves = ag.treeLeaves(g as never),
+      ref = ag.treeLeaves(params as never);
     expect(leaves.length).toBe(ref.length);
     leaves.forEach((t, i) => expect(t.shape).toEqual(ref[i]!.shape));
     // vision and projector parameters get non-zero gradients through the image tokens
-    expect(maxAbsDiff(g.vision.layers[0]!.attn.qkv.kernel.dataSync(), new Float32Array(g.vision.layers[0]!.attn.qkv.kernel.size))).toBeGreaterThan(0);
+    expect(
+      maxAbsDiff(g.vision.layers[0]!.attn.qkv.kernel.dataSync(), new Float32Array(g.vision.layers[0]!.attn.qkv.kernel.size)),
+    ).toBeGreaterThan(0);
     expect(maxAbsDiff(g.vision.positionEmbedding.dataSync(), new Float32Array(g.vision.positionEmbedding.size))).toBeGreaterThan(0);
   });
 
@@ -109,13 +142,28 @@ describe("forward", () => {
     const f = (pos: ag.Tensor, qkv: ag.Tensor, fc1: ag.Tensor, q: ag.Tensor) => {
       const p = {
         ...p64,
-        vision: { ...p64.vision, positionEmbedding: pos, layers: [{ ...p64.vision.layers[0]!, attn: { ...p64.vision.layers[0]!.attn, qkv: { ...p64.vision.layers[0]!.attn.qkv, kernel: qkv } } }] },
+        vision: {
+          ...p64.vision,
+          positionEmbedding: pos,
+          layers: [
+            { ...p64.vision.layers[0]!, attn: { ...p64.vision.layers[0]!.attn, qkv: { ...p64.vision.layers[0]!.attn.qkv, kernel: qkv } } },
+          ],
+        },
         projector: { ...p64.projector, fc1: { ...p64.projector.fc1, kernel: fc1 } },
-        language: { ...p64.language, layers: [{ ...p64.language.layers[0]!, attn: { ...p64.language.layers[0]!.attn, q: { ...p64.language.layers[0]!.attn.q, kernel: q } } }] },
+        language: {
+          ...p64.language,
+          layers: [
+            { ...p64.language.layers[0]!, attn: { ...p64.language.layers[0]!.attn, q: { ...p64.language.layers[0]!.attn.q, kernel: q } } },
+          ],
+        },
       };
       return ag.sum(ag.mul(iv.forward(tiny, p, { inputIds: twoImagePrompt(tiny, 1, 0, 9), pixelValues: px }), w));
     };
-    const l0 = p64.vision.layers[0]!, t0 = p64.language.layers[0]!;
-    ag.checkGrads(f, [p64.vision.positionEmbedding, l0.attn.qkv.kernel, p64.projector.fc1.kernel, t0.attn.q.kernel], { atol: 1e-6, rtol: 1e-5 });
+    const l0 = p64.vision.layers[0]!,
+      t0 = p64.language.layers[0]!;
+    ag.checkGrads(f, [p64.vision.positionEmbedding, l0.attn.qkv.kernel, p64.projector.fc1.kernel, t0.attn.q.kernel], {
+      atol: 1e-6,
+      rtol: 1e-5,
+    });
   });
 });

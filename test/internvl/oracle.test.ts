@@ -10,7 +10,14 @@ import * as ag from "../../src/index.js";
 import { describeOracle, runOracle, toWire } from "../helpers/torch.js";
 import { iv, jitter, maxAbsDiff, tempDir, twoImagePrompt } from "./helpers.js";
 
-interface Case { name: string; dir: string; config: ag.models.internvl.InternVLConfig; params: ag.models.internvl.InternVLParams; inputIds: ag.Tensor; pixelValues: ag.Tensor }
+interface Case {
+  name: string;
+  dir: string;
+  config: ag.models.internvl.InternVLConfig;
+  params: ag.models.internvl.InternVLParams;
+  inputIds: ag.Tensor;
+  pixelValues: ag.Tensor;
+}
 
 describeOracle("InternVL forward vs PyTorch", () => {
   const cases: Case[] = [];
@@ -30,13 +37,21 @@ describeOracle("InternVL forward vs PyTorch", () => {
       await iv.save(dir, made.config, jitter(made.params, 200 + k, 0.15));
       const m = await iv.load(dir);
       cases.push({
-        name: `${v.preset}, ${v.layout} layout, ${v.size}-px tiles`, dir, config: m.config, params: m.params,
+        name: `${v.preset}, ${v.layout} layout, ${v.size}-px tiles`,
+        dir,
+        config: m.config,
+        params: m.params,
         inputIds: twoImagePrompt(m.config, 2, 1, v.tokens),
         pixelValues: ag.randomNormal([3, 3, v.size, v.size], { seed: 300 + k }),
       });
     }
     const out = await runOracle<{ results: typeof results }>("internvl.py", {
-      cases: cases.map((c) => ({ dir: c.dir, imageTokenId: c.config.imageTokenId, inputIds: c.inputIds.arraySync(), pixelValues: toWire(c.pixelValues) })),
+      cases: cases.map((c) => ({
+        dir: c.dir,
+        imageTokenId: c.config.imageTokenId,
+        inputIds: c.inputIds.arraySync(),
+        pixelValues: toWire(c.pixelValues),
+      })),
     });
     results = out.results;
   }, 300_000);

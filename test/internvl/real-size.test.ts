@@ -21,7 +21,13 @@ describe.runIf(process.env.ANCHORGRAD_FULL === "1")("a real-size InternVL3-1B ch
   it("loads in float32 with peak RSS at most 6 GB and runs the decoder", () => {
     const dir = tempDir("real-size");
     child("write", dir);
-    const stats = JSON.parse(child("load", dir)) as { maxRssBytes: number; paramBytes: number; embedFirst: number; logitsShape: number[]; logitsFinite: boolean };
+    const stats = JSON.parse(child("load", dir)) as {
+      maxRssBytes: number;
+      paramBytes: number;
+      embedFirst: number;
+      logitsShape: number[];
+      logitsFinite: boolean;
+    };
     expect(stats.paramBytes).toBe(938_193_024 * 4);
     expect(stats.embedFirst).toBe(0.015625);
     expect(stats.logitsShape).toEqual([1, 8, 151674]);

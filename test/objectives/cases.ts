@@ -24,7 +24,12 @@ export interface RawBatch {
 
 /** The log-prob fields, in the order they are passed to checkGrads. */
 export const LOGP_FIELDS = [
-  "policyChosenLogps", "policyRejectedLogps", "refChosenLogps", "refRejectedLogps", "policyChosenLogpsNoImage", "refChosenLogpsNoImage",
+  "policyChosenLogps",
+  "policyRejectedLogps",
+  "refChosenLogps",
+  "refRejectedLogps",
+  "policyChosenLogpsNoImage",
+  "refChosenLogpsNoImage",
 ] as const;
 export type LogpField = (typeof LOGP_FIELDS)[number];
 
@@ -53,7 +58,8 @@ function single(name: string, options: Record<string, unknown> = {}, traits: Par
   const reference = !["sft", "simpo", "cpo", "orpo"].includes(name) && options.referenceFree !== true;
   return {
     label: Object.keys(options).length ? `${name} ${JSON.stringify(options)}` : name,
-    name, options,
+    name,
+    options,
     make: () => factories[name]!(options),
     ratioOnly: reference,
     decomposable: true,
@@ -64,31 +70,65 @@ function single(name: string, options: Record<string, unknown> = {}, traits: Par
 
 /** Every objective with its defaults, plus the option variants worth covering. */
 export const CASES: readonly Case[] = [
-  single("dpo"), single("dpo", { labelSmoothing: 0.2 }), single("dpo", { lengthNormalize: true }), single("dpo", { referenceFree: true }),
+  single("dpo"),
+  single("dpo", { labelSmoothing: 0.2 }),
+  single("dpo", { lengthNormalize: true }),
+  single("dpo", { referenceFree: true }),
   single("robust", { labelSmoothing: 0.1 }),
-  single("hinge"), single("hinge", { beta: 0.5 }),
-  single("ipo"), single("ipo", { lengthNormalize: false, beta: 0.05 }),
-  single("exoPair"), single("exoPair", { labelSmoothing: 0.3 }),
-  single("ncaPair"), single("bcoPair"), single("bcoPair", { delta: 0.2 }),
-  single("sppoHard"), single("apoZero"), single("apoDown"),
-  single("discopop"), single("discopop", { tau: 1 }),
-  single("dpop"), single("dpop", { lambda: 5, lengthNormalize: true }),
-  single("sft"), single("sft", { lengthNormalize: false }),
-  single("simpo"), single("simpo", { labelSmoothing: 0.1 }),
-  single("cpo"), single("cpo", { labelSmoothing: 0.1 }),
-  single("orpo"), single("orpo", { lambda: 1 }),
-  single("mdpo"), single("mdpo", { referenceFree: true, lengthNormalize: true }),
-  single("acpo"), single("acpo", { target: "pair" }), single("acpo", { target: "pair", lengthNormalize: true, delta: 0.001 }),
-  single("acpo", { clip: [0.2, 0.8], target: "pair" }), single("acpo", { symmetric: true }), single("acpo", { beta: 0.5, delta: 0.05 }),
+  single("hinge"),
+  single("hinge", { beta: 0.5 }),
+  single("ipo"),
+  single("ipo", { lengthNormalize: false, beta: 0.05 }),
+  single("exoPair"),
+  single("exoPair", { labelSmoothing: 0.3 }),
+  single("ncaPair"),
+  single("bcoPair"),
+  single("bcoPair", { delta: 0.2 }),
+  single("sppoHard"),
+  single("apoZero"),
+  single("apoDown"),
+  single("discopop"),
+  single("discopop", { tau: 1 }),
+  single("dpop"),
+  single("dpop", { lambda: 5, lengthNormalize: true }),
+  single("sft"),
+  single("sft", { lengthNormalize: false }),
+  single("simpo"),
+  single("simpo", { labelSmoothing: 0.1 }),
+  single("cpo"),
+  single("cpo", { labelSmoothing: 0.1 }),
+  single("orpo"),
+  single("orpo", { lambda: 1 }),
+  single("mdpo"),
+  single("mdpo", { referenceFree: true, lengthNormalize: true }),
+  single("acpo"),
+  single("acpo", { target: "pair" }),
+  single("acpo", { target: "pair", lengthNormalize: true, delta: 0.001 }),
+  single("acpo", { clip: [0.2, 0.8], target: "pair" }),
+  single("acpo", { symmetric: true }),
+  single("acpo", { beta: 0.5, delta: 0.05 }),
   {
-    label: "mpo (0.8 dpo + 0.2 bcoPair + 1 sft)", name: "mpo", options: {},
-    make: () => O.mpo(), ratioOnly: false, decomposable: true,
+    label: "mpo (0.8 dpo + 0.2 bcoPair + 1 sft)",
+    name: "mpo",
+    options: {},
+    make: () => O.mpo(),
+    ratioOnly: false,
+    decomposable: true,
   },
   {
-    label: "acpo + sft anchor (weighted)", name: "acpo+sft", options: { target: "pair" },
-    make: () => O.weighted([[O.acpo({ target: "pair" }), 1], [O.sft(), 1]]), ratioOnly: false, decomposable: true,
+    label: "acpo + sft anchor (weighted)",
+    name: "acpo+sft",
+    options: { target: "pair" },
+    make: () =>
+      O.weighted([
+        [O.acpo({ target: "pair" }), 1],
+        [O.sft(), 1],
+      ]),
+    ratioOnly: false,
+    decomposable: true,
     frozen: (raw) => {
-      const acpoPart = acpoFrozen(raw, { target: "pair" }), sftPart = lossOfLogps(O.sft(), raw);
+      const acpoPart = acpoFrozen(raw, { target: "pair" }),
+        sftPart = lossOfLogps(O.sft(), raw);
       return (...logps) => ag.add(acpoPart(...logps), sftPart(...logps));
     },
   },
@@ -119,13 +159,21 @@ export interface BatchArbOptions {
 /** Random batches of realistic log-probs (≤ 0) and positive integer lengths. */
 export function rawBatchArb(opts: BatchArbOptions = {}): fc.Arbitrary<RawBatch> {
   const { maxAbs = 30, minSize = 1, maxSize = 6, maxLength = 40, grid } = opts;
-  const logp = grid ? fc.integer({ min: -Math.floor(maxAbs / grid), max: 0 }).map((k) => k * grid) : fc.double({ min: -maxAbs, max: 0, noNaN: true });
+  const logp = grid
+    ? fc.integer({ min: -Math.floor(maxAbs / grid), max: 0 }).map((k) => k * grid)
+    : fc.double({ min: -maxAbs, max: 0, noNaN: true });
   return fc.integer({ min: minSize, max: maxSize }).chain((n) => {
     const logps = fc.array(logp, { minLength: n, maxLength: n });
     const lengths = fc.array(fc.integer({ min: 1, max: maxLength }), { minLength: n, maxLength: n });
     return fc.record({
-      policyChosenLogps: logps, policyRejectedLogps: logps, refChosenLogps: logps, refRejectedLogps: logps,
-      chosenLengths: lengths, rejectedLengths: lengths, policyChosenLogpsNoImage: logps, refChosenLogpsNoImage: logps,
+      policyChosenLogps: logps,
+      policyRejectedLogps: logps,
+      refChosenLogps: logps,
+      refRejectedLogps: logps,
+      chosenLengths: lengths,
+      rejectedLengths: lengths,
+      policyChosenLogpsNoImage: logps,
+      refChosenLogpsNoImage: logps,
     });
   });
 }
@@ -136,16 +184,21 @@ export function pickPairs(raw: RawBatch, indices: readonly number[]): RawBatch {
 }
 
 export function concatBatches(a: RawBatch, b: RawBatch): RawBatch {
-  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, [...(v as number[]), ...(b as unknown as Record<string, number[]>)[k]!]])) as unknown as RawBatch;
+  return Object.fromEntries(
+    Object.entries(a).map(([k, v]) => [k, [...(v as number[]), ...(b as unknown as Record<string, number[]>)[k]!]]),
+  ) as unknown as RawBatch;
 }
 
 /** Chosen and rejected exchanged (log-probs, references and lengths). */
 export function swapped(raw: RawBatch): RawBatch {
   return {
     ...raw,
-    policyChosenLogps: raw.policyRejectedLogps, policyRejectedLogps: raw.policyChosenLogps,
-    refChosenLogps: raw.refRejectedLogps, refRejectedLogps: raw.refChosenLogps,
-    chosenLengths: raw.rejectedLengths, rejectedLengths: raw.chosenLengths,
+    policyChosenLogps: raw.policyRejectedLogps,
+    policyRejectedLogps: raw.policyChosenLogps,
+    refChosenLogps: raw.refRejectedLogps,
+    refRejectedLogps: raw.refChosenLogps,
+    chosenLengths: raw.rejectedLengths,
+    rejectedLengths: raw.chosenLengths,
   };
 }
 
@@ -156,7 +209,8 @@ export const lossOf = (objective: Objective, raw: RawBatch): number => ag.scope(
 /** The objective's loss as a function of the six log-prob tensors (lengths fixed). */
 export function lossOfLogps(objective: Objective, raw: RawBatch): (...logps: ag.Tensor[]) => ag.Tensor {
   const lengths = { chosenLengths: f64(raw.chosenLengths), rejectedLengths: f64(raw.rejectedLengths) };
-  return (...logps) => objective({ ...lengths, ...Object.fromEntries(LOGP_FIELDS.map((f, i) => [f, logps[i]!])) } as unknown as PreferenceBatch).loss;
+  return (...logps) =>
+    objective({ ...lengths, ...Object.fromEntries(LOGP_FIELDS.map((f, i) => [f, logps[i]!])) } as unknown as PreferenceBatch).loss;
 }
 
 export const logpTensors = (raw: RawBatch): ag.Tensor[] => LOGP_FIELDS.map((f) => f64(raw[f]));
@@ -175,11 +229,14 @@ export function lossAndGrads(objective: Objective, raw: RawBatch): { loss: numbe
 
 /** |a − b| ≤ atol + rtol·max(|a|, |b|), elementwise; returns a description of the first failure. */
 export function closeTo(a: readonly number[] | number, b: readonly number[] | number, rtol: number, atol = 0): string | null {
-  const xs = typeof a === "number" ? [a] : a, ys = typeof b === "number" ? [b] : b;
+  const xs = typeof a === "number" ? [a] : a,
+    ys = typeof b === "number" ? [b] : b;
   if (xs.length !== ys.length) return `lengths ${xs.length} vs ${ys.length}`;
   for (let i = 0; i < xs.length; i++) {
-    const x = xs[i]!, y = ys[i]!;
-    if (!(Math.abs(x - y) <= atol + rtol * Math.max(Math.abs(x), Math.abs(y)))) return `[${i}]: ${x} vs ${y} (|diff| ${Math.abs(x - y).toExponential(3)})`;
+    const x = xs[i]!,
+      y = ys[i]!;
+    if (!(Math.abs(x - y) <= atol + rtol * Math.max(Math.abs(x), Math.abs(y))))
+      return `[${i}]: ${x} vs ${y} (|diff| ${Math.abs(x - y).toExponential(3)})`;
   }
   return null;
 }
@@ -193,19 +250,36 @@ export const runs = (n: number): fc.Parameters<unknown> => ({
 // --- an independent ACPO ------------------------------------------------------
 
 export interface AcpoSettings {
-  beta: number; delta: number; target: "batch" | "pair"; clip: [number, number];
-  lengthNormalize: boolean; referenceFree: boolean; symmetric: boolean;
+  beta: number;
+  delta: number;
+  target: "batch" | "pair";
+  clip: [number, number];
+  lengthNormalize: boolean;
+  referenceFree: boolean;
+  symmetric: boolean;
 }
 
 export function acpoSettings(options: Record<string, unknown> = {}): AcpoSettings {
-  return { beta: 0.1, delta: 0.01, target: "batch", clip: [0, 1], lengthNormalize: false, referenceFree: false, symmetric: false, ...options } as AcpoSettings;
+  return {
+    beta: 0.1,
+    delta: 0.01,
+    target: "batch",
+    clip: [0, 1],
+    lengthNormalize: false,
+    referenceFree: false,
+    symmetric: false,
+    ...options,
+  } as AcpoSettings;
 }
 
 /** Per-pair log-ratios as plain numbers, normalised and referenced as `s` says. */
 export function ratios(raw: RawBatch, s: { lengthNormalize: boolean; referenceFree: boolean }): { rc: number[]; rr: number[] } {
   const r = (S: number[], ref: number[], L: number[]) =>
     S.map((v, i) => (s.lengthNormalize ? v / L[i]! - (s.referenceFree ? 0 : ref[i]! / L[i]!) : v - (s.referenceFree ? 0 : ref[i]!)));
-  return { rc: r(raw.policyChosenLogps, raw.refChosenLogps, raw.chosenLengths), rr: r(raw.policyRejectedLogps, raw.refRejectedLogps, raw.rejectedLengths) };
+  return {
+    rc: r(raw.policyChosenLogps, raw.refChosenLogps, raw.chosenLengths),
+    rr: r(raw.policyRejectedLogps, raw.refRejectedLogps, raw.rejectedLengths),
+  };
 }
 
 /** α and τ per pair, in plain JavaScript, from the formula in docs/OBJECTIVES.md. */
@@ -216,7 +290,9 @@ export function acpoAlphaReference(raw: RawBatch, options: Record<string, unknow
   const batchTarget = perPair.reduce((a, b) => a + b, 0) / perPair.length;
   const target = s.target === "batch" ? perPair.map(() => batchTarget) : perPair;
   const alpha = rc.map((r, i) => {
-    const Rc = r * s.beta, Rr = rr[i]! * s.beta, tau = target[i]!;
+    const Rc = r * s.beta,
+      Rr = rr[i]! * s.beta,
+      tau = target[i]!;
     if (!(Rc - Rr >= tau && Rr < 0)) return 1;
     return Math.min(Math.max((Rc - tau) / Rr, s.clip[0]), s.clip[1]);
   });
@@ -227,13 +303,15 @@ export function acpoAlphaReference(raw: RawBatch, options: Record<string, unknow
 export function acpoFrozen(raw: RawBatch, options: Record<string, unknown> = {}): (...logps: ag.Tensor[]) => ag.Tensor {
   const s = acpoSettings(options);
   const alpha = f64(acpoAlphaReference(raw, options).alpha);
-  const Lc = f64(raw.chosenLengths), Lr = f64(raw.rejectedLengths);
+  const Lc = f64(raw.chosenLengths),
+    Lr = f64(raw.rejectedLengths);
   const ratio = (S: ag.Tensor, ref: ag.Tensor, L: ag.Tensor) => {
     const r = s.referenceFree ? S : ag.sub(S, ref);
     return s.lengthNormalize ? ag.div(r, L) : r;
   };
   return (Sc, Sr, refC, refR) => {
-    const rc = ratio(Sc!, refC!, Lc), rr = ratio(Sr!, refR!, Lr);
+    const rc = ratio(Sc!, refC!, Lc),
+      rr = ratio(Sr!, refR!, Lr);
     const z = s.symmetric ? ag.mul(ag.mul(ag.sub(rc, rr), alpha), s.beta) : ag.mul(ag.sub(rc, ag.mul(rr, alpha)), s.beta);
     return ag.mean(ag.softplus(ag.neg(z)));
   };
@@ -252,8 +330,14 @@ export function smoothBatchArb(opts: { maxAbs?: number; maxSize?: number; maxLen
       const logps = (k: number) => u(k).map((v) => -0.05 - v * maxAbs);
       const lengths = (k: number) => u(k).map((v) => 1 + Math.floor(v * maxLength));
       return {
-        policyChosenLogps: logps(0), policyRejectedLogps: logps(1), refChosenLogps: logps(2), refRejectedLogps: logps(3),
-        chosenLengths: lengths(4), rejectedLengths: lengths(5), policyChosenLogpsNoImage: logps(6), refChosenLogpsNoImage: logps(7),
+        policyChosenLogps: logps(0),
+        policyRejectedLogps: logps(1),
+        refChosenLogps: logps(2),
+        refRejectedLogps: logps(3),
+        chosenLengths: lengths(4),
+        rejectedLengths: lengths(5),
+        policyChosenLogpsNoImage: logps(6),
+        refChosenLogpsNoImage: logps(7),
       };
     }),
   );

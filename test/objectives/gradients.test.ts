@@ -14,19 +14,22 @@ import { acpoActiveBatchArb, CASES, closeTo, LOGP_FIELDS, lossAndGrads, lossOfLo
 describe("checkGrads over every objective (float64)", () => {
   for (const c of CASES) {
     it(c.label, () => {
-      fc.assert(fc.property(c.frozen ? fc.oneof(smoothBatchArb(), acpoActiveBatchArb()) : smoothBatchArb(), (raw) => {
-        ag.scope(() => {
-          const f = c.frozen ? c.frozen(raw) : lossOfLogps(c.make(), raw);
-          ag.checkGrads(f, logpTensors(raw), { atol: 1e-7, rtol: 1e-6 });
-          if (!c.frozen) return;
-          const ours = lossAndGrads(c.make(), raw);
-          const [value, grads] = ag.valueAndGrad((xs: ag.Tensor[]) => f(...xs))(logpTensors(raw));
-          expect(closeTo(ours.loss, value.item(), 1e-12, 1e-15)).toBeNull();
-          LOGP_FIELDS.forEach((field, i) => {
-            expect(closeTo(ours.grads[field], Array.from(grads[i]!.dataSync()), 1e-12, 1e-15), field).toBeNull();
+      fc.assert(
+        fc.property(c.frozen ? fc.oneof(smoothBatchArb(), acpoActiveBatchArb()) : smoothBatchArb(), (raw) => {
+          ag.scope(() => {
+            const f = c.frozen ? c.frozen(raw) : lossOfLogps(c.make(), raw);
+            ag.checkGrads(f, logpTensors(raw), { atol: 1e-7, rtol: 1e-6 });
+            if (!c.frozen) return;
+            const ours = lossAndGrads(c.make(), raw);
+            const [value, grads] = ag.valueAndGrad((xs: ag.Tensor[]) => f(...xs))(logpTensors(raw));
+            expect(closeTo(ours.loss, value.item(), 1e-12, 1e-15)).toBeNull();
+            LOGP_FIELDS.forEach((field, i) => {
+              expect(closeTo(ours.grads[field], Array.from(grads[i]!.dataSync()), 1e-12, 1e-15), field).toBeNull();
+            });
           });
-        });
-      }), runs(12));
+        }),
+        runs(12),
+      );
     });
   }
 

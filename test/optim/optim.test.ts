@@ -2,7 +2,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
-import { adamw, clipByGlobalNorm, freeze, globalNorm, leavesWithPaths, scheduleFromSpec, sgd, warmupConstant, warmupCosine, warmupLinear } from "../../src/optim/index.js";
+import {
+  adamw,
+  clipByGlobalNorm,
+  freeze,
+  globalNorm,
+  leavesWithPaths,
+  scheduleFromSpec,
+  sgd,
+  warmupConstant,
+  warmupCosine,
+  warmupLinear,
+} from "../../src/optim/index.js";
 
 const f64 = (v: number[]) => ag.tensor(v, { dtype: "float64" });
 const vals = (t: ag.Tensor) => Array.from(t.dataSync());
@@ -16,7 +27,8 @@ describe("sgd", () => {
 
   it("momentum: buffer starts as the first gradient, then μ·buf + g", () => {
     const opt = sgd({ lr: 1, momentum: 0.5 });
-    let params = [f64([0])], state = opt.init(params);
+    let params = [f64([0])],
+      state = opt.init(params);
     ({ params, state } = opt.update([f64([1])], state, params)); // buf 1 → p -1
     expect(vals(params[0]!)).toEqual([-1]);
     ({ params, state } = opt.update([f64([1])], state, params)); // buf 1.5 → p -2.5
@@ -27,9 +39,11 @@ describe("sgd", () => {
 
 describe("adamw", () => {
   it("first step moves each coordinate by lr·sign(g) (bias correction), after decoupled decay", () => {
-    const lr = 0.1, wd = 0.5;
+    const lr = 0.1,
+      wd = 0.5;
     const opt = adamw({ lr, weightDecay: wd, eps: 1e-12 });
-    const p = f64([1, -2, 3]), g = f64([0.001, -50, 7]);
+    const p = f64([1, -2, 3]),
+      g = f64([0.001, -50, 7]);
     const { params, state } = opt.update(g, opt.init(p), p);
     const want = [1, -2, 3].map((x, i) => x * (1 - lr * wd) - lr * Math.sign([0.001, -50, 7][i]!));
     vals(params).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 8)); // |g|/(|g|+eps) ≈ 1
@@ -37,14 +51,24 @@ describe("adamw", () => {
   });
 
   it("two hand-computed steps", () => {
-    const lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const lr = 0.01,
+      b1 = 0.9,
+      b2 = 0.999,
+      eps = 1e-8;
     const opt = adamw({ lr, beta1: b1, beta2: b2, eps, weightDecay: 0 });
-    let p = f64([1]), state = opt.init(p);
+    let p = f64([1]),
+      state = opt.init(p);
     ({ params: p, state } = opt.update(f64([2]), state, p));
     ({ params: p, state } = opt.update(f64([-1]), state, p));
-    let m = 0, v = 0, x = 1;
-    for (const [t, g] of [[1, 2], [2, -1]] as const) {
-      m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g * g;
+    let m = 0,
+      v = 0,
+      x = 1;
+    for (const [t, g] of [
+      [1, 2],
+      [2, -1],
+    ] as const) {
+      m = b1 * m + (1 - b1) * g;
+      v = b2 * v + (1 - b2) * g * g;
       x -= (lr * (m / (1 - b1 ** t))) / (Math.sqrt(v / (1 - b2 ** t)) + eps);
     }
     expect(vals(p)[0]).toBeCloseTo(x, 12);
@@ -110,15 +134,23 @@ describe("schedules (Hugging Face shapes)", () => {
   });
 
   it("property: cosine decays monotonically after warmup and stays in [floor, peak]", () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 500 }), fc.integer({ min: 0, max: 50 }), fc.double({ min: 0, max: 1, noNaN: true }), (total, w0, minRatio) => {
-      const warmupSteps = Math.min(w0, total);
-      const s = warmupCosine({ peak: 1, warmupSteps, totalSteps: total, minRatio });
-      for (let t = warmupSteps; t < total; t++) {
-        expect(s(t + 1)).toBeLessThanOrEqual(s(t) + 1e-12);
-        expect(s(t)).toBeGreaterThanOrEqual(minRatio - 1e-12);
-        expect(s(t)).toBeLessThanOrEqual(1 + 1e-12);
-      }
-    }), { numRuns: 30 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 500 }),
+        fc.integer({ min: 0, max: 50 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (total, w0, minRatio) => {
+          const warmupSteps = Math.min(w0, total);
+          const s = warmupCosine({ peak: 1, warmupSteps, totalSteps: total, minRatio });
+          for (let t = warmupSteps; t < total; t++) {
+            expect(s(t + 1)).toBeLessThanOrEqual(s(t) + 1e-12);
+            expect(s(t)).toBeGreaterThanOrEqual(minRatio - 1e-12);
+            expect(s(t)).toBeLessThanOrEqual(1 + 1e-12);
+          }
+        },
+      ),
+      { numRuns: 30 },
+    );
   });
 });
 
@@ -133,11 +165,18 @@ describe("clipByGlobalNorm", () => {
   });
 
   it("property: the clipped norm is min(norm, maxNorm) (up to the 1e-6 guard)", () => {
-    fc.assert(fc.property(fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: 1, maxLength: 20 }), fc.double({ min: 1e-3, max: 1e3, noNaN: true }), (xs, maxNorm) => {
-      const g = [f64(xs)];
-      const { grads, norm } = clipByGlobalNorm(g, maxNorm);
-      expect(globalNorm(grads)).toBeCloseTo(Math.min(norm, maxNorm), 4);
-    }), { numRuns: 40 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: 1, maxLength: 20 }),
+        fc.double({ min: 1e-3, max: 1e3, noNaN: true }),
+        (xs, maxNorm) => {
+          const g = [f64(xs)];
+          const { grads, norm } = clipByGlobalNorm(g, maxNorm);
+          expect(globalNorm(grads)).toBeCloseTo(Math.min(norm, maxNorm), 4);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it("a NaN norm leaves the gradients as they are", () => {
@@ -150,14 +189,23 @@ describe("clipByGlobalNorm", () => {
 
 describe("property: optimizers are pure", () => {
   it("update never mutates its inputs and is deterministic", () => {
-    fc.assert(fc.property(fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { minLength: 1, maxLength: 8 }), fc.constantFrom("sgd", "adamw"), (xs, kind) => {
-      const opt = kind === "sgd" ? sgd({ lr: 0.1, momentum: 0.9 }) : adamw({ lr: 0.1 });
-      const p = f64(xs), g = f64(xs.map((x) => x * 0.5 - 1));
-      const s = opt.init(p);
-      const a = opt.update(g, s, p), b = opt.update(g, s, p);
-      expect(vals(p)).toEqual(xs);
-      expect(s.step).toBe(0);
-      expect(vals(a.params)).toEqual(vals(b.params));
-    }), { numRuns: 30 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { minLength: 1, maxLength: 8 }),
+        fc.constantFrom("sgd", "adamw"),
+        (xs, kind) => {
+          const opt = kind === "sgd" ? sgd({ lr: 0.1, momentum: 0.9 }) : adamw({ lr: 0.1 });
+          const p = f64(xs),
+            g = f64(xs.map((x) => x * 0.5 - 1));
+          const s = opt.init(p);
+          const a = opt.update(g, s, p),
+            b = opt.update(g, s, p);
+          expect(vals(p)).toEqual(xs);
+          expect(s.step).toBe(0);
+          expect(vals(a.params)).toEqual(vals(b.params));
+        },
+      ),
+      { numRuns: 30 },
+    );
   });
 });

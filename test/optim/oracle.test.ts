@@ -4,7 +4,14 @@ import * as ag from "../../src/index.js";
 import { adamw, sgd, warmupCosine, type Optimizer } from "../../src/optim/index.js";
 import { describeOracle, fromWire, runOracle, toWire, type Wire } from "../helpers/torch.js";
 
-interface Case { kind: "adamw" | "sgd"; hparams: Record<string, unknown>; params: Wire[]; grads: Wire[][]; lrs: number[]; opt: Optimizer }
+interface Case {
+  kind: "adamw" | "sgd";
+  hparams: Record<string, unknown>;
+  params: Wire[];
+  grads: Wire[][];
+  lrs: number[];
+  opt: Optimizer;
+}
 
 const STEPS = 5;
 const shapes = [[3, 4], [5], [2, 2, 2]];
@@ -13,7 +20,9 @@ const rand = (shape: number[], seed: number) => ag.randomNormal(shape, { seed, d
 function makeCase(kind: "adamw" | "sgd", seed: number, opt: Optimizer): Case {
   const params = shapes.map((s, i) => toWire(rand(s, seed * 100 + i)));
   // gradients of very different scales per step, so bias correction and eps matter
-  const grads = Array.from({ length: STEPS }, (_, t) => shapes.map((s, i) => toWire(ag.mul(rand(s, seed * 1000 + t * 10 + i), 10 ** (t % 3 - 1)))));
+  const grads = Array.from({ length: STEPS }, (_, t) =>
+    shapes.map((s, i) => toWire(ag.mul(rand(s, seed * 1000 + t * 10 + i), 10 ** ((t % 3) - 1)))),
+  );
   const lrs = Array.from({ length: STEPS }, (_, t) => opt.learningRate(t));
   return { kind, hparams: opt.hparams, params, grads, lrs, opt };
 }
@@ -39,9 +48,14 @@ describeOracle("optimizers vs torch.optim (float64)", () => {
       let params = c.params.map((w) => fromWire(w));
       let state = c.opt.init(params);
       for (let t = 0; t < STEPS; t++) {
-        ({ params, state } = c.opt.update(c.grads[t]!.map((w) => fromWire(w)), state, params));
+        ({ params, state } = c.opt.update(
+          c.grads[t]!.map((w) => fromWire(w)),
+          state,
+          params,
+        ));
         params.forEach((p, i) => {
-          const want = torchOut[k]![t]![i]!.data, got = Array.from(p.dataSync());
+          const want = torchOut[k]![t]![i]!.data,
+            got = Array.from(p.dataSync());
           got.forEach((v, j) => expect(Math.abs(v - want[j]!)).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(want[j]!))));
         });
       }

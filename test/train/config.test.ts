@@ -10,14 +10,27 @@ import { objectiveFromSpec, readTrainConfig, trainFromConfig } from "../../src/t
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), `ag-config-${p}-`));
 const f64 = (xs: number[]) => ag.tensor(xs, { dtype: "float64" });
-const batch = { policyChosenLogps: f64([-3, -4]), policyRejectedLogps: f64([-5, -4.5]), refChosenLogps: f64([-3.5, -4]), refRejectedLogps: f64([-4, -4]), chosenLengths: f64([3, 4]), rejectedLengths: f64([3, 4]) };
+const batch = {
+  policyChosenLogps: f64([-3, -4]),
+  policyRejectedLogps: f64([-5, -4.5]),
+  refChosenLogps: f64([-3.5, -4]),
+  refRejectedLogps: f64([-4, -4]),
+  chosenLengths: f64([3, 4]),
+  rejectedLengths: f64([3, 4]),
+};
 
 describe("objectiveFromSpec", () => {
   it("builds objectives by name with their options", () => {
     const a = objectiveFromSpec({ name: "dpo", beta: 0.5 })(batch).loss.item();
     expect(a).toBeCloseTo(ag.objectives.dpo({ beta: 0.5 })(batch).loss.item(), 12);
     expect(objectiveFromSpec({ name: "acpo", delta: 0.02 })(batch).metrics).toHaveProperty(["acpo/alpha"]);
-    const w = objectiveFromSpec({ name: "weighted", terms: [[{ name: "dpo" }, 0.8], [{ name: "sft" }, 1]] })(batch).loss.item();
+    const w = objectiveFromSpec({
+      name: "weighted",
+      terms: [
+        [{ name: "dpo" }, 0.8],
+        [{ name: "sft" }, 1],
+      ],
+    })(batch).loss.item();
     expect(w).toBeCloseTo(0.8 * ag.objectives.dpo()(batch).loss.item() + ag.objectives.sft()(batch).loss.item(), 10);
   });
 
@@ -29,7 +42,11 @@ describe("objectiveFromSpec", () => {
 });
 
 describe("readTrainConfig", () => {
-  const write = (o: unknown) => { const f = join(tmp("cfg"), "c.json"); writeFileSync(f, JSON.stringify(o)); return f; };
+  const write = (o: unknown) => {
+    const f = join(tmp("cfg"), "c.json");
+    writeFileSync(f, JSON.stringify(o));
+    return f;
+  };
   const ok = { model: "m", data: "d.jsonl", objective: { name: "dpo" }, optimizer: { name: "adamw", lr: 1e-3 } };
 
   it("resolves paths against the config's folder and fills defaults", () => {
@@ -59,11 +76,18 @@ describe("trainFromConfig", () => {
     appendFileSync(join(dir, "data", "pairs.jsonl"), '{"image": "images/pairs_0000.png", "question": "Q"}\n');
     await createModel(join(dir, "model"), { preset: "tiny", layout: "original", seed: 2 });
     const cfg = join(dir, "train.json");
-    writeFileSync(cfg, JSON.stringify({
-      model: "model", data: `data/${shapes.pairsMeta}`, objective: { name: "acpo", beta: 0.1 },
-      optimizer: { name: "adamw", lr: { type: "cosine", peak: 1e-3, warmupRatio: 0.1 }, freeze: ["vision"] },
-      steps: 2, batchSize: 2, out: "run",
-    }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        model: "model",
+        data: `data/${shapes.pairsMeta}`,
+        objective: { name: "acpo", beta: 0.1 },
+        optimizer: { name: "adamw", lr: { type: "cosine", peak: 1e-3, warmupRatio: 0.1 }, freeze: ["vision"] },
+        steps: 2,
+        batchSize: 2,
+        out: "run",
+      }),
+    );
     await expect(trainFromConfig(readTrainConfig(cfg))).rejects.toThrow(/pairs\.jsonl:7: field "chosen" must be a string/);
     const logs: string[] = [];
     const run = await trainFromConfig(readTrainConfig(cfg, { skipBad: true }), { progress: false, log: (l) => logs.push(l) });
@@ -73,7 +97,9 @@ describe("trainFromConfig", () => {
     const saved = await load(join(dir, "run", "model"));
     const before = await load(join(dir, "model"));
     // the vision tower was frozen: identical; the language model moved
-    expect(Array.from(saved.params.vision.patchEmbed.weight.dataSync())).toEqual(Array.from(before.params.vision.patchEmbed.weight.dataSync()));
+    expect(Array.from(saved.params.vision.patchEmbed.weight.dataSync())).toEqual(
+      Array.from(before.params.vision.patchEmbed.weight.dataSync()),
+    );
     expect(Array.from(saved.params.language.norm.weight.dataSync())).not.toEqual(Array.from(before.params.language.norm.weight.dataSync()));
   });
 });

@@ -6,25 +6,68 @@ import { describe, expect, it } from "vitest";
 import { formatTable, smooth, summaryTable, writeReport, type DemoSummary } from "../../src/report/index.js";
 import { popeScores } from "../../src/train/index.js";
 
-const pope = (acc: boolean[]) => ({ random: popeScores([true, false, true, false], acc), popular: popeScores([true, false, true, false], acc), adversarial: popeScores([true, false, true, false], acc) });
+const pope = (acc: boolean[]) => ({
+  random: popeScores([true, false, true, false], acc),
+  popular: popeScores([true, false, true, false], acc),
+  adversarial: popeScores([true, false, true, false], acc),
+});
 const summary: DemoSummary = {
   objectives: {
-    dpo: { final: { "rewards/chosen": -0.25, "rewards/rejected": -1.5, "rewards/margins": 1.25, "logps/chosen": -6 }, pope: pope([true, true, true, false]), visualReliance: 1.5, options: { beta: 0.1 }, seconds: 1 },
-    acpo: { final: { "rewards/chosen": 0.125, "rewards/rejected": -0.5, "rewards/margins": 0.625, "logps/chosen": -3 }, pope: pope([true, false, true, false]), visualReliance: 3, options: { beta: 0.1 }, seconds: 1 },
+    dpo: {
+      final: { "rewards/chosen": -0.25, "rewards/rejected": -1.5, "rewards/margins": 1.25, "logps/chosen": -6 },
+      pope: pope([true, true, true, false]),
+      visualReliance: 1.5,
+      options: { beta: 0.1 },
+      seconds: 1,
+    },
+    acpo: {
+      final: { "rewards/chosen": 0.125, "rewards/rejected": -0.5, "rewards/margins": 0.625, "logps/chosen": -3 },
+      pope: pope([true, false, true, false]),
+      visualReliance: 3,
+      options: { beta: 0.1 },
+      seconds: 1,
+    },
   },
   sft: { final: { loss: 0.5 }, pope: pope([true, false, false, false]), visualReliance: 2.5, seconds: 1 },
   reference: { "logps/chosen": -4, "logps/rejected": -9 },
   settings: { seed: 1 },
   seconds: 3,
 };
-const history = (k: number) => Array.from({ length: 12 }, (_, i) => ({ step: i + 1, loss: 0.7 - 0.01 * i * k, "rewards/chosen": -0.01 * i * k, "rewards/rejected": -0.05 * i, "rewards/margins": 0.04 * i, "logps/chosen": -4 - 0.1 * i * k }));
+const history = (k: number) =>
+  Array.from({ length: 12 }, (_, i) => ({
+    step: i + 1,
+    loss: 0.7 - 0.01 * i * k,
+    "rewards/chosen": -0.01 * i * k,
+    "rewards/rejected": -0.05 * i,
+    "rewards/margins": 0.04 * i,
+    "logps/chosen": -4 - 0.1 * i * k,
+  }));
 
 describe("report", () => {
   it("writes SVG plots and one offline HTML page that inlines them", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ag-report-"));
-    const file = await writeReport(dir, { title: "demo", summary, histories: { dpo: history(2), acpo: history(0) }, sftHistory: history(1), splits: ["random", "popular", "adversarial"], notes: ["a <note> & more"] });
-    const svgs = readdirSync(dir).filter((f) => f.endsWith(".svg")).sort();
-    expect(svgs).toEqual(["logps_chosen.svg", "loss.svg", "pope_accuracy.svg", "pope_f1.svg", "rewards_chosen.svg", "rewards_margins.svg", "rewards_rejected.svg", "sft_loss.svg", "visual_reliance.svg"]);
+    const file = await writeReport(dir, {
+      title: "demo",
+      summary,
+      histories: { dpo: history(2), acpo: history(0) },
+      sftHistory: history(1),
+      splits: ["random", "popular", "adversarial"],
+      notes: ["a <note> & more"],
+    });
+    const svgs = readdirSync(dir)
+      .filter((f) => f.endsWith(".svg"))
+      .sort();
+    expect(svgs).toEqual([
+      "logps_chosen.svg",
+      "loss.svg",
+      "pope_accuracy.svg",
+      "pope_f1.svg",
+      "rewards_chosen.svg",
+      "rewards_margins.svg",
+      "rewards_rejected.svg",
+      "sft_loss.svg",
+      "visual_reliance.svg",
+    ]);
     for (const s of svgs) expect(readFileSync(join(dir, s), "utf8")).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     // real plots: the line chart has one path per objective, labelled in the legend
     const chosen = readFileSync(join(dir, "rewards_chosen.svg"), "utf8");
@@ -38,13 +81,24 @@ describe("report", () => {
 
   it("the summary table has one row per model", () => {
     const t = summaryTable(summary, ["random", "popular"]).split("\n");
-    expect(t[0]).toMatch(/^model\s+rewards\/chosen\s+rewards\/rejected\s+rewards\/margins\s+logps\/chosen\s+random acc\s+random F1\s+popular acc/);
+    expect(t[0]).toMatch(
+      /^model\s+rewards\/chosen\s+rewards\/rejected\s+rewards\/margins\s+logps\/chosen\s+random acc\s+random F1\s+popular acc/,
+    );
     expect(t.slice(2).map((l) => l.split(/\s{2,}/)[0])).toEqual(["sft (reference)", "dpo", "acpo"]);
     expect(t[3]).toContain("-0.250");
   });
 
   it("formatTable right-aligns numeric columns; smooth is a centred moving average", () => {
-    expect(formatTable(["a", "n"], [["x", 1], ["yy", 10.5]], 1)).toBe("a      n\n--  ----\nx    1.0\nyy  10.5");
+    expect(
+      formatTable(
+        ["a", "n"],
+        [
+          ["x", 1],
+          ["yy", 10.5],
+        ],
+        1,
+      ),
+    ).toBe("a      n\n--  ----\nx    1.0\nyy  10.5");
     expect(smooth([0, 3, 6, 9], 3)).toEqual([1.5, 3, 6, 7.5]);
   });
 });

@@ -6,12 +6,26 @@
  */
 import sharp from "sharp";
 import * as ag from "../../src/index.js";
-import { dotProductAttention, embedding, geluMlp, initEmbedding, initGeluMlp, initLayerNorm, initLinear, layerNorm, linear, mergeHeads, splitHeads } from "../../src/nn/index.js";
+import {
+  dotProductAttention,
+  embedding,
+  geluMlp,
+  initEmbedding,
+  initGeluMlp,
+  initLayerNorm,
+  initLinear,
+  layerNorm,
+  linear,
+  mergeHeads,
+  splitHeads,
+} from "../../src/nn/index.js";
 import type { Pixels, VisionLanguageModel } from "../../src/train/index.js";
 
 const SPECIAL = ["<pad>", "<user>", "<assistant>", "<eos>", "<img>"] as const;
 const [PAD, USER, ASSISTANT, EOS, IMG] = [0, 1, 2, 3, 4];
-const SIDE = 8, D = 32, HEADS = 2;
+const SIDE = 8,
+  D = 32,
+  HEADS = 2;
 
 export const words = (s: string): string[] => s.match(/[A-Za-z]+|[^\sA-Za-z]/g) ?? [];
 
@@ -20,7 +34,9 @@ export function initStandinParams(vocab: number, seed = 0) {
   return {
     image: initLinear(s("image"), 3 * SIDE * SIDE, D, { std: 0.05 }),
     embed: initEmbedding(s("embed"), vocab, D, 0.1),
-    ln1: initLayerNorm(D), ln2: initLayerNorm(D), lnf: initLayerNorm(D),
+    ln1: initLayerNorm(D),
+    ln2: initLayerNorm(D),
+    lnf: initLayerNorm(D),
     qkv: initLinear(s("qkv"), D, 3 * D, { std: 0.1 }),
     proj: initLinear(s("proj"), D, D, { std: 0.1 }),
     mlp: initGeluMlp(s("mlp"), D, 2 * D),
@@ -31,11 +47,12 @@ export type StandinParams = ReturnType<typeof initStandinParams>;
 
 export function standinModel(vocabulary: readonly string[]): VisionLanguageModel<StandinParams> & { vocab: number } {
   const ids = new Map<string, number>([...SPECIAL, ...vocabulary].map((w, i) => [w, i]));
-  const encodeWords = (s: string) => words(s).map((w) => {
-    const id = ids.get(w);
-    if (id === undefined) throw new Error(`standin tokenizer: unknown word "${w}"`);
-    return id;
-  });
+  const encodeWords = (s: string) =>
+    words(s).map((w) => {
+      const id = ids.get(w);
+      if (id === undefined) throw new Error(`standin tokenizer: unknown word "${w}"`);
+      return id;
+    });
   const toPixels = (data: Uint8Array): ag.Tensor => {
     const chw = new Float32Array(3 * SIDE * SIDE);
     for (let p = 0; p < SIDE * SIDE; p++) for (let c = 0; c < 3; c++) chw[c * SIDE * SIDE + p] = data[p * 3 + c]! / 255 - 0.5;
@@ -47,12 +64,15 @@ export function standinModel(vocabulary: readonly string[]): VisionLanguageModel
     padId: PAD,
     async loadImages(paths): Promise<Pixels> {
       const tiles = [];
-      for (const p of paths) tiles.push(toPixels(new Uint8Array(await sharp(p).resize(SIDE, SIDE, { kernel: "cubic" }).removeAlpha().raw().toBuffer())));
+      for (const p of paths)
+        tiles.push(toPixels(new Uint8Array(await sharp(p).resize(SIDE, SIDE, { kernel: "cubic" }).removeAlpha().raw().toBuffer())));
       const pixelValues = tiles.length === 1 ? tiles[0]! : ag.concat(tiles, 0);
       if (tiles.length > 1) tiles.forEach((t) => t.dispose());
       return { pixelValues, tiles: paths.map(() => 1) };
     },
-    async blankImage() { return { pixelValues: toPixels(new Uint8Array(3 * SIDE * SIDE).fill(238)), tiles: [1] }; },
+    async blankImage() {
+      return { pixelValues: toPixels(new Uint8Array(3 * SIDE * SIDE).fill(238)), tiles: [1] };
+    },
     encodePrompt: (q, tiles) => [USER, ...tiles.flatMap((t) => Array(t).fill(IMG)), ...encodeWords(q), ASSISTANT],
     encodeReply: (text) => [...encodeWords(text), EOS],
     forward(p, { inputIds, pixelValues }) {

@@ -7,7 +7,17 @@ import * as ag from "../../src/index.js";
 import { generateShapes, readMpoMeta, readPope, type PreferenceRow, type ShapesManifest } from "../../src/data/index.js";
 import * as objectives from "../../src/objectives/index.js";
 import { adamw, warmupCosine } from "../../src/optim/index.js";
-import { evaluatePope, listCheckpoints, PixelCache, encodeRows, popeScores, readMetrics, referenceLogps, train, visualReliance } from "../../src/train/index.js";
+import {
+  evaluatePope,
+  listCheckpoints,
+  PixelCache,
+  encodeRows,
+  popeScores,
+  readMetrics,
+  referenceLogps,
+  train,
+  visualReliance,
+} from "../../src/train/index.js";
 import { initStandinParams, standinModel, type StandinParams } from "./standin.js";
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), `ag-train-${p}-`));
@@ -23,8 +33,16 @@ beforeAll(async () => {
   pairRows = readMpoMeta(join(data, manifest.pairsMeta)).rows;
   model = standinModel(manifest.words);
   const run = await train({
-    model, params: initStandinParams(model.vocab, 1), objective: objectives.sft(), data: sftRows,
-    optimizer: adamw({ lr: 3e-3, weightDecay: 0 }), steps: 40, batchSize: 8, seed: 1, out: tmp("sft"), progress: false,
+    model,
+    params: initStandinParams(model.vocab, 1),
+    objective: objectives.sft(),
+    data: sftRows,
+    optimizer: adamw({ lr: 3e-3, weightDecay: 0 }),
+    steps: 40,
+    batchSize: 8,
+    seed: 1,
+    out: tmp("sft"),
+    progress: false,
   });
   sftParams = run.params;
 });
@@ -32,8 +50,15 @@ beforeAll(async () => {
 describe("train (SFT rows)", () => {
   it("the SFT loss falls and only chosen-side metrics are logged", async () => {
     const sft = await train({
-      model, params: initStandinParams(model.vocab, 2), objective: objectives.sft(), data: sftRows,
-      optimizer: adamw({ lr: 3e-3 }), steps: 12, batchSize: 8, out: tmp("sft2"), progress: false,
+      model,
+      params: initStandinParams(model.vocab, 2),
+      objective: objectives.sft(),
+      data: sftRows,
+      optimizer: adamw({ lr: 3e-3 }),
+      steps: 12,
+      batchSize: 8,
+      out: tmp("sft2"),
+      progress: false,
     });
     const losses = sft.history.map((r) => r.loss!);
     expect(losses.length).toBe(12);
@@ -42,23 +67,55 @@ describe("train (SFT rows)", () => {
   });
 
   it("mixing SFT and preference rows is an error naming the row", async () => {
-    await expect(train({ model, params: sftParams, objective: objectives.dpo(), data: [...pairRows, sftRows[0]!], optimizer: adamw({ lr: 1e-3 }), steps: 1, batchSize: 2, out: tmp("mix"), progress: false }))
-      .rejects.toThrow(/sft\.jsonl:1 has no "rejected" reply/);
+    await expect(
+      train({
+        model,
+        params: sftParams,
+        objective: objectives.dpo(),
+        data: [...pairRows, sftRows[0]!],
+        optimizer: adamw({ lr: 1e-3 }),
+        steps: 1,
+        batchSize: 2,
+        out: tmp("mix"),
+        progress: false,
+      }),
+    ).rejects.toThrow(/sft\.jsonl:1 has no "rejected" reply/);
   });
 });
 
 describe("train (preference rows)", () => {
-  const dpoRun = (out: string, extra: Partial<Parameters<typeof train<StandinParams>>[0]> = {}) => train({
-    model, params: sftParams, objective: objectives.dpo({ beta: 0.1 }), data: pairRows,
-    optimizer: adamw({ lr: warmupCosine({ peak: 2e-3, warmupSteps: 1, totalSteps: 6 }) }), steps: 6, batchSize: 4, seed: 9, out, progress: false, ...extra,
-  });
+  const dpoRun = (out: string, extra: Partial<Parameters<typeof train<StandinParams>>[0]> = {}) =>
+    train({
+      model,
+      params: sftParams,
+      objective: objectives.dpo({ beta: 0.1 }),
+      data: pairRows,
+      optimizer: adamw({ lr: warmupCosine({ peak: 2e-3, warmupSteps: 1, totalSteps: 6 }) }),
+      steps: 6,
+      batchSize: 4,
+      seed: 9,
+      out,
+      progress: false,
+      ...extra,
+    });
 
   it("logs TRL's names every step, and DPO widens the margin", async () => {
     const out = tmp("dpo");
     // one batch of 4 pairs seen at every step, so the margins are comparable across steps
     const run = await dpoRun(out, { data: pairRows.slice(0, 4) });
     expect(run.history.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
-    for (const k of ["loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "logps/chosen", "logps/rejected", "grad_norm", "learning_rate", "epoch"]) {
+    for (const k of [
+      "loss",
+      "rewards/chosen",
+      "rewards/rejected",
+      "rewards/margins",
+      "rewards/accuracies",
+      "logps/chosen",
+      "logps/rejected",
+      "grad_norm",
+      "learning_rate",
+      "epoch",
+    ]) {
       expect(run.history[0]).toHaveProperty([k]);
     }
     // the first step's rewards are exactly 0: policy = reference
@@ -77,7 +134,12 @@ describe("train (preference rows)", () => {
     const full = await dpoRun(tmp("full"));
     const out = tmp("resume");
     const stop = new AbortController();
-    const first = await dpoRun(out, { signal: stop.signal, onStep: (r) => { if (r.step === 3) stop.abort(); } });
+    const first = await dpoRun(out, {
+      signal: stop.signal,
+      onStep: (r) => {
+        if (r.step === 3) stop.abort();
+      },
+    });
     expect(first.interrupted).toBe(true);
     expect(first.step).toBe(3);
     expect(await listCheckpoints(out)).toEqual([3]);
@@ -98,7 +160,11 @@ describe("train (preference rows)", () => {
 
   it("Ctrl-C saves a checkpoint after the current step and returns", async () => {
     const out = tmp("sigint");
-    const run = await dpoRun(out, { onStep: (r) => { if (r.step === 2) process.emit("SIGINT", "SIGINT"); } });
+    const run = await dpoRun(out, {
+      onStep: (r) => {
+        if (r.step === 2) process.emit("SIGINT", "SIGINT");
+      },
+    });
     expect(run.interrupted).toBe(true);
     expect(run.step).toBe(2);
     expect(await listCheckpoints(out)).toEqual([2]);
@@ -113,7 +179,13 @@ describe("train (preference rows)", () => {
 
   it("the reference log-probs are computed once and cached by content", async () => {
     let forwards = 0;
-    const counting = { ...model, forward: (p: StandinParams, i: Parameters<typeof model.forward>[1]) => { forwards++; return model.forward(p, i); } };
+    const counting = {
+      ...model,
+      forward: (p: StandinParams, i: Parameters<typeof model.forward>[1]) => {
+        forwards++;
+        return model.forward(p, i);
+      },
+    };
     const cache = new PixelCache(model);
     const examples = await encodeRows(model, pairRows, cache);
     const file = join(tmp("ref"), "ref.json");
@@ -134,7 +206,14 @@ describe("train (preference rows)", () => {
 describe("evaluation", () => {
   it("popeScores by hand", () => {
     // labels: y y n n; predictions: y n y n -> tp 1, fn 1, fp 1, tn 1
-    expect(popeScores([true, true, false, false], [true, false, true, false])).toEqual({ accuracy: 0.5, precision: 0.5, recall: 0.5, f1: 0.5, yesRatio: 0.5, n: 4 });
+    expect(popeScores([true, true, false, false], [true, false, true, false])).toEqual({
+      accuracy: 0.5,
+      precision: 0.5,
+      recall: 0.5,
+      f1: 0.5,
+      yesRatio: 0.5,
+      n: 4,
+    });
     expect(popeScores([true, false], [true, true])).toMatchObject({ accuracy: 0.5, precision: 0.5, recall: 1, yesRatio: 1 });
     expect(popeScores([false], [false]).f1).toBe(0);
   });
@@ -144,19 +223,31 @@ describe("evaluation", () => {
     const scores = await evaluatePope(model, sftParams, { random: rows });
     // recompute each decision from full-vocabulary log-probs
     const cache = new PixelCache(model);
-    const yes = model.encodeReply("Yes")[0]!, no = model.encodeReply("No")[0]!;
+    const yes = model.encodeReply("Yes")[0]!,
+      no = model.encodeReply("No")[0]!;
     const preds: boolean[] = [];
     for (const r of rows) {
       const px = await cache.get([r.image]);
       const ids = model.encodePrompt(r.question, px.tiles);
-      preds.push(ag.scope(() => {
-        const logits = model.forward(sftParams, { inputIds: ag.tensor([ids], { dtype: "int32" }), pixelValues: px.pixelValues, attentionMask: ag.ones([1, ids.length]) });
-        const last = ag.logSoftmax(ag.slice(logits, [0, ids.length - 1, 0], [1, ids.length, model.vocab])).dataSync();
-        return last[yes]! > last[no]!;
-      }));
+      preds.push(
+        ag.scope(() => {
+          const logits = model.forward(sftParams, {
+            inputIds: ag.tensor([ids], { dtype: "int32" }),
+            pixelValues: px.pixelValues,
+            attentionMask: ag.ones([1, ids.length]),
+          });
+          const last = ag.logSoftmax(ag.slice(logits, [0, ids.length - 1, 0], [1, ids.length, model.vocab])).dataSync();
+          return last[yes]! > last[no]!;
+        }),
+      );
     }
     await cache.clear();
-    expect(scores.random).toEqual(popeScores(rows.map((r) => r.label === "yes"), preds));
+    expect(scores.random).toEqual(
+      popeScores(
+        rows.map((r) => r.label === "yes"),
+        preds,
+      ),
+    );
   });
 
   it("visual reliance is finite, and 0 for a model that ignores the image", async () => {

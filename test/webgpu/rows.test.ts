@@ -54,19 +54,30 @@ describeWebGPU("webgpu fused row kernels", () => {
 
   it("logsumexp of a few long rows (chunked, two passes) and many short ones, in the default form", async () => {
     const lse = ROW_OPS.find((o) => o.name === "logsumexp")!;
-    for (const [rows, cols] of [[3, 20000], [2, 151655], [9000, 40], [2048, 256]] as const) {
-      for (const kind of ["normal", "masked"] as const) expect(await worstRatio(lse, kind, rows, cols), `${kind} [${rows}, ${cols}]`).toBeLessThanOrEqual(WGSL_SLACK);
+    for (const [rows, cols] of [
+      [3, 20000],
+      [2, 151655],
+      [9000, 40],
+      [2048, 256],
+    ] as const) {
+      for (const kind of ["normal", "masked"] as const)
+        expect(await worstRatio(lse, kind, rows, cols), `${kind} [${rows}, ${cols}]`).toBeLessThanOrEqual(WGSL_SLACK);
     }
   });
 
   it("gradients through each op match the cpu (float32)", async () => {
     const fs: [string, (x: ag.Tensor, w: ag.Tensor) => ag.Tensor][] = [
-      ["logsumexp", (x) => ag.logsumexp(x)], ["softmax", (x) => ag.softmax(x)], ["logSoftmax", (x) => ag.logSoftmax(x)],
-      ["layerNorm", (x, w) => ag.layerNorm(x, w, w)], ["rmsNorm", (x, w) => ag.rmsNorm(x, w)],
+      ["logsumexp", (x) => ag.logsumexp(x)],
+      ["softmax", (x) => ag.softmax(x)],
+      ["logSoftmax", (x) => ag.logSoftmax(x)],
+      ["layerNorm", (x, w) => ag.layerNorm(x, w, w)],
+      ["rmsNorm", (x, w) => ag.rmsNorm(x, w)],
     ];
     for (const [name, f] of fs) {
       await ag.scope(async () => {
-        const cpu = { device: "cpu" }, x = ag.randomNormal([3, 1023], { seed: 5, ...cpu }), w = ag.randomNormal([1023], { seed: 6, ...cpu });
+        const cpu = { device: "cpu" },
+          x = ag.randomNormal([3, 1023], { seed: 5, ...cpu }),
+          w = ag.randomNormal([1023], { seed: 6, ...cpu });
         const g = ag.randomNormal(f(x, w).shape, { seed: 7, ...cpu });
         const loss = (args: ag.Tensor[]) => ag.sum(ag.mul(f(args[0]!, args[1]!), args[2]!));
         const ref = ag.grad(loss)([x, w, g]);
@@ -83,7 +94,12 @@ describeWebGPU("webgpu fused row kernels", () => {
         const idx = Array.from({ length: q }, (_, i) => (i * 7) % 5);
         const u = ag.randomNormal([2, q, 3], { seed: q, device: "cpu" });
         const ref = ag.scatterAdd(u, ag.tensor(idx, { dtype: "int32", device: "cpu" }), 1, [2, 6, 3]);
-        const got = ag.scatterAdd(ag.tensor(u.dataSync(), { shape: u.shape, device: "webgpu" }), ag.tensor(idx, { dtype: "int32", device: "webgpu" }), 1, [2, 6, 3]);
+        const got = ag.scatterAdd(
+          ag.tensor(u.dataSync(), { shape: u.shape, device: "webgpu" }),
+          ag.tensor(idx, { dtype: "int32", device: "webgpu" }),
+          1,
+          [2, 6, 3],
+        );
         expectClose(await got.data(), ref.dataSync(), `scatterAdd of ${q} indices`);
       });
     }
@@ -92,7 +108,8 @@ describeWebGPU("webgpu fused row kernels", () => {
   it("matmul at output widths below, at and past a workgroup's columns", async () => {
     for (const N of [1, 3, 4, 60, 64, 65, 100, 256]) {
       await ag.scope(async () => {
-        const a = ag.randomNormal([2, 37, 64], { seed: N, device: "cpu" }), b = ag.randomNormal([64, N], { seed: N + 1, device: "cpu" });
+        const a = ag.randomNormal([2, 37, 64], { seed: N, device: "cpu" }),
+          b = ag.randomNormal([64, N], { seed: N + 1, device: "cpu" });
         const onGpu = (t: ag.Tensor) => ag.tensor(t.dataSync(), { shape: t.shape, device: "webgpu" });
         expectClose(await ag.matmul(onGpu(a), onGpu(b)).data(), ag.matmul(a, b).dataSync(), `matmul [2, 37, 64] @ [64, ${N}]`);
       });

@@ -15,7 +15,14 @@ import { doctor } from "../../src/cli/commands/doctor.js";
 import { describeWebGPU, gate, gpu } from "./setup.js";
 
 /** A kernel whose WGSL does not compile. */
-const broken: Dispatch = { name: "bogusKernel", key: "bogus", wgsl: () => "fn main() { let x: u32 = 1.5; }", bindings: [], params: [], workgroups: 1 };
+const broken: Dispatch = {
+  name: "bogusKernel",
+  key: "bogus",
+  wgsl: () => "fn main() { let x: u32 = 1.5; }",
+  bindings: [],
+  params: [],
+  workgroups: 1,
+};
 
 /** A fresh runtime on its own device, with ANCHORGRAD_DEBUG_GPU as given. */
 async function isolatedRuntime(debug: boolean): Promise<Runtime> {
@@ -109,8 +116,15 @@ describeWebGPU("webgpu runtime", () => {
     const buf = rt.upload(new Float32Array([1, 2, 3]), "a test tensor");
     const pending = rt.read(buf.buffer, 12);
     rt.handle.device.destroy();
-    await expect(Promise.race([pending.then(() => "resolved", (e: Error) => e.message), new Promise((r) => setTimeout(() => r("hang"), 10_000))]))
-      .resolves.not.toBe("hang");
+    await expect(
+      Promise.race([
+        pending.then(
+          () => "resolved",
+          (e: Error) => e.message,
+        ),
+        new Promise((r) => setTimeout(() => r("hang"), 10_000)),
+      ]),
+    ).resolves.not.toBe("hang");
     await rt.handle.lost;
     expect(() => rt.upload(new Float32Array([1]), "x")).toThrow(/device was lost/);
     await expect(Promise.resolve().then(() => rt.read(buf.buffer, 12))).rejects.toThrow(/device was lost/);
@@ -123,7 +137,9 @@ describeWebGPU("webgpu runtime", () => {
     const prev = process.env.ANCHORGRAD_ADAPTER;
     try {
       process.env.ANCHORGRAD_ADAPTER = "no-such-gpu";
-      await expect(acquireDevice()).rejects.toThrow(new RegExp(`ANCHORGRAD_ADAPTER="no-such-gpu" matches none of the adapters here: .*${name.slice(0, 8)}`));
+      await expect(acquireDevice()).rejects.toThrow(
+        new RegExp(`ANCHORGRAD_ADAPTER="no-such-gpu" matches none of the adapters here: .*${name.slice(0, 8)}`),
+      );
       process.env.ANCHORGRAD_ADAPTER = name.slice(0, 8).toUpperCase();
       const h = await acquireDevice();
       expect(h.adapterName).toBe(name);
@@ -143,7 +159,11 @@ describeWebGPU("webgpu runtime", () => {
     const lines: string[] = [];
     const log = console.log;
     console.log = (...a: unknown[]) => lines.push(a.join(" "));
-    try { await doctor.run([]); } finally { console.log = log; }
+    try {
+      await doctor.run([]);
+    } finally {
+      console.log = log;
+    }
     const text = lines.join("\n");
     expect(text).toMatch(/backend webgpu: available/);
     expect(text).toContain(String(s.info!.adapter));
@@ -153,7 +173,9 @@ describeWebGPU("webgpu runtime", () => {
   it("without an adapter: status gives the reason and the fix; suites skip, or fail under CI", () => {
     const script = fileURLToPath(new URL("./child-status.mts", import.meta.url));
     const r = spawnSync(process.execPath, ["--import", "tsx", script], {
-      encoding: "utf8", timeout: 60_000, env: { ...process.env, VK_ICD_FILENAMES: "/nonexistent/icd.json", ANCHORGRAD_BACKEND: "" },
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, VK_ICD_FILENAMES: "/nonexistent/icd.json", ANCHORGRAD_BACKEND: "" },
     });
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout.trim().split("\n").pop()!);
@@ -168,7 +190,9 @@ describeWebGPU("webgpu runtime", () => {
   it("loads Dawn only when webgpu is used, honours ANCHORGRAD_BACKEND, and lets the process exit", () => {
     const script = fileURLToPath(new URL("./child-exit.mts", import.meta.url));
     const r = spawnSync(process.execPath, ["--import", "tsx", script], {
-      encoding: "utf8", timeout: 60_000, env: { ...process.env, ANCHORGRAD_BACKEND: "webgpu" },
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, ANCHORGRAD_BACKEND: "webgpu" },
     });
     expect(r.signal, `the child did not exit by itself: ${r.stderr}`).toBeNull();
     expect(r.status, r.stderr).toBe(0);

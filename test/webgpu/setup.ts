@@ -38,7 +38,11 @@ export function describeWebGPU(name: string, body: () => void): void {
     return;
   }
   if (action === "fail") {
-    describe(name, () => it("has a WebGPU adapter (required by CI / ANCHORGRAD_REQUIRE_WEBGPU=1)", () => { throw new Error(status.reason); }));
+    describe(name, () =>
+      it("has a WebGPU adapter (required by CI / ANCHORGRAD_REQUIRE_WEBGPU=1)", () => {
+        throw new Error(status.reason);
+      }),
+    );
     return;
   }
   console.warn(`[webgpu] skipping "${name}": ${status.reason}`);
@@ -52,17 +56,27 @@ export const values = async (t: ag.Tensor): Promise<number[]> => Array.from(awai
  * Assert float32 closeness: |a - b| <= rtol·|b| + atol·max(1, max|ref|),
  * NaNs in the same places; integer and bool dtypes must match exactly.
  */
-export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, o: { rtol?: number; atol?: number; exact?: boolean } = {}): void {
+export function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  o: { rtol?: number; atol?: number; exact?: boolean } = {},
+): void {
   if (actual.length !== expected.length) throw new Error(`${what}: ${actual.length} values, expected ${expected.length}`);
-  const rtol = o.rtol ?? 1e-4, atol = o.atol ?? 1e-4;
+  const rtol = o.rtol ?? 1e-4,
+    atol = o.atol ?? 1e-4;
   let scale = 1;
   for (let i = 0; i < expected.length; i++) if (Number.isFinite(expected[i]!)) scale = Math.max(scale, Math.abs(expected[i]!));
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!, b = expected[i]!;
-    const ok = o.exact ? a === b || (Number.isNaN(a) && Number.isNaN(b))
-      : Number.isNaN(b) ? Number.isNaN(a)
-      : !Number.isFinite(b) ? a === b
-      : Math.abs(a - b) <= rtol * Math.abs(b) + atol * scale;
+    const a = actual[i]!,
+      b = expected[i]!;
+    const ok = o.exact
+      ? a === b || (Number.isNaN(a) && Number.isNaN(b))
+      : Number.isNaN(b)
+        ? Number.isNaN(a)
+        : !Number.isFinite(b)
+          ? a === b
+          : Math.abs(a - b) <= rtol * Math.abs(b) + atol * scale;
     if (!ok) throw new Error(`${what}: element ${i} is ${a}, expected ${b} (rtol ${rtol}, atol ${atol}·${scale.toPrecision(3)})`);
   }
 }

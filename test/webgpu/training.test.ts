@@ -7,9 +7,17 @@ import { expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { describeWebGPU, gpu } from "./setup.js";
 
-interface Params { w1: ag.Tensor; b1: ag.Tensor; w2: ag.Tensor; b2: ag.Tensor }
+interface Params {
+  w1: ag.Tensor;
+  b1: ag.Tensor;
+  w2: ag.Tensor;
+  b2: ag.Tensor;
+}
 
-const IN = 6, HIDDEN = 17, CLASSES = 5, BATCH = 12;
+const IN = 6,
+  HIDDEN = 17,
+  CLASSES = 5,
+  BATCH = 12;
 
 function init(device: string): Params {
   return {
@@ -24,18 +32,27 @@ function init(device: string): Params {
 function loss(p: Params, x: ag.Tensor, labels: ag.Tensor): ag.Tensor {
   const h = ag.gelu(ag.add(ag.matmul(x, p.w1), p.b1));
   const logp = ag.logSoftmax(ag.add(ag.matmul(h, p.w2), p.b2));
-  const picked = ag.gather(ag.reshape(logp, [BATCH * CLASSES]), ag.add(labels, ag.mul(ag.arange(BATCH, { device: labels.device }), CLASSES)), 0);
+  const picked = ag.gather(
+    ag.reshape(logp, [BATCH * CLASSES]),
+    ag.add(labels, ag.mul(ag.arange(BATCH, { device: labels.device }), CLASSES)),
+    0,
+  );
   return ag.neg(ag.mean(picked));
 }
 
 const sgd = (p: Params, g: Params, lr: number): Params => ({
-  w1: ag.sub(p.w1, ag.mul(g.w1, lr)), b1: ag.sub(p.b1, ag.mul(g.b1, lr)),
-  w2: ag.sub(p.w2, ag.mul(g.w2, lr)), b2: ag.sub(p.b2, ag.mul(g.b2, lr)),
+  w1: ag.sub(p.w1, ag.mul(g.w1, lr)),
+  b1: ag.sub(p.b1, ag.mul(g.b1, lr)),
+  w2: ag.sub(p.w2, ag.mul(g.w2, lr)),
+  b2: ag.sub(p.b2, ag.mul(g.b2, lr)),
 });
 
 function data(device: string): { x: ag.Tensor; labels: ag.Tensor } {
   const x = ag.randomNormal([BATCH, IN], { seed: 3, device });
-  const labels = ag.tensor(Array.from({ length: BATCH }, (_, i) => (i * 7) % CLASSES), { dtype: "int32", device });
+  const labels = ag.tensor(
+    Array.from({ length: BATCH }, (_, i) => (i * 7) % CLASSES),
+    { dtype: "int32", device },
+  );
   return { x, labels };
 }
 
@@ -60,7 +77,9 @@ describeWebGPU("webgpu training", () => {
     const cpu = await train("cpu", 20);
     const gpuLosses = await train("webgpu", 20);
     expect(cpu[19]!).toBeLessThan(cpu[0]! * 0.8); // it does learn
-    gpuLosses.forEach((l, i) => expect(Math.abs(l - cpu[i]!) / Math.abs(cpu[i]!), `step ${i}: webgpu ${l}, cpu ${cpu[i]}`).toBeLessThan(1e-4));
+    gpuLosses.forEach((l, i) =>
+      expect(Math.abs(l - cpu[i]!) / Math.abs(cpu[i]!), `step ${i}: webgpu ${l}, cpu ${cpu[i]}`).toBeLessThan(1e-4),
+    );
   });
 
   it("1000 forward+backward steps in scope keep live GPU bytes and the pool flat", async () => {
@@ -72,7 +91,8 @@ describeWebGPU("webgpu training", () => {
     // mark of a whole batch cycle (uploads reuse only buffers freed before a submit)
     for (let s = 0; s < 50; s++) step().dispose();
     await ag.scope(async () => step().data());
-    const start = { ...live() }, pool = gpu.runtime.stats.allocatedBytes;
+    const start = { ...live() },
+      pool = gpu.runtime.stats.allocatedBytes;
     for (let s = 1; s <= 1000; s++) {
       const l = step();
       if (s % 250 === 0) {

@@ -1,6 +1,14 @@
 /** CPU kernels on typed arrays, one per primitive name. */
 import type { BufferRef, Kernel, OutSpec } from "../backend.js";
-import { allocArray, fromBFloat16Bits, fromFloat16Bits, toBFloat16Bits, toFloat16Bits, type DType, type StorageArray } from "../../tensor/dtype.js";
+import {
+  allocArray,
+  fromBFloat16Bits,
+  fromFloat16Bits,
+  toBFloat16Bits,
+  toFloat16Bits,
+  type DType,
+  type StorageArray,
+} from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
 import { BINARY, UNARY } from "../../ops/elementwise.js";
@@ -21,9 +29,12 @@ const decode: Partial<Record<DType, (h: number) => number>> = { float16: fromFlo
 const encode: Partial<Record<DType, (x: number) => number>> = { float16: toFloat16Bits, bfloat16: toBFloat16Bits };
 
 const cast: CpuKernel = ([x], _p, out) => {
-  const X = x!.buf, res = alloc(out, true);
-  const dec = decode[x!.dtype], enc = encode[out.dtype];
-  const toInt = out.dtype === "int32", toBool = out.dtype === "bool";
+  const X = x!.buf,
+    res = alloc(out, true);
+  const dec = decode[x!.dtype],
+    enc = encode[out.dtype];
+  const toInt = out.dtype === "int32",
+    toBool = out.dtype === "bool";
   for (let i = 0; i < res.length; i++) {
     const v = dec ? dec(X[i]!) : X[i]!;
     res[i] = enc ? enc(v) : toBool ? +(v !== 0) : toInt ? Math.trunc(v) : v;
@@ -42,7 +53,15 @@ function rowsOver(x: Ref, axes: readonly number[]): { data: StorageArray; rows: 
   const st = stridesOf(x.shape);
   const shape = perm.map((p) => x.shape[p]!);
   const data = allocArray(x.dtype, sizeOf(x.shape));
-  copyStrided(x.buf, 0, perm.map((p) => st[p]!), data, 0, stridesOf(shape), shape);
+  copyStrided(
+    x.buf,
+    0,
+    perm.map((p) => st[p]!),
+    data,
+    0,
+    stridesOf(shape),
+    shape,
+  );
   return { data, rows, len };
 }
 
@@ -51,7 +70,9 @@ function rowsOver(x: Ref, axes: readonly number[]): { data: StorageArray; rows: 
  * as column sums: no transposed copy, and a row-major walk of x.
  */
 function sumLeading(x: Ref, lead: number, res: StorageArray): void {
-  const cols = sizeOf(x.shape.slice(lead)), rows = cols === 0 ? 0 : x.buf.length / cols, X = x.buf;
+  const cols = sizeOf(x.shape.slice(lead)),
+    rows = cols === 0 ? 0 : x.buf.length / cols,
+    X = x.buf;
   if (wasmColSum(X, rows, cols, res)) return;
   const acc = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
@@ -66,7 +87,8 @@ const sum: CpuKernel = ([x], { axes }, out) => {
     sumLeading(x!, axes.length, res);
     return res;
   }
-  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out, true);
+  const { data, rows, len } = rowsOver(x!, axes),
+    res = alloc(out, true);
   if (wasmRowReduce("rowsum", data, rows, len, res)) return res;
   for (let r = 0; r < rows; r++) {
     let s = 0;
@@ -77,21 +99,34 @@ const sum: CpuKernel = ([x], { axes }, out) => {
 };
 
 const max: CpuKernel = ([x], { axes }, out) => {
-  const { data, rows, len } = rowsOver(x!, axes), res = alloc(out, true);
+  const { data, rows, len } = rowsOver(x!, axes),
+    res = alloc(out, true);
   if (wasmRowReduce("rowmax", data, rows, len, res)) return res;
   for (let r = 0; r < rows; r++) {
     let m = -Infinity;
-    for (let j = r * len, e = j + len; j < e; j++) { const v = data[j]!; if (v > m || v !== v) m = v; if (m !== m) break; }
+    for (let j = r * len, e = j + len; j < e; j++) {
+      const v = data[j]!;
+      if (v > m || v !== v) m = v;
+      if (m !== m) break;
+    }
     res[r] = m;
   }
   return res;
 };
 
 const argmax: CpuKernel = ([x], { axis }, out) => {
-  const { data, rows, len } = rowsOver(x!, [axis]), res = alloc(out, true);
+  const { data, rows, len } = rowsOver(x!, [axis]),
+    res = alloc(out, true);
   for (let r = 0; r < rows; r++) {
-    let best = 0, m = data[r * len]!;
-    for (let j = 1; j < len; j++) { const v = data[r * len + j]!; if (v > m || (v !== v && m === m)) { m = v; best = j; } }
+    let best = 0,
+      m = data[r * len]!;
+    for (let j = 1; j < len; j++) {
+      const v = data[r * len + j]!;
+      if (v > m || (v !== v && m === m)) {
+        m = v;
+        best = j;
+      }
+    }
     res[r] = best;
   }
   return res;
@@ -107,21 +142,32 @@ function stridedView(x: Ref, out: OutSpec, strides: readonly number[], base = 0)
 const reshape: CpuKernel = ([x]) => shareBuffer(x!.buf);
 const transpose: CpuKernel = ([x], { perm }, out) => {
   const st = stridesOf(x!.shape);
-  return stridedView(x!, out, (perm as number[]).map((p) => st[p]!));
+  return stridedView(
+    x!,
+    out,
+    (perm as number[]).map((p) => st[p]!),
+  );
 };
 const broadcastTo: CpuKernel = ([x], _p, out) => stridedView(x!, out, broadcastStrides(x!.shape, out.shape));
 const slice: CpuKernel = ([x], { starts }, out) => {
   const st = stridesOf(x!.shape);
-  return stridedView(x!, out, st, (starts as number[]).reduce((o, s, i) => o + s * st[i]!, 0));
+  return stridedView(
+    x!,
+    out,
+    st,
+    (starts as number[]).reduce((o, s, i) => o + s * st[i]!, 0),
+  );
 };
 const pad: CpuKernel = ([x], { widths }, out) => {
-  const res = alloc(out), st = stridesOf(out.shape);
+  const res = alloc(out),
+    st = stridesOf(out.shape);
   const base = (widths as [number, number][]).reduce((o, w, i) => o + w[0] * st[i]!, 0);
   copyStrided(x!.buf, 0, stridesOf(x!.shape), res, base, st, x!.shape);
   return res;
 };
 const concat: CpuKernel = (xs, { axis }, out) => {
-  const res = alloc(out, true), st = stridesOf(out.shape);
+  const res = alloc(out, true),
+    st = stridesOf(out.shape);
   let off = 0;
   for (const x of xs) {
     copyStrided(x.buf, 0, stridesOf(x.shape), res, off * st[axis]!, st, x.shape);
@@ -140,12 +186,16 @@ function gatherGeometry(shape: Shape, axis: number) {
 }
 
 const gather: CpuKernel = ([x, idx], { axis }, out) => {
-  const { pre, D, post } = gatherGeometry(x!.shape, axis), I = idx!.buf, Q = I.length, X = x!.buf;
+  const { pre, D, post } = gatherGeometry(x!.shape, axis),
+    I = idx!.buf,
+    Q = I.length,
+    X = x!.buf;
   const res = alloc(out, true);
   for (let q = 0; q < Q; q++) checkIndex("gather", I[q]!, D, q);
   for (let p = 0; p < pre; p++) {
     for (let q = 0; q < Q; q++) {
-      const src = (p * D + I[q]!) * post, dst = (p * Q + q) * post;
+      const src = (p * D + I[q]!) * post,
+        dst = (p * Q + q) * post;
       for (let j = 0; j < post; j++) res[dst + j] = X[src + j]!;
     }
   }
@@ -153,12 +203,16 @@ const gather: CpuKernel = ([x, idx], { axis }, out) => {
 };
 
 const scatterAdd: CpuKernel = ([u, idx], { axis }, out) => {
-  const { pre, D, post } = gatherGeometry(out.shape, axis), I = idx!.buf, Q = I.length, U = u!.buf;
+  const { pre, D, post } = gatherGeometry(out.shape, axis),
+    I = idx!.buf,
+    Q = I.length,
+    U = u!.buf;
   const res = alloc(out);
   for (let q = 0; q < Q; q++) checkIndex("scatterAdd", I[q]!, D, q);
   for (let p = 0; p < pre; p++) {
     for (let q = 0; q < Q; q++) {
-      const dst = (p * D + I[q]!) * post, src = (p * Q + q) * post;
+      const dst = (p * D + I[q]!) * post,
+        src = (p * Q + q) * post;
       for (let j = 0; j < post; j++) res[dst + j] = res[dst + j]! + U[src + j]!;
     }
   }
@@ -173,10 +227,26 @@ export function cpuKernels(): Record<string, Kernel<StorageArray>> {
     ...Object.fromEntries(UNARY.map((r) => [r.name, specializedKernel(r.name, r.js)])),
     ...Object.fromEntries(BINARY.map((r) => [r.name, specializedKernel(r.name, r.js)])),
     where: specializedKernel("where", (c, a, b) => (c ? a : b)),
-    cast, sum, max, argmax,
-    reshape, transpose, broadcastTo, slice, pad, concat,
-    gather, scatterAdd, matmul,
-    logsumexp, softmax, softmaxGrad, logSoftmax, layerNorm, rmsNorm, normGrad,
+    cast,
+    sum,
+    max,
+    argmax,
+    reshape,
+    transpose,
+    broadcastTo,
+    slice,
+    pad,
+    concat,
+    gather,
+    scatterAdd,
+    matmul,
+    logsumexp,
+    softmax,
+    softmaxGrad,
+    logSoftmax,
+    layerNorm,
+    rmsNorm,
+    normGrad,
   };
   return table;
 }

@@ -16,10 +16,15 @@ import { wasmEnabled } from "./wasm/runtime.js";
 
 type Arr = Float32Array | Float64Array;
 
-const KB = 128, NB = 512;
+const KB = 128,
+  NB = 512;
 
 /** Where an operand's element (r, c) is: base + r·rs + c·cs. */
-interface Strided { readonly base: number; readonly rs: number; readonly cs: number }
+interface Strided {
+  readonly base: number;
+  readonly rs: number;
+  readonly cs: number;
+}
 
 /** C[M,N] += A[M,K] · B[K,N]; C row-major from co, A and B strided. */
 function gemmBlocked(A: Arr, a: Strided, B: Arr, b: Strided, C: Arr, co: number, M: number, K: number, N: number): void {
@@ -28,9 +33,11 @@ function gemmBlocked(A: Arr, a: Strided, B: Arr, b: Strided, C: Arr, co: number,
     for (let k0 = 0; k0 < K; k0 += KB) {
       const k1 = Math.min(K, k0 + KB);
       for (let i = 0; i < M; i++) {
-        const ci = co + i * N, ai = a.base + i * a.rs;
+        const ci = co + i * N,
+          ai = a.base + i * a.rs;
         for (let k = k0; k < k1; k++) {
-          const av = A[ai + k * a.cs]!, bk = b.base + k * b.rs;
+          const av = A[ai + k * a.cs]!,
+            bk = b.base + k * b.rs;
           for (let j = n0; j < n1; j++) C[ci + j] += av * B[bk + j * b.cs]!;
         }
       }
@@ -88,14 +95,21 @@ export function setBatchedGemm(fn: BatchedGemm | null): BatchedGemm | null {
  * Batch-broadcast op(a) @ op(b) into a plan; a weight shared by every batch
  * entry folds the batch into M (when a's rows are stored contiguously).
  */
-export function matmulPlan(aShape: readonly number[], bShape: readonly number[], outShape: readonly number[], { transposeA, transposeB }: MatmulParams): MatmulPlan {
+export function matmulPlan(
+  aShape: readonly number[],
+  bShape: readonly number[],
+  outShape: readonly number[],
+  { transposeA, transposeB }: MatmulParams,
+): MatmulPlan {
   const [M, K] = matrixDims(aShape, transposeA);
   const N = matrixDims(bShape, transposeB)[1];
   const batchShape = outShape.slice(0, -2);
   const batch = sizeOf(batchShape);
-  const aIndex = broadcastIndex(aShape.slice(0, -2), batchShape), bIndex = broadcastIndex(bShape.slice(0, -2), batchShape);
+  const aIndex = broadcastIndex(aShape.slice(0, -2), batchShape),
+    bIndex = broadcastIndex(bShape.slice(0, -2), batchShape);
   const flags = { transposeA, transposeB };
-  if (!aIndex && !transposeA && sizeOf(bShape.slice(0, -2)) === 1) return { M: M * batch, K, N, batch: 1, aIndex: null, bIndex: null, ...flags };
+  if (!aIndex && !transposeA && sizeOf(bShape.slice(0, -2)) === 1)
+    return { M: M * batch, K, N, batch: 1, aIndex: null, bIndex: null, ...flags };
   return { M, K, N, batch, aIndex, bIndex, ...flags };
 }
 

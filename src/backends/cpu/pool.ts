@@ -33,10 +33,20 @@ let idleBytes = 0;
 
 const keyOf = (dtype: DType, n: number) => `${dtype}:${n}`;
 
-const CTOR = { float32: Float32Array, float64: Float64Array, int32: Int32Array, float16: Uint16Array, bfloat16: Uint16Array, bool: Uint8Array } as const;
+const CTOR = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  bool: Uint8Array,
+} as const;
 /** The heap blocks of live buffers, by address (a map of numbers costs the collector less than a WeakMap of views). */
 const blocks = new Map<number, Block>();
-const collected = new FinalizationRegistry<Block>((b) => { blocks.delete(b.ptr); wasmRuntime().heap.free(b); });
+const collected = new FinalizationRegistry<Block>((b) => {
+  blocks.delete(b.ptr);
+  wasmRuntime().heap.free(b);
+});
 
 function fromHeap(dtype: DType, n: number): StorageArray | null {
   const rt = wasmRuntime();

@@ -49,13 +49,15 @@ function logsumexpRows(X: StorageArray, rows: number, cols: number): Float64Arra
 }
 
 export const logsumexp: CpuKernel = ([x], _p, out) => {
-  const { X, rows, cols } = rowsOf(x!), res = takeBuffer(out.dtype, rows, true);
+  const { X, rows, cols } = rowsOf(x!),
+    res = takeBuffer(out.dtype, rows, true);
   res.set(logsumexpRows(X, rows, cols));
   return res;
 };
 
 export const logSoftmax: CpuKernel = ([x], _p, out) => {
-  const { X, rows, cols } = rowsOf(x!), res = takeBuffer(out.dtype, X.length, true);
+  const { X, rows, cols } = rowsOf(x!),
+    res = takeBuffer(out.dtype, X.length, true);
   const lse = logsumexpRows(X, rows, cols);
   if (wasmSubtractRows(X, lse, rows, cols, res)) return res;
   for (let r = 0; r < rows; r++) {
@@ -66,12 +68,19 @@ export const logSoftmax: CpuKernel = ([x], _p, out) => {
 };
 
 export const softmax: CpuKernel = ([x], _p, out) => {
-  const { X, rows, cols } = rowsOf(x!), res = takeBuffer(out.dtype, X.length, true);
+  const { X, rows, cols } = rowsOf(x!),
+    res = takeBuffer(out.dtype, X.length, true);
   if (wasmSoftmax(X, rows, cols, res)) return res;
   for (let r = 0; r < rows; r++) {
-    const o = r * cols, e = o + cols, m = rowShift(X, o, cols);
+    const o = r * cols,
+      e = o + cols,
+      m = rowShift(X, o, cols);
     let s = 0;
-    for (let j = o; j < e; j++) { const v = Math.exp(X[j]! - m); res[j] = v; s += v; }
+    for (let j = o; j < e; j++) {
+      const v = Math.exp(X[j]! - m);
+      res[j] = v;
+      s += v;
+    }
     const inv = 1 / s;
     for (let j = o; j < e; j++) res[j] = res[j]! * inv;
   }
@@ -79,10 +88,13 @@ export const softmax: CpuKernel = ([x], _p, out) => {
 };
 
 export const softmaxGrad: CpuKernel = ([y, g], _p, out) => {
-  const { X: Y, rows, cols } = rowsOf(y!), G = g!.buf, res = takeBuffer(out.dtype, Y.length, true);
+  const { X: Y, rows, cols } = rowsOf(y!),
+    G = g!.buf,
+    res = takeBuffer(out.dtype, Y.length, true);
   if (wasmSoftmaxGrad(Y, G, rows, cols, res)) return res;
   for (let r = 0; r < rows; r++) {
-    const o = r * cols, e = o + cols;
+    const o = r * cols,
+      e = o + cols;
     let s = 0;
     for (let j = o; j < e; j++) s += Y[j]! * G[j]!;
     for (let j = o; j < e; j++) res[j] = Y[j]! * (G[j]! - s);
@@ -96,7 +108,16 @@ function affineOf(inputs: readonly Ref[], p: NormParams): { W: StorageArray | nu
 }
 
 /** out = (x − shift)·scale·W + B over row [o, o + n) (W, B indexed by column). */
-function writeNormalized(X: StorageArray, res: StorageArray, o: number, n: number, shift: number, scale: number, W: StorageArray | null, B: StorageArray | null): void {
+function writeNormalized(
+  X: StorageArray,
+  res: StorageArray,
+  o: number,
+  n: number,
+  shift: number,
+  scale: number,
+  W: StorageArray | null,
+  B: StorageArray | null,
+): void {
   for (let j = 0; j < n; j++) {
     let y = (X[o + j]! - shift) * scale;
     if (W) y *= W[j]!;
@@ -106,27 +127,34 @@ function writeNormalized(X: StorageArray, res: StorageArray, o: number, n: numbe
 }
 
 export const layerNorm: CpuKernel<NormParams> = (inputs, p, out) => {
-  const { X, rows, cols } = rowsOf(inputs[0]!), res = takeBuffer(out.dtype, X.length, true);
+  const { X, rows, cols } = rowsOf(inputs[0]!),
+    res = takeBuffer(out.dtype, X.length, true);
   const { W, B } = affineOf(inputs, p);
   if (wasmNorm("layernorm", X, W, B, rows, cols, p.eps, res)) return res;
   for (let r = 0; r < rows; r++) {
-    const o = r * cols, e = o + cols;
+    const o = r * cols,
+      e = o + cols;
     let s = 0;
     for (let j = o; j < e; j++) s += X[j]!;
     const mu = s / cols;
     let ss = 0;
-    for (let j = o; j < e; j++) { const d = X[j]! - mu; ss += d * d; }
+    for (let j = o; j < e; j++) {
+      const d = X[j]! - mu;
+      ss += d * d;
+    }
     writeNormalized(X, res, o, cols, mu, 1 / Math.sqrt(ss / cols + p.eps), W, B);
   }
   return res;
 };
 
 export const rmsNorm: CpuKernel<NormParams> = (inputs, p, out) => {
-  const { X, rows, cols } = rowsOf(inputs[0]!), res = takeBuffer(out.dtype, X.length, true);
+  const { X, rows, cols } = rowsOf(inputs[0]!),
+    res = takeBuffer(out.dtype, X.length, true);
   const { W } = affineOf(inputs, p);
   if (wasmNorm("rmsnorm", X, W, null, rows, cols, p.eps, res)) return res;
   for (let r = 0; r < rows; r++) {
-    const o = r * cols, e = o + cols;
+    const o = r * cols,
+      e = o + cols;
     let ss = 0;
     for (let j = o; j < e; j++) ss += X[j]! * X[j]!;
     writeNormalized(X, res, o, cols, 0, 1 / Math.sqrt(ss / cols + p.eps), W, null);
@@ -139,18 +167,29 @@ export const rmsNorm: CpuKernel<NormParams> = (inputs, p, out) => {
  * from the row's statistics recomputed here (two passes, as the forward).
  */
 export const normGrad: CpuKernel<NormGradParams> = ([x, h], p, out) => {
-  const { X, rows, cols } = rowsOf(x!), H = h!.buf, res = takeBuffer(out.dtype, X.length, true);
+  const { X, rows, cols } = rowsOf(x!),
+    H = h!.buf,
+    res = takeBuffer(out.dtype, X.length, true);
   for (let r = 0; r < rows; r++) {
-    const o = r * cols, e = o + cols;
+    const o = r * cols,
+      e = o + cols;
     let mu = 0;
     if (p.center) {
       for (let j = o; j < e; j++) mu += X[j]!;
       mu /= cols;
     }
-    let ss = 0, sh = 0, shx = 0;
-    for (let j = o; j < e; j++) { const d = X[j]! - mu; ss += d * d; sh += H[j]!; shx += H[j]! * d; }
+    let ss = 0,
+      sh = 0,
+      shx = 0;
+    for (let j = o; j < e; j++) {
+      const d = X[j]! - mu;
+      ss += d * d;
+      sh += H[j]!;
+      shx += H[j]! * d;
+    }
     const scale = 1 / Math.sqrt(ss / cols + p.eps);
-    const mh = p.center ? sh / cols : 0, k = (shx / cols) * scale * scale; // mean(h·x̂)·r
+    const mh = p.center ? sh / cols : 0,
+      k = (shx / cols) * scale * scale; // mean(h·x̂)·r
     for (let j = o; j < e; j++) res[j] = scale * (H[j]! - mh - (X[j]! - mu) * k);
   }
   return res;

@@ -60,7 +60,10 @@ export function specializedKernel(name: string, fn: ScalarFn) {
     const res = takeBuffer(out.dtype, sizeOf(out.shape), true);
     if (res.length === 0 || wasmElementwise(name, inputs, out, res)) return res;
     const run = compiledRun(name, fn, inputs.length, [...inputs.map((x) => x.dtype), out.dtype]);
-    const { shape, strides } = collapse(out.shape, inputs.map((x) => broadcastStrides(x.shape, out.shape)));
+    const { shape, strides } = collapse(
+      out.shape,
+      inputs.map((x) => broadcastStrides(x.shape, out.shape)),
+    );
     const r = shape.length;
     const len = r ? shape[r - 1]! : 1;
     const args: (StorageArray | number)[] = [];

@@ -7,14 +7,21 @@ import type { StorageArray } from "../../tensor/dtype.js";
  * src[srcBase + m·srcStrides] to dst[dstBase + m·dstStrides].
  */
 export function copyStrided(
-  src: StorageArray, srcBase: number, srcStrides: readonly number[],
-  dst: StorageArray, dstBase: number, dstStrides: readonly number[],
+  src: StorageArray,
+  srcBase: number,
+  srcStrides: readonly number[],
+  dst: StorageArray,
+  dstBase: number,
+  dstStrides: readonly number[],
   shape: Shape,
 ): void {
   if (sizeOf(shape) === 0) return;
   // fewest axes: a contiguous block of any rank is one run
   const c = collapse(shape, [srcStrides, dstStrides]);
-  if (c.shape.length === 0) { dst[dstBase] = src[srcBase]!; return; }
+  if (c.shape.length === 0) {
+    dst[dstBase] = src[srcBase]!;
+    return;
+  }
   copyLoopFor(src, dst)(src, srcBase, c.strides[0]!, dst, dstBase, c.strides[1]!, c.shape);
 }
 
@@ -28,22 +35,32 @@ type CopyLoop = typeof copyLoop;
  * against ~4 µs).
  */
 function copyLoop(
-  src: StorageArray, srcBase: number, srcStrides: readonly number[],
-  dst: StorageArray, dstBase: number, dstStrides: readonly number[],
+  src: StorageArray,
+  srcBase: number,
+  srcStrides: readonly number[],
+  dst: StorageArray,
+  dstBase: number,
+  dstStrides: readonly number[],
   shape: readonly number[],
 ): void {
   // the last two axes are plain nested loops (rows of a transpose or of a
   // head split are often 8-64 long); an odometer walks the axes before them
   const r = shape.length;
-  const L = shape[r - 1]!, ss = srcStrides[r - 1]!, ds = dstStrides[r - 1]!;
-  const M = r >= 2 ? shape[r - 2]! : 1, ms = r >= 2 ? srcStrides[r - 2]! : 0, md = r >= 2 ? dstStrides[r - 2]! : 0;
+  const L = shape[r - 1]!,
+    ss = srcStrides[r - 1]!,
+    ds = dstStrides[r - 1]!;
+  const M = r >= 2 ? shape[r - 2]! : 1,
+    ms = r >= 2 ? srcStrides[r - 2]! : 0,
+    md = r >= 2 ? dstStrides[r - 2]! : 0;
   let outer = 1;
   for (let k = 0; k < r - 2; k++) outer *= shape[k]!;
   const idx = new Array<number>(Math.max(0, r - 2)).fill(0);
-  let so = srcBase, doff = dstBase;
+  let so = srcBase,
+    doff = dstBase;
   for (let t = 0; t < outer; t++) {
     for (let i = 0; i < M; i++) {
-      const s0 = so + i * ms, d0 = doff + i * md;
+      const s0 = so + i * ms,
+        d0 = doff + i * md;
       if (ss === 1 && ds === 1 && L >= 256) {
         // a view costs ~100 ns to make: worth it for long runs only
         (dst as Float64Array).set((src as Float64Array).subarray(s0, s0 + L), d0);
@@ -52,9 +69,11 @@ function copyLoop(
       }
     }
     for (let k = r - 3; k >= 0; k--) {
-      so += srcStrides[k]!; doff += dstStrides[k]!;
+      so += srcStrides[k]!;
+      doff += dstStrides[k]!;
       if (++idx[k]! < shape[k]!) break;
-      so -= srcStrides[k]! * shape[k]!; doff -= dstStrides[k]! * shape[k]!;
+      so -= srcStrides[k]! * shape[k]!;
+      doff -= dstStrides[k]! * shape[k]!;
       idx[k] = 0;
     }
   }

@@ -11,9 +11,15 @@ export const SETUP_HINT = "no WebGPU adapter; for a software one (Mesa lavapipe)
 
 /** The limits the backend reads; requested at the adapter's own maxima. */
 const WANTED_LIMITS = [
-  "maxStorageBufferBindingSize", "maxBufferSize", "maxComputeWorkgroupStorageSize",
-  "maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupSizeX", "maxComputeWorkgroupSizeY",
-  "maxComputeWorkgroupsPerDimension", "maxStorageBuffersPerShaderStage", "minUniformBufferOffsetAlignment",
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+  "minUniformBufferOffsetAlignment",
 ] as const;
 
 export type LimitName = (typeof WANTED_LIMITS)[number];
@@ -33,9 +39,12 @@ export interface DeviceHandle {
  * and invocations as SIMD lanes: barriers are context switches, so kernels
  * pick shapes with fewer of them there.
  */
-export const isSoftwareAdapter = (h: DeviceHandle): boolean => h.info.architecture === "software" || /llvmpipe|swiftshader/i.test(h.adapterName);
+export const isSoftwareAdapter = (h: DeviceHandle): boolean =>
+  h.info.architecture === "software" || /llvmpipe|swiftshader/i.test(h.adapterName);
 
-interface Dawn { gpu: GPU }
+interface Dawn {
+  gpu: GPU;
+}
 
 let dawn: Dawn | null = null;
 /** Devices acquired and not yet released; Dawn's GPU object is dropped when none is left. */
@@ -127,7 +136,10 @@ export async function probeAdapter(): Promise<{ available: boolean; reason?: str
 
 export function statusInfo(h: DeviceHandle): Record<string, unknown> {
   return {
-    adapter: h.adapterName, ...h.info, limits: h.limits, features: h.features,
+    adapter: h.adapterName,
+    ...h.info,
+    limits: h.limits,
+    features: h.features,
     dtypes: "float32, int32, bool; float16/bfloat16 stored as 16 bits and computed in float32; no float64 (WGSL has none)",
   };
 }

@@ -36,10 +36,27 @@ export function webgpuKernels(): Record<string, GpuKernel> {
   table ??= {
     ...Object.fromEntries(UNARY.map((r) => [r.name, unaryKernel(r)])),
     ...Object.fromEntries(BINARY.map((r) => [r.name, binaryKernel(r)])),
-    where, cast, sum, max, argmax,
-    reshape, transpose, broadcastTo, slice, pad, concat,
-    gather, scatterAdd, matmul,
-    logsumexp, softmax, softmaxGrad, logSoftmax, layerNorm, rmsNorm, normGrad,
+    where,
+    cast,
+    sum,
+    max,
+    argmax,
+    reshape,
+    transpose,
+    broadcastTo,
+    slice,
+    pad,
+    concat,
+    gather,
+    scatterAdd,
+    matmul,
+    logsumexp,
+    softmax,
+    softmaxGrad,
+    logSoftmax,
+    layerNorm,
+    rmsNorm,
+    normGrad,
   };
   return table;
 }
@@ -51,11 +68,17 @@ function toDevice(values: StorageArray, dtype: DType): ArrayBufferView {
 
 function fromDevice(bytes: ArrayBuffer, dtype: DType, size: number): StorageArray {
   switch (dtype) {
-    case "float32": return new Float32Array(bytes, 0, size);
-    case "int32": return new Int32Array(bytes, 0, size);
-    case "bool": return Uint8Array.from(new Uint32Array(bytes, 0, size));
-    case "float16": case "bfloat16": return new Uint16Array(bytes, 0, size);
-    case "float64": throw new AnchorError("webgpu: float64 buffers cannot exist on this backend");
+    case "float32":
+      return new Float32Array(bytes, 0, size);
+    case "int32":
+      return new Int32Array(bytes, 0, size);
+    case "bool":
+      return Uint8Array.from(new Uint32Array(bytes, 0, size));
+    case "float16":
+    case "bfloat16":
+      return new Uint16Array(bytes, 0, size);
+    case "float64":
+      throw new AnchorError("webgpu: float64 buffers cannot exist on this backend");
   }
 }
 
@@ -82,9 +105,13 @@ function makeBackend(handle: DeviceHandle): WebGPUBackend {
       return fromDevice(bytes, dtype, size);
     },
     readSync() {
-      throw new AnchorError("webgpu tensors cannot be read synchronously (WebGPU maps buffers asynchronously): use `await t.data()` or `await t.array()` instead of dataSync()/item()/arraySync()");
+      throw new AnchorError(
+        "webgpu tensors cannot be read synchronously (WebGPU maps buffers asynchronously): use `await t.data()` or `await t.array()` instead of dataSync()/item()/arraySync()",
+      );
     },
-    free(buf) { rt.free(buf); },
+    free(buf) {
+      rt.free(buf);
+    },
     run(prim: string, inputs: readonly GpuRef[], params: unknown, out: OutSpec) {
       rt.assertAlive();
       const k = kernels[prim];

@@ -67,7 +67,10 @@ export function sizeClass(bytes: number): number {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 /** The bit pattern of a float32, for passing floats as u32 params. */
-export function f32Bits(x: number): number { f32[0] = x; return u32[0]!; }
+export function f32Bits(x: number): number {
+  f32[0] = x;
+  return u32[0]!;
+}
 
 function padTo4(data: ArrayBufferView, bytes: number): Uint8Array {
   const padded = new Uint8Array(bytes);
@@ -78,7 +81,14 @@ function padTo4(data: ArrayBufferView, bytes: number): Uint8Array {
 /** Index-error codes written by kernels into the error flag buffer. */
 export const INDEX_ERROR_OPS = ["", "gather", "scatterAdd"] as const;
 
-interface PendingRead { src: GPUBuffer; bytes: number; staging: GPUBuffer; stagingClass: number; resolve(b: ArrayBuffer): void; reject(e: unknown): void }
+interface PendingRead {
+  src: GPUBuffer;
+  bytes: number;
+  staging: GPUBuffer;
+  stagingClass: number;
+  resolve(b: ArrayBuffer): void;
+  reject(e: unknown): void;
+}
 
 export interface RuntimeStats {
   /** Bytes in GPU buffers the pool created and has not destroyed (live + pooled). */
@@ -125,24 +135,35 @@ export class Runtime {
   constructor(readonly handle: DeviceHandle) {
     this.device = handle.device;
     this.limits = handle.limits;
-    this.device.onuncapturederror = (ev) => { this.uncaptured.push(ev.error.message); };
-    void handle.lost.then((reason) => { this.lostReason = this.released ? "the backend was released" : reason; });
+    this.device.onuncapturederror = (ev) => {
+      this.uncaptured.push(ev.error.message);
+    };
+    void handle.lost.then((reason) => {
+      this.lostReason = this.released ? "the backend was released" : reason;
+    });
     this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.uploadArena = this.device.createBuffer({ size: UPLOAD_ARENA_BYTES, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    this.errorFlag = this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    this.errorFlag = this.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
   }
 
   // --- buffers ------------------------------------------------------------
 
   /** The largest tensor a kernel may bind, in bytes. */
-  get maxBinding(): number { return Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize); }
+  get maxBinding(): number {
+    return Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+  }
 
   /** A storage buffer of at least `bytes`; `forUpload` excludes buffers still used by unsubmitted work. */
   alloc(bytes: number, what: string, forUpload = false): GpuBuffer {
     this.assertAlive();
     if (bytes > this.maxBinding) {
       const limit = this.limits.maxBufferSize < this.limits.maxStorageBufferBindingSize ? "maxBufferSize" : "maxStorageBufferBindingSize";
-      throw new AnchorError(`webgpu: ${what} needs ${bytes} bytes, more than this device's ${limit} (${this.maxBinding} bytes); split it into smaller tensors or use the cpu backend`);
+      throw new AnchorError(
+        `webgpu: ${what} needs ${bytes} bytes, more than this device's ${limit} (${this.maxBinding} bytes); split it into smaller tensors or use the cpu backend`,
+      );
     }
     const cls = Math.min(sizeClass(bytes), this.maxBinding - (this.maxBinding % 4));
     const recent = forUpload ? undefined : this.dirty.get(cls)?.pop();
@@ -153,7 +174,10 @@ export class Runtime {
       this.stats.pooledBytes -= cls;
       return { buffer: reused, bytes: cls };
     }
-    const buffer = this.device.createBuffer({ size: cls, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const buffer = this.device.createBuffer({
+      size: cls,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
     this.stats.allocatedBytes += cls;
     return { buffer, bytes: cls };
   }
@@ -237,7 +261,8 @@ export class Runtime {
     let layout = this.layouts.get(key);
     if (!layout) {
       const entries: GPUBindGroupLayoutEntry[] = bindings.map((b, i) => ({
-        binding: i, visibility: GPUShaderStage.COMPUTE,
+        binding: i,
+        visibility: GPUShaderStage.COMPUTE,
         buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
       }));
       entries.push({ binding: bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } });
@@ -269,7 +294,8 @@ export class Runtime {
     const max = this.limits.maxComputeWorkgroupsPerDimension;
     if (total <= max) return [total, 1, 1];
     const y = Math.ceil(total / max);
-    if (y > max) throw new AnchorError(`webgpu: ${name} needs ${total} workgroups, more than ${max}² (maxComputeWorkgroupsPerDimension squared)`);
+    if (y > max)
+      throw new AnchorError(`webgpu: ${name} needs ${total} workgroups, more than ${max}² (maxComputeWorkgroupsPerDimension squared)`);
     return [max, y, 1];
   }
 
@@ -282,7 +308,7 @@ export class Runtime {
     const pipe = this.pipeline(d, key, layout);
     const words = Math.max(4, Math.ceil(d.params.length / 4) * 4);
     const align = this.limits.minUniformBufferOffsetAlignment;
-    const slot = Math.ceil(words * 4 / align) * align;
+    const slot = Math.ceil((words * 4) / align) * align;
     if (this.arenaOffset + slot > ARENA_BYTES) this.submit();
     const offset = this.arenaOffset;
     this.arenaOffset += slot;
@@ -334,7 +360,8 @@ export class Runtime {
     this.assertAlive();
     const padded = Math.max(4, Math.ceil(bytes / 4) * 4);
     const cls = sizeClass(padded);
-    const staging = this.staging.get(cls)?.pop() ?? this.device.createBuffer({ size: cls, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging =
+      this.staging.get(cls)?.pop() ?? this.device.createBuffer({ size: cls, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     // Encode the copy now, so later kernels that reuse `src` cannot overwrite it first.
     this.copy(src, 0, staging, 0, padded);
     return new Promise((resolve, reject) => {
@@ -391,7 +418,9 @@ export class Runtime {
 
   /** Map the staging buffers, failing (not hanging) if the device is lost. */
   private async untilMapped(bufs: readonly GPUBuffer[]): Promise<void> {
-    const lost = this.handle.lost.then((reason) => { throw this.lostError(reason); });
+    const lost = this.handle.lost.then((reason) => {
+      throw this.lostError(reason);
+    });
     await Promise.race([Promise.all(bufs.map((b) => b.mapAsync(GPUMapMode.READ))), lost]);
   }
 
@@ -409,7 +438,9 @@ export class Runtime {
       flagStaging.unmap();
       if (code) {
         const op = INDEX_ERROR_OPS[code!] ?? `kernel ${code}`;
-        return new AnchorError(`${op}: index ${index! | 0} at position ${position} is out of range for an axis of size ${size} (found on the webgpu device; results computed since then are invalid)`);
+        return new AnchorError(
+          `${op}: index ${index! | 0} at position ${position} is out of range for an axis of size ${size} (found on the webgpu device; results computed since then are invalid)`,
+        );
       }
     }
     return null;
@@ -418,15 +449,19 @@ export class Runtime {
   // --- lifecycle ----------------------------------------------------------
 
   private lostError(reason: string): AnchorError {
-    return new AnchorError(`webgpu: the device was lost (${reason}); tensors on it are gone. Call await ag.useBackend("webgpu") to start a new device.`);
+    return new AnchorError(
+      `webgpu: the device was lost (${reason}); tensors on it are gone. Call await ag.useBackend("webgpu") to start a new device.`,
+    );
   }
 
   assertAlive(): void {
-    if (this.released) throw new AnchorError("webgpu: the backend was released; call await ag.useBackend(\"webgpu\") to start it again");
+    if (this.released) throw new AnchorError('webgpu: the backend was released; call await ag.useBackend("webgpu") to start it again');
     if (this.lostReason !== null) throw this.lostError(this.lostReason);
   }
 
-  get isAlive(): boolean { return !this.released && this.lostReason === null; }
+  get isAlive(): boolean {
+    return !this.released && this.lostReason === null;
+  }
 
   /** Drop every buffer and pipeline; the device itself is destroyed by the caller. */
   release(): void {

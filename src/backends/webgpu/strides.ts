@@ -34,7 +34,14 @@ export const divParams = (shape: readonly number[]): number[] => shape.slice(1).
  * p(magicAt ..), so the shader needs MULHI_FN. Unrolled: rank is part of
  * the shader key.
  */
-export function offsetCode(flat: string, rank: number, dimsAt: number, vars: readonly string[], stridesAt: readonly number[], magicAt: number): string {
+export function offsetCode(
+  flat: string,
+  rank: number,
+  dimsAt: number,
+  vars: readonly string[],
+  stridesAt: readonly number[],
+  magicAt: number,
+): string {
   const lines = vars.map((v) => `  var ${v} = 0u;`);
   if (rank > 0) lines.push(`  var rem = ${flat};`);
   for (let k = rank - 1; k >= 0; k--) {
@@ -42,7 +49,11 @@ export function offsetCode(flat: string, rank: number, dimsAt: number, vars: rea
       lines.push("  { let c = rem;");
     } else {
       const m = magicAt + 2 * (k - 1);
-      lines.push(`  { let t = mulhi(p(${m}u), rem);`, `    let q = (t + ((rem - t) >> 1u)) >> p(${m + 1}u);`, `    let c = rem - q * p(${dimsAt + k}u);`);
+      lines.push(
+        `  { let t = mulhi(p(${m}u), rem);`,
+        `    let q = (t + ((rem - t) >> 1u)) >> p(${m + 1}u);`,
+        `    let c = rem - q * p(${dimsAt + k}u);`,
+      );
     }
     vars.forEach((v, i) => lines.push(`    ${v} = ${v} + c * p(${stridesAt[i]! + k}u);`));
     lines.push(k === 0 ? "  }" : "    rem = q; }");

@@ -16,10 +16,18 @@ import type { Access } from "./runtime.js";
 /** The WGSL scalar type one element is stored as (half formats: packed u32 words). */
 export function storageType(dtype: DType, op: string): "f32" | "i32" | "u32" {
   switch (dtype) {
-    case "float32": return "f32";
-    case "int32": return "i32";
-    case "bool": case "float16": case "bfloat16": return "u32";
-    case "float64": throw new DTypeError(`${op}: float64 is not supported on webgpu (WGSL has no 64-bit floats); cast to float32 first, or use the cpu backend`);
+    case "float32":
+      return "f32";
+    case "int32":
+      return "i32";
+    case "bool":
+    case "float16":
+    case "bfloat16":
+      return "u32";
+    case "float64":
+      throw new DTypeError(
+        `${op}: float64 is not supported on webgpu (WGSL has no 64-bit floats); cast to float32 first, or use the cpu backend`,
+      );
   }
 }
 

@@ -7,12 +7,23 @@ import type { Command } from "../command.js";
 export const demo: Command = {
   name: "demo",
   summary: "SFT a tiny InternVL, then DPO vs ACPO on synthetic shapes; writes runs/demo/report.html",
-  usage: "anchorgrad demo [--out DIR] [--seed N] [--align-steps N] [--align-lr X] [--sft-steps N] [--steps N] [--batch-size N] [--lr X] [--sft-lr X] [--beta X] [--delta X] [--quick] [--no-progress]",
+  usage:
+    "anchorgrad demo [--out DIR] [--seed N] [--align-steps N] [--align-lr X] [--sft-steps N] [--steps N] [--batch-size N] [--lr X] [--sft-lr X] [--beta X] [--delta X] [--quick] [--no-progress]",
   async run(argv) {
     const { values: v } = parseFlags(argv, {
-      out: { type: "string" }, seed: { type: "string" }, "align-steps": { type: "string" }, "align-lr": { type: "string" }, "sft-steps": { type: "string" }, steps: { type: "string" },
-      "batch-size": { type: "string" }, lr: { type: "string" }, "sft-lr": { type: "string" }, beta: { type: "string" }, delta: { type: "string" },
-      quick: { type: "boolean" }, "no-progress": { type: "boolean" },
+      out: { type: "string" },
+      seed: { type: "string" },
+      "align-steps": { type: "string" },
+      "align-lr": { type: "string" },
+      "sft-steps": { type: "string" },
+      steps: { type: "string" },
+      "batch-size": { type: "string" },
+      lr: { type: "string" },
+      "sft-lr": { type: "string" },
+      beta: { type: "string" },
+      delta: { type: "string" },
+      quick: { type: "boolean" },
+      "no-progress": { type: "boolean" },
     });
     // --quick (or ANCHORGRAD_DEMO_QUICK=1): the same pipeline on a fraction of the data and steps, for CI
     const quick = v.quick === true || process.env.ANCHORGRAD_DEMO_QUICK === "1";

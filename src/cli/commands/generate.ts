@@ -13,7 +13,8 @@ import type { Command } from "../command.js";
 export const generateCommand: Command = {
   name: "generate",
   summary: "answer a prompt about an image with an InternVL model directory",
-  usage: "anchorgrad generate --model DIR [--image FILE] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--system TEXT] [--backend cpu|webgpu]",
+  usage:
+    "anchorgrad generate --model DIR [--image FILE] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--system TEXT] [--backend cpu|webgpu]",
   async run(argv) {
     const { values } = parseFlags(argv, {
       model: { type: "string" },
@@ -41,23 +42,33 @@ export const generateCommand: Command = {
     if (!tokenizer) throw new AnchorError(`${values.model}: has no tokenizer.json; generate needs the checkpoint's tokenizer`);
     const images = values.image
       ? await preprocessImages([values.image as string], {
-        imageSize: config.vision.imageSize, minTiles: config.tiling.minTiles, maxTiles: config.tiling.maxTiles,
-        useThumbnail: config.tiling.useThumbnail, dynamic: config.tiling.dynamic,
-      })
+          imageSize: config.vision.imageSize,
+          minTiles: config.tiling.minTiles,
+          maxTiles: config.tiling.maxTiles,
+          useThumbnail: config.tiling.useThumbnail,
+          dynamic: config.tiling.dynamic,
+        })
       : null;
     const ids = encodePrompt(tokenizer, {
-      template: config.template, question: values.prompt as string, numImageToken: tokensPerTile(config),
+      template: config.template,
+      question: values.prompt as string,
+      numImageToken: tokensPerTile(config),
       ...(images && { numTiles: images.numTiles }),
       ...(values.system !== undefined && { system: values.system as string }),
     });
     const out = await generate(model, {
       inputIds: fromStorage(Int32Array.from(ids), [1, ids.length], "int32", "cpu"),
       pixelValues: images?.pixelValues ?? null,
-      maxNewTokens, temperature, topP, seed,
+      maxNewTokens,
+      temperature,
+      topP,
+      seed,
     });
     console.log(out.text![0]);
     const s = out.stats;
     const tiles = images ? `, ${images.numTiles[0]} tile${images.numTiles[0] === 1 ? "" : "s"}` : "";
-    console.error(`${s.newTokens} tokens in ${((s.prefillMs + s.decodeMs) / 1000).toFixed(2)} s: ${s.tokensPerSecond.toFixed(1)} tokens/s (prompt ${s.promptTokens} tokens${tiles}, prefill ${s.prefillMs.toFixed(0)} ms, ${backend})`);
+    console.error(
+      `${s.newTokens} tokens in ${((s.prefillMs + s.decodeMs) / 1000).toFixed(2)} s: ${s.tokensPerSecond.toFixed(1)} tokens/s (prompt ${s.promptTokens} tokens${tiles}, prefill ${s.prefillMs.toFixed(0)} ms, ${backend})`,
+    );
   },
 };

@@ -10,13 +10,19 @@ const DTYPES = { f32: "F32", bf16: "BF16", f16: "F16" } as const;
 
 /** A word list: a JSON array of strings, or one word per line. */
 async function readWords(path: string): Promise<string[]> {
-  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => { throw new UsageError(`--words ${path}: cannot read (${e.code ?? e.message})`); });
+  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`--words ${path}: cannot read (${e.code ?? e.message})`);
+  });
   if (text.trimStart().startsWith("[")) {
     const v = JSON.parse(text) as unknown;
-    if (!Array.isArray(v) || !v.every((w) => typeof w === "string")) throw new UsageError(`--words ${path}: expected a JSON array of strings`);
+    if (!Array.isArray(v) || !v.every((w) => typeof w === "string"))
+      throw new UsageError(`--words ${path}: expected a JSON array of strings`);
     return v as string[];
   }
-  return text.split(/\r?\n/).map((w) => w.trim()).filter(Boolean);
+  return text
+    .split(/\r?\n/)
+    .map((w) => w.trim())
+    .filter(Boolean);
 }
 
 export const initModel: Command = {
@@ -42,17 +48,24 @@ export const initModel: Command = {
     const dtype = DTYPES[values.dtype as keyof typeof DTYPES];
     if (!dtype) throw new UsageError(`--dtype must be f32, bf16 or f16, got "${values.dtype}"`);
     const preset = values.preset as string;
-    if (!(PRESETS as readonly string[]).includes(preset)) throw new UsageError(`unknown --preset "${preset}"; known: ${PRESETS.join(", ")}`);
+    if (!(PRESETS as readonly string[]).includes(preset))
+      throw new UsageError(`unknown --preset "${preset}"; known: ${PRESETS.join(", ")}`);
     const existing = await readdir(out).catch(() => [] as string[]);
-    if (existing.includes("config.json") && !values.force) throw new UsageError(`${out} already holds a model (config.json); pass --force to overwrite it`);
+    if (existing.includes("config.json") && !values.force)
+      throw new UsageError(`${out} already holds a model (config.json); pass --force to overwrite it`);
     const words = values.words ? await readWords(values.words as string) : undefined;
     const t0 = performance.now();
     const model = await createModel(out, {
-      preset, layout, seed, dtype,
+      preset,
+      layout,
+      seed,
+      dtype,
       ...(words && { words }),
       ...(values["tokenizer-from"] ? { tokenizerFrom: values["tokenizer-from"] as string } : {}),
     });
     const c = model.config;
-    console.log(`wrote ${out}: ${preset} (${layout} layout), ${parameterCount(c).toLocaleString("en-US")} parameters, vocabulary ${c.text.vocabSize}, seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `wrote ${out}: ${preset} (${layout} layout), ${parameterCount(c).toLocaleString("en-US")} parameters, vocabulary ${c.text.vocabSize}, seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
   },
 };

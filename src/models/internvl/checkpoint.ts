@@ -39,7 +39,10 @@ async function readJsonFile(path: string, required: boolean): Promise<Record<str
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The config of the model directory `dir` (the tokenizer supplies the original layout's <IMG_CONTEXT> id). */
@@ -50,14 +53,22 @@ export async function readConfig(dir: string, tokenizer: InternVLTokenizer | nul
   const file = join(dir, "config.json");
   if (!(await exists(file))) {
     const entries = (await readdir(dir)).sort();
-    throw new ConfigError(`${dir}: not a model directory: it has no config.json (${entries.length ? `it holds ${entries.slice(0, 8).join(", ")}${entries.length > 8 ? ", ..." : ""}` : "it is empty"})`);
+    throw new ConfigError(
+      `${dir}: not a model directory: it has no config.json (${entries.length ? `it holds ${entries.slice(0, 8).join(", ")}${entries.length > 8 ? ", ..." : ""}` : "it is empty"})`,
+    );
   }
   const json = (await readJsonFile(file, true))!;
   const preprocessor = await readJsonFile(join(dir, "preprocessor_config.json"), false);
-  const config = parseConfig(json, { file, ...(tokenizer && { imageTokenId: tokenizer.specialIds.imgContext }), ...(preprocessor && { preprocessor }) });
+  const config = parseConfig(json, {
+    file,
+    ...(tokenizer && { imageTokenId: tokenizer.specialIds.imgContext }),
+    ...(preprocessor && { preprocessor }),
+  });
   if (tokenizer) {
     if (tokenizer.specialIds.imgContext !== config.imageTokenId) {
-      throw new ConfigError(`${file}: image_token_id ${config.imageTokenId} is not the tokenizer's <IMG_CONTEXT> id ${tokenizer.specialIds.imgContext}`);
+      throw new ConfigError(
+        `${file}: image_token_id ${config.imageTokenId} is not the tokenizer's <IMG_CONTEXT> id ${tokenizer.specialIds.imgContext}`,
+      );
     }
     if (tokenizer.vocabSize > config.text.vocabSize) {
       throw new ConfigError(`${file}: vocab_size ${config.text.vocabSize} is smaller than the tokenizer's ${tokenizer.vocabSize} ids`);
@@ -86,7 +97,15 @@ export async function load(dir: string, opts: LoadOptions = {}): Promise<InternV
 }
 
 /** The files that make up a tokenizer, copied by `save`. */
-const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt", "generation_config.json"];
+const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "added_tokens.json",
+  "vocab.json",
+  "merges.txt",
+  "generation_config.json",
+];
 
 export interface SaveOptions {
   /** Layout of config.json and of the tensor names (default: the config's own). */
@@ -101,7 +120,8 @@ const TORCH_DTYPE = { F32: "float32", BF16: "bfloat16", F16: "float16" } as cons
 
 /** Write config.json, model.safetensors (and, for "-hf", preprocessor_config.json) into `dir`. */
 export async function save(dir: string, config: InternVLConfig, params: InternVLParams, opts: SaveOptions = {}): Promise<void> {
-  const layout = opts.layout ?? config.layout, dtype = opts.dtype ?? "F32";
+  const layout = opts.layout ?? config.layout,
+    dtype = opts.dtype ?? "F32";
   const json = configJson(config, layout, TORCH_DTYPE[dtype]); // validates the layout before anything is written
   await mkdir(dir, { recursive: true });
   await saveWeights(join(dir, "model.safetensors"), config, params, layout, { dtype });
@@ -134,24 +154,38 @@ export interface CreateOptions {
 export async function createModel(dir: string, opts: CreateOptions): Promise<InternVLModel> {
   let config: InternVLConfig = { ...preset(opts.preset), layout: opts.layout };
   if (opts.layout === "hf" && config.template !== "internvl2_5") {
-    throw new ConfigError(`preset "${opts.preset}" uses the ${config.template} template, which the "-hf" layout cannot express; use --layout original`);
+    throw new ConfigError(
+      `preset "${opts.preset}" uses the ${config.template} template, which the "-hf" layout cannot express; use --layout original`,
+    );
   }
   let tokenizer: InternVLTokenizer;
   if (opts.preset.startsWith("tiny")) {
-    tokenizer = await writeWordLevelTokenizer(dir, opts.words ?? TINY_WORDS, { template: config.template, modelMaxLength: config.text.maxPositionEmbeddings });
+    tokenizer = await writeWordLevelTokenizer(dir, opts.words ?? TINY_WORDS, {
+      template: config.template,
+      modelMaxLength: config.text.maxPositionEmbeddings,
+    });
     config = {
       ...config,
       imageTokenId: tokenizer.specialIds.imgContext,
       text: { ...config.text, vocabSize: tokenizer.vocabSize, eosTokenId: tokenizer.specialIds.imEnd },
     };
   } else {
-    if (!opts.tokenizerFrom) throw new AnchorError(`preset "${opts.preset}" needs its checkpoint's tokenizer: pass tokenizerFrom (--tokenizer-from DIR) with its tokenizer.json`);
+    if (!opts.tokenizerFrom)
+      throw new AnchorError(
+        `preset "${opts.preset}" needs its checkpoint's tokenizer: pass tokenizerFrom (--tokenizer-from DIR) with its tokenizer.json`,
+      );
     tokenizer = await loadTokenizer(opts.tokenizerFrom);
     if (tokenizer.specialIds.imgContext !== config.imageTokenId) {
-      throw new ConfigError(`${opts.tokenizerFrom}: <IMG_CONTEXT> is id ${tokenizer.specialIds.imgContext}, but preset "${opts.preset}" expects ${config.imageTokenId}; is this the ${opts.preset} tokenizer?`);
+      throw new ConfigError(
+        `${opts.tokenizerFrom}: <IMG_CONTEXT> is id ${tokenizer.specialIds.imgContext}, but preset "${opts.preset}" expects ${config.imageTokenId}; is this the ${opts.preset} tokenizer?`,
+      );
     }
   }
   const params = initParams(config, opts.seed);
-  await save(dir, config, params, { layout: opts.layout, ...(opts.dtype && { dtype: opts.dtype }), ...(opts.tokenizerFrom && { tokenizerFrom: opts.tokenizerFrom }) });
+  await save(dir, config, params, {
+    layout: opts.layout,
+    ...(opts.dtype && { dtype: opts.dtype }),
+    ...(opts.tokenizerFrom && { tokenizerFrom: opts.tokenizerFrom }),
+  });
   return { config, params, tokenizer };
 }

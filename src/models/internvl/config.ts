@@ -99,23 +99,30 @@ export function tokensPerTile(c: InternVLConfig): number {
 
 /** How many ViT layers run: all of them for select_layer -1. */
 export function visionDepth(c: InternVLConfig): number {
-  const L = c.vision.numLayers, s = c.selectLayer;
+  const L = c.vision.numLayers,
+    s = c.selectLayer;
   return s < 0 ? L + 1 + s : s;
 }
 
 /** Throws a ConfigError unless the sizes fit together. */
 export function validateConfig(c: InternVLConfig, where = "config"): InternVLConfig {
-  const v = c.vision, t = c.text;
-  const fail = (msg: string): never => { throw new ConfigError(`${where}: ${msg}`); };
+  const v = c.vision,
+    t = c.text;
+  const fail = (msg: string): never => {
+    throw new ConfigError(`${where}: ${msg}`);
+  };
   if (v.imageSize % v.patchSize !== 0) fail(`vision image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
   if (v.hiddenSize % v.numHeads !== 0) fail(`vision hidden_size ${v.hiddenSize} is not a multiple of num_attention_heads ${v.numHeads}`);
   const k = 1 / c.downsampleRatio;
   if (!Number.isInteger(k) || k < 1) fail(`downsample_ratio ${c.downsampleRatio} must be 1/k for an integer k`);
-  if ((v.imageSize / v.patchSize) % k !== 0) fail(`the ${v.imageSize / v.patchSize}-patch grid cannot be pixel-shuffled by downsample_ratio ${c.downsampleRatio}`);
-  if (t.numHeads % t.numKvHeads !== 0) fail(`text num_attention_heads ${t.numHeads} is not a multiple of num_key_value_heads ${t.numKvHeads}`);
+  if ((v.imageSize / v.patchSize) % k !== 0)
+    fail(`the ${v.imageSize / v.patchSize}-patch grid cannot be pixel-shuffled by downsample_ratio ${c.downsampleRatio}`);
+  if (t.numHeads % t.numKvHeads !== 0)
+    fail(`text num_attention_heads ${t.numHeads} is not a multiple of num_key_value_heads ${t.numKvHeads}`);
   if (t.headDim % 2 !== 0) fail(`text head_dim ${t.headDim} must be even for RoPE`);
   const depth = visionDepth(c);
-  if (!Number.isInteger(depth) || depth < 0 || depth > v.numLayers) fail(`select_layer ${c.selectLayer} is out of range for ${v.numLayers} vision layers`);
+  if (!Number.isInteger(depth) || depth < 0 || depth > v.numLayers)
+    fail(`select_layer ${c.selectLayer} is out of range for ${v.numLayers} vision layers`);
   if (!Number.isInteger(c.imageTokenId) || c.imageTokenId < 0 || c.imageTokenId >= t.vocabSize) {
     fail(`the <IMG_CONTEXT> id ${c.imageTokenId} is not in the vocabulary of ${t.vocabSize}`);
   }
@@ -125,14 +132,38 @@ export function validateConfig(c: InternVLConfig, where = "config"): InternVLCon
 // --- presets ---------------------------------------------------------------
 
 const INTERN_VIT_300M: VisionConfig = {
-  hiddenSize: 1024, numLayers: 24, numHeads: 16, intermediateSize: 4096, imageSize: 448, patchSize: 14, numChannels: 3,
-  layerNormEps: 1e-6, qkvBias: true, layerScaleInit: 0.1, initializerRange: 0.02,
+  hiddenSize: 1024,
+  numLayers: 24,
+  numHeads: 16,
+  intermediateSize: 4096,
+  imageSize: 448,
+  patchSize: 14,
+  numChannels: 3,
+  layerNormEps: 1e-6,
+  qkvBias: true,
+  layerScaleInit: 0.1,
+  initializerRange: 0.02,
 };
 
 const QWEN2_0_5B: TextConfig = {
-  arch: "qwen2", hiddenSize: 896, numLayers: 24, numHeads: 14, numKvHeads: 2, headDim: 64, intermediateSize: 4864,
-  vocabSize: 151674, ropeTheta: 1e6, ropeScaling: { type: "dynamic", factor: 2 }, rmsNormEps: 1e-6, qkvBias: true, qkNorm: false, tieWordEmbeddings: false,
-  maxPositionEmbeddings: 32768, bosTokenId: 151643, eosTokenId: 151645, initializerRange: 0.02,
+  arch: "qwen2",
+  hiddenSize: 896,
+  numLayers: 24,
+  numHeads: 14,
+  numKvHeads: 2,
+  headDim: 64,
+  intermediateSize: 4864,
+  vocabSize: 151674,
+  ropeTheta: 1e6,
+  ropeScaling: { type: "dynamic", factor: 2 },
+  rmsNormEps: 1e-6,
+  qkvBias: true,
+  qkNorm: false,
+  tieWordEmbeddings: false,
+  maxPositionEmbeddings: 32768,
+  bosTokenId: 151643,
+  eosTokenId: 151645,
+  initializerRange: 0.02,
 };
 
 const STANDARD_TILING: TilingConfig = { dynamic: true, minTiles: 1, maxTiles: 12, useThumbnail: true };
@@ -158,10 +189,33 @@ const TINY_INIT_STD = 0.1;
 function tiny(arch: "qwen2" | "qwen3", vocabSize: number, imageTokenId: number): InternVLConfig {
   return {
     ...base,
-    vision: { ...INTERN_VIT_300M, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, imageSize: 56, patchSize: 7, initializerRange: TINY_INIT_STD },
+    vision: {
+      ...INTERN_VIT_300M,
+      hiddenSize: 32,
+      numLayers: 2,
+      numHeads: 4,
+      intermediateSize: 64,
+      imageSize: 56,
+      patchSize: 7,
+      initializerRange: TINY_INIT_STD,
+    },
     text: {
-      ...QWEN2_0_5B, arch, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, intermediateSize: 128, initializerRange: TINY_INIT_STD,
-      vocabSize, ropeScaling: null, qkvBias: arch === "qwen2", qkNorm: arch === "qwen3", maxPositionEmbeddings: 2048, bosTokenId: null, eosTokenId: null,
+      ...QWEN2_0_5B,
+      arch,
+      hiddenSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      intermediateSize: 128,
+      initializerRange: TINY_INIT_STD,
+      vocabSize,
+      ropeScaling: null,
+      qkvBias: arch === "qwen2",
+      qkNorm: arch === "qwen3",
+      maxPositionEmbeddings: 2048,
+      bosTokenId: null,
+      eosTokenId: null,
     },
     template: "internvl2_5",
     imageTokenId,
@@ -182,17 +236,37 @@ export function preset(name: PresetName | string): InternVLConfig {
     }
     case "internvl2-1b":
       // Qwen2-0.5B-Instruct's 151,646 ids plus InternVL's 9 added tokens; <IMG_CONTEXT> = 151648
-      return { ...base, vision: INTERN_VIT_300M, text: { ...QWEN2_0_5B, vocabSize: 151655, ropeScaling: null }, template: "Hermes-2", imageTokenId: 151648 };
+      return {
+        ...base,
+        vision: INTERN_VIT_300M,
+        text: { ...QWEN2_0_5B, vocabSize: 151655, ropeScaling: null },
+        template: "Hermes-2",
+        imageTokenId: 151648,
+      };
     case "internvl2.5-1b":
     case "internvl3-1b":
       return { ...base, vision: INTERN_VIT_300M, text: QWEN2_0_5B, template: "internvl2_5", imageTokenId: 151667 };
     case "internvl3.5-1b":
       // Qwen3-0.6B with an untied head (the published 0.8B language-model count needs it)
       return {
-        ...base, vision: INTERN_VIT_300M, template: "internvl2_5", imageTokenId: 151671,
+        ...base,
+        vision: INTERN_VIT_300M,
+        template: "internvl2_5",
+        imageTokenId: 151671,
         text: {
-          ...QWEN2_0_5B, arch: "qwen3", hiddenSize: 1024, numLayers: 28, numHeads: 16, numKvHeads: 8, headDim: 128,
-          intermediateSize: 3072, vocabSize: 151936, ropeScaling: null, qkvBias: false, qkNorm: true, maxPositionEmbeddings: 40960,
+          ...QWEN2_0_5B,
+          arch: "qwen3",
+          hiddenSize: 1024,
+          numLayers: 28,
+          numHeads: 16,
+          numKvHeads: 8,
+          headDim: 128,
+          intermediateSize: 3072,
+          vocabSize: 151936,
+          ropeScaling: null,
+          qkvBias: false,
+          qkNorm: true,
+          maxPositionEmbeddings: 40960,
         },
       };
     default:
@@ -205,11 +279,19 @@ export function preset(name: PresetName | string): InternVLConfig {
 type Json = Record<string, unknown>;
 
 class Reader {
-  constructor(private readonly file: string, private readonly obj: Json, private readonly prefix: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly obj: Json,
+    private readonly prefix: string,
+  ) {}
 
-  private where(key: string) { return `${this.file}: ${this.prefix}${key}`; }
+  private where(key: string) {
+    return `${this.file}: ${this.prefix}${key}`;
+  }
 
-  has(key: string): boolean { return this.obj[key] !== undefined && this.obj[key] !== null; }
+  has(key: string): boolean {
+    return this.obj[key] !== undefined && this.obj[key] !== null;
+  }
 
   num(key: string, dflt?: number): number {
     const v = this.obj[key];
@@ -217,7 +299,8 @@ class Reader {
       if (dflt !== undefined) return dflt;
       throw new ConfigError(`${this.where(key)} is missing`);
     }
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new ConfigError(`${this.where(key)} must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isFinite(v))
+      throw new ConfigError(`${this.where(key)} must be a number, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -231,7 +314,8 @@ class Reader {
   square(key: string, dflt?: number): number {
     const v = this.obj[key];
     if (Array.isArray(v)) {
-      if (v.length !== 2 || v[0] !== v[1] || !Number.isInteger(v[0])) throw new ConfigError(`${this.where(key)} must be square, got ${JSON.stringify(v)}`);
+      if (v.length !== 2 || v[0] !== v[1] || !Number.isInteger(v[0]))
+        throw new ConfigError(`${this.where(key)} must be square, got ${JSON.stringify(v)}`);
       return v[0] as number;
     }
     return this.int(key, dflt);
@@ -273,19 +357,25 @@ class Reader {
     return new Reader(this.file, v as Json, `${this.prefix}${key}.`);
   }
 
-  fail(key: string, msg: string): never { throw new ConfigError(`${this.where(key)} ${msg}`); }
+  fail(key: string, msg: string): never {
+    throw new ConfigError(`${this.where(key)} ${msg}`);
+  }
 }
 
 function readVision(r: Reader, layout: Layout): VisionConfig {
   const type = r.str("norm_type", "layer_norm");
-  if (type !== "layer_norm") r.fail("norm_type", `is "${type}"; only InternViT with layer_norm (InternViT-300M) is supported, not the RMSNorm InternViT-6B`);
+  if (type !== "layer_norm")
+    r.fail("norm_type", `is "${type}"; only InternViT with layer_norm (InternViT-300M) is supported, not the RMSNorm InternViT-6B`);
   const qkNorm = r.bool(layout === "hf" ? "use_qk_norm" : "qk_normalization", false);
-  if (qkNorm) r.fail(layout === "hf" ? "use_qk_norm" : "qk_normalization", "is set; InternViT q/k normalisation (InternViT-6B) is not supported");
+  if (qkNorm)
+    r.fail(layout === "hf" ? "use_qk_norm" : "qk_normalization", "is set; InternViT q/k normalisation (InternViT-6B) is not supported");
   const act = r.str("hidden_act", "gelu");
   if (act !== "gelu") r.fail("hidden_act", `is "${act}"; only the exact GELU is supported`);
   if (layout === "hf") {
-    if (!r.bool("use_absolute_position_embeddings", true)) r.fail("use_absolute_position_embeddings", "is false; InternVL checkpoints use absolute position embeddings");
-    if (!r.bool("use_mean_pooling", true)) r.fail("use_mean_pooling", "is false (a final LayerNorm); no InternVL checkpoint has one and it is not supported");
+    if (!r.bool("use_absolute_position_embeddings", true))
+      r.fail("use_absolute_position_embeddings", "is false; InternVL checkpoints use absolute position embeddings");
+    if (!r.bool("use_mean_pooling", true))
+      r.fail("use_mean_pooling", "is false (a final LayerNorm); no InternVL checkpoint has one and it is not supported");
     if (r.bool("use_mask_token", false)) r.fail("use_mask_token", "is set; masked image modelling is not supported");
   }
   return {
@@ -307,11 +397,17 @@ function readRopeScaling(r: Reader): TextConfig["ropeScaling"] {
   if (!r.has("rope_scaling")) return null;
   const s = r.sub("rope_scaling");
   const type = s.str("rope_type", s.str("type", ""));
-  if (type !== "dynamic") r.fail("rope_scaling", `has type "${type}"; only the "dynamic" (NTK) scaling of the InternVL checkpoints is supported`);
+  if (type !== "dynamic")
+    r.fail("rope_scaling", `has type "${type}"; only the "dynamic" (NTK) scaling of the InternVL checkpoints is supported`);
   return { type: "dynamic", factor: s.num("factor") };
 }
 
-const TEXT_ARCHS: Record<string, TextConfig["arch"]> = { Qwen2ForCausalLM: "qwen2", Qwen3ForCausalLM: "qwen3", qwen2: "qwen2", qwen3: "qwen3" };
+const TEXT_ARCHS: Record<string, TextConfig["arch"]> = {
+  Qwen2ForCausalLM: "qwen2",
+  Qwen3ForCausalLM: "qwen3",
+  qwen2: "qwen2",
+  qwen3: "qwen3",
+};
 
 function readText(r: Reader): TextConfig {
   const archs = r.strings("architectures");
@@ -319,9 +415,13 @@ function readText(r: Reader): TextConfig {
   const named = archs[0] ?? r.str("model_type", "qwen2");
   const arch = TEXT_ARCHS[named];
   if (!arch) {
-    r.fail(archs.length ? "architectures" : "model_type", `names "${named}"; supported language models: Qwen2ForCausalLM (InternVL2/2.5/3-1B) and Qwen3ForCausalLM (InternVL3.5-1B). InternLM2 and LLaMA backbones are not implemented`);
+    r.fail(
+      archs.length ? "architectures" : "model_type",
+      `names "${named}"; supported language models: Qwen2ForCausalLM (InternVL2/2.5/3-1B) and Qwen3ForCausalLM (InternVL3.5-1B). InternLM2 and LLaMA backbones are not implemented`,
+    );
   }
-  const hidden = r.int("hidden_size"), heads = r.int("num_attention_heads");
+  const hidden = r.int("hidden_size"),
+    heads = r.int("num_attention_heads");
   const act = r.str("hidden_act", "silu");
   if (act !== "silu") r.fail("hidden_act", `is "${act}"; only SwiGLU (silu) decoders are supported`);
   if (r.bool("use_sliding_window", false)) r.fail("use_sliding_window", "is set; sliding-window attention is not supported");
@@ -362,9 +462,12 @@ export function parseConfig(json: unknown, ctx: ReadContext = {}): InternVLConfi
   if (!json || typeof json !== "object" || Array.isArray(json)) throw new ConfigError(`${file}: expected a JSON object`);
   const r = new Reader(file, json as Json, "");
   const modelType = r.str("model_type", "");
-  const layout: Layout | null = r.has("llm_config") || modelType === "internvl_chat" ? "original" : r.has("text_config") || modelType === "internvl" ? "hf" : null;
+  const layout: Layout | null =
+    r.has("llm_config") || modelType === "internvl_chat" ? "original" : r.has("text_config") || modelType === "internvl" ? "hf" : null;
   if (!layout) {
-    throw new ConfigError(`${file}: not an InternVL config (model_type "${modelType}", and neither llm_config nor text_config is there); supported: InternVLChatModel (model_type internvl_chat) and InternVLForConditionalGeneration (model_type internvl)`);
+    throw new ConfigError(
+      `${file}: not an InternVL config (model_type "${modelType}", and neither llm_config nor text_config is there); supported: InternVLChatModel (model_type internvl_chat) and InternVLForConditionalGeneration (model_type internvl)`,
+    );
   }
   const vision = readVision(r.sub("vision_config"), layout);
   const text = readText(r.sub(layout === "original" ? "llm_config" : "text_config"));
@@ -375,7 +478,10 @@ export function parseConfig(json: unknown, ctx: ReadContext = {}): InternVLConfi
     if (ps !== "v1" && ps !== "v2") r.fail("ps_version", `is "${ps}"; expected "v1" or "v2"`);
     const template = r.str("template", "internvl2_5");
     if (template !== "internvl2_5" && template !== "Hermes-2") r.fail("template", `is "${template}"; supported: internvl2_5, Hermes-2`);
-    if (ctx.imageTokenId === undefined) throw new ConfigError(`${file}: the original layout does not record the <IMG_CONTEXT> id; it comes from tokenizer.json, which must define <IMG_CONTEXT>`);
+    if (ctx.imageTokenId === undefined)
+      throw new ConfigError(
+        `${file}: the original layout does not record the <IMG_CONTEXT> id; it comes from tokenizer.json, which must define <IMG_CONTEXT>`,
+      );
     const forced = r.has("force_image_size") ? r.square("force_image_size") : vision.imageSize;
     config = {
       vision: { ...vision, imageSize: forced },
@@ -397,11 +503,14 @@ export function parseConfig(json: unknown, ctx: ReadContext = {}): InternVLConfi
     const act = r.str("projector_hidden_act", "gelu");
     if (act !== "gelu") r.fail("projector_hidden_act", `is "${act}"; only the exact GELU is supported`);
     const strategy = r.str("vision_feature_select_strategy", "default");
-    if (strategy !== "default") r.fail("vision_feature_select_strategy", `is "${strategy}"; only "default" (drop the class token) is supported`);
-    if (Array.isArray((json as Json)["vision_feature_layer"])) r.fail("vision_feature_layer", "is a list; only a single layer is supported");
+    if (strategy !== "default")
+      r.fail("vision_feature_select_strategy", `is "${strategy}"; only "default" (drop the class token) is supported`);
+    if (Array.isArray((json as Json)["vision_feature_layer"]))
+      r.fail("vision_feature_layer", "is a list; only a single layer is supported");
     const pre = new Reader(ctx.preprocessor ? "preprocessor_config.json" : file, ctx.preprocessor ?? {}, "");
     config = {
-      vision, text,
+      vision,
+      text,
       downsampleRatio: ratio,
       psVersion: "v2",
       selectLayer: r.int("vision_feature_layer", -1),
@@ -417,7 +526,10 @@ export function parseConfig(json: unknown, ctx: ReadContext = {}): InternVLConfi
     };
     const seq = r.int("image_seq_length", tokensPerTile(config));
     if (seq !== tokensPerTile(config)) {
-      r.fail("image_seq_length", `is ${seq}, but image_size ${vision.imageSize}, patch_size ${vision.patchSize} and downsample_ratio ${ratio} give ${tokensPerTile(config)} tokens per tile`);
+      r.fail(
+        "image_seq_length",
+        `is ${seq}, but image_size ${vision.imageSize}, patch_size ${vision.patchSize} and downsample_ratio ${ratio} give ${tokensPerTile(config)} tokens per tile`,
+      );
     }
   }
   return validateConfig(config, file);
@@ -498,8 +610,10 @@ export function configJson(c: InternVLConfig, layout: Layout = c.layout, torchDt
       },
     };
   }
-  if (c.psVersion !== "v2") throw new ConfigError(`configJson: the "-hf" layout has no ps_version; it always shuffles as v2, but this config uses ${c.psVersion}`);
-  if (c.template !== "internvl2_5") throw new ConfigError(`configJson: the "-hf" layout always uses the internvl2_5 (ChatML) template, but this config uses ${c.template}`);
+  if (c.psVersion !== "v2")
+    throw new ConfigError(`configJson: the "-hf" layout has no ps_version; it always shuffles as v2, but this config uses ${c.psVersion}`);
+  if (c.template !== "internvl2_5")
+    throw new ConfigError(`configJson: the "-hf" layout always uses the internvl2_5 (ChatML) template, but this config uses ${c.template}`);
   return {
     architectures: ["InternVLForConditionalGeneration"],
     model_type: "internvl",

@@ -22,7 +22,8 @@ import { visionEncoder } from "./vision.js";
  */
 export function pixelShuffle(x: Tensor, k: number, version: "v1" | "v2" = "v2"): Tensor {
   const [N, gh, gw, C] = x.shape as [number, number, number, number];
-  if (x.ndim !== 4 || gh % k !== 0 || gw % k !== 0) throw new ShapeError(`pixelShuffle: ${fmt(x.shape)} is not [N, gh, gw, C] with gh and gw multiples of ${k}`);
+  if (x.ndim !== 4 || gh % k !== 0 || gw % k !== 0)
+    throw new ShapeError(`pixelShuffle: ${fmt(x.shape)} is not [N, gh, gw, C] with gh and gw multiples of ${k}`);
   const blocks = reshape(x, [N, gh / k, k, gw / k, k, C]); // (n, row/k, row%k, col/k, col%k, c)
   const perm = version === "v2" ? [0, 1, 3, 2, 4, 5] : [0, 3, 1, 2, 4, 5];
   return reshape(transpose(blocks, perm), [N, (gh / k) * (gw / k), k * k * C]);
@@ -35,7 +36,8 @@ export const projector = (p: ProjectorParams, x: Tensor): Tensor => linear(p.fc2
 export function imageFeatures(c: InternVLConfig, p: InternVLParams, pixels: Tensor): Tensor {
   const h = visionEncoder(c, p.vision, pixels);
   const [N, S, D] = h.shape as [number, number, number];
-  const gh = pixels.shape[2]! / c.vision.patchSize, gw = pixels.shape[3]! / c.vision.patchSize;
+  const gh = pixels.shape[2]! / c.vision.patchSize,
+    gw = pixels.shape[3]! / c.vision.patchSize;
   const patches = reshape(slice(h, [0, 1, 0], [N, S, D]), [N, gh, gw, D]);
   return projector(p.projector, pixelShuffle(patches, Math.round(1 / c.downsampleRatio), c.psVersion));
 }

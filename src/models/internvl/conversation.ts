@@ -83,10 +83,7 @@ export interface PromptOptions extends Omit<ChatOptions, "turns"> {
   question: string;
 }
 
-type Piece =
-  | { kind: "prompt"; text: string }
-  | { kind: "completion"; text: string }
-  | { kind: "image"; tokens: number };
+type Piece = { kind: "prompt"; text: string } | { kind: "completion"; text: string } | { kind: "image"; tokens: number };
 
 /** The generation prompt: system, the question (images expanded), then the open assistant turn. */
 export function buildPrompt(opts: PromptOptions): string {
@@ -123,7 +120,10 @@ export function encodeChat(tokenizer: InternVLTokenizer, opts: ChatOptions): Enc
   const mask: number[] = [];
   for (const p of pieces(opts)) {
     const part = p.kind === "image" ? [img, ...new Array<number>(p.tokens).fill(imgContext), imgEnd] : tokenizer.encode(p.text);
-    for (const id of part) { ids.push(id); mask.push(p.kind === "completion" ? 1 : 0); }
+    for (const id of part) {
+      ids.push(id);
+      mask.push(p.kind === "completion" ? 1 : 0);
+    }
   }
   const first = mask.indexOf(1);
   return { inputIds: ids, completionMask: Uint8Array.from(mask), promptLength: first < 0 ? ids.length : first };
@@ -143,14 +143,17 @@ function pieces(opts: ChatOptions): Piece[] {
   });
   if (opts.turns.length === 0) throw new PromptError("a conversation needs at least one turn");
   opts.turns.forEach((t, i) => {
-    if (t.answer === undefined && i < opts.turns.length - 1) throw new PromptError(`turn ${i} has no answer; only the last turn may be left open`);
+    if (t.answer === undefined && i < opts.turns.length - 1)
+      throw new PromptError(`turn ${i} has no answer; only the last turn may be left open`);
   });
 
   const questions = opts.turns.map((t) => t.question);
   const placeholders = questions.reduce((n, q) => n + countOccurrences(q, IMAGE_PLACEHOLDER), 0);
   if (placeholders === 0 && numTiles.length > 0) questions[0] = `${IMAGE_PLACEHOLDER}\n`.repeat(numTiles.length) + questions[0];
   else if (placeholders !== numTiles.length) {
-    throw new PromptError(`the conversation has ${placeholders} ${IMAGE_PLACEHOLDER} placeholders but ${numTiles.length} images were given`);
+    throw new PromptError(
+      `the conversation has ${placeholders} ${IMAGE_PLACEHOLDER} placeholders but ${numTiles.length} images were given`,
+    );
   }
 
   const sep = IM_END + template.afterImEnd;

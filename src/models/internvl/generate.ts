@@ -58,7 +58,8 @@ export function pickToken(logits: ArrayLike<number>, temperature: number, topP: 
   let order = Array.from({ length: V }, (_, i) => i);
   if (topP < 1) {
     order.sort((a, b) => p[b]! - p[a]! || a - b);
-    let mass = 0, keep = 0;
+    let mass = 0,
+      keep = 0;
     while (keep < V && (keep === 0 || mass < topP * z)) mass += p[order[keep++]!]!;
     order = order.slice(0, keep);
     z = mass;
@@ -80,11 +81,19 @@ export async function generate(model: InternVLModel, opts: GenerateOptions): Pro
   const maxNew = opts.maxNewTokens;
   if (!Number.isInteger(maxNew) || maxNew < 1) throw new InputError(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);
   if (T + maxNew > c.text.maxPositionEmbeddings) {
-    throw new InputError(`generate: the prompt has ${T} tokens; with ${maxNew} new ones that exceeds the context of ${c.text.maxPositionEmbeddings} positions (max_position_embeddings)`);
+    throw new InputError(
+      `generate: the prompt has ${T} tokens; with ${maxNew} new ones that exceeds the context of ${c.text.maxPositionEmbeddings} positions (max_position_embeddings)`,
+    );
   }
-  const temperature = opts.temperature ?? 0, topP = opts.topP ?? 1, seed = opts.seed ?? 0;
-  if (!(temperature >= 0) || !(topP > 0 && topP <= 1)) throw new InputError(`generate: need temperature ≥ 0 and 0 < topP ≤ 1, got ${temperature} and ${topP}`);
-  const stops = new Set(opts.stopTokenIds ?? [tokenizer?.specialIds.imEnd, tokenizer?.specialIds.eos, c.text.eosTokenId].filter((x): x is number => typeof x === "number"));
+  const temperature = opts.temperature ?? 0,
+    topP = opts.topP ?? 1,
+    seed = opts.seed ?? 0;
+  if (!(temperature >= 0) || !(topP > 0 && topP <= 1))
+    throw new InputError(`generate: need temperature ≥ 0 and 0 < topP ≤ 1, got ${temperature} and ${topP}`);
+  const stops = new Set(
+    opts.stopTokenIds ??
+      [tokenizer?.specialIds.imEnd, tokenizer?.specialIds.eos, c.text.eosTokenId].filter((x): x is number => typeof x === "number"),
+  );
   const V = c.text.vocabSize;
   const tokens: number[][] = Array.from({ length: B }, () => []);
   const done = new Array<boolean>(B).fill(false);
@@ -101,7 +110,10 @@ export async function generate(model: InternVLModel, opts: GenerateOptions): Pro
     draws?.dispose();
     const next = new Int32Array(B);
     for (let b = 0; b < B; b++) {
-      if (done[b]) { next[b] = tokens[b]![tokens[b]!.length - 1]!; continue; }
+      if (done[b]) {
+        next[b] = tokens[b]![tokens[b]!.length - 1]!;
+        continue;
+      }
       const id = pickToken(logits.subarray(b * V, (b + 1) * V), temperature, topP, u?.[b] ?? 0);
       tokens[b]!.push(id);
       next[b] = id;

@@ -109,9 +109,12 @@ export function normalizeTiles(tiles: readonly RGBImage[], size: number): Float3
   const out = new Float32Array(tiles.length * 3 * plane);
   // ToTensor then Normalize, each step rounded to float32 as torch does; 256 values per channel.
   const f = Math.fround;
-  const lut = IMAGENET_MEAN.map((mean, ch) => Float32Array.from({ length: 256 }, (_, v) => f(f(f(v / 255) - f(mean)) / f(IMAGENET_STD[ch]!))));
+  const lut = IMAGENET_MEAN.map((mean, ch) =>
+    Float32Array.from({ length: 256 }, (_, v) => f(f(f(v / 255) - f(mean)) / f(IMAGENET_STD[ch]!))),
+  );
   tiles.forEach((t, i) => {
-    if (t.width !== size || t.height !== size) throw new ImageError(`normalizeTiles: tile ${i} is ${t.width}×${t.height}, expected ${size}×${size}`);
+    if (t.width !== size || t.height !== size)
+      throw new ImageError(`normalizeTiles: tile ${i} is ${t.width}×${t.height}, expected ${size}×${size}`);
     const base = i * 3 * plane;
     for (let p = 0; p < plane; p++) {
       out[base + p] = lut[0]![t.data[p * 3]!]!;
@@ -131,7 +134,10 @@ export interface PreprocessedImages {
 }
 
 /** Decode (when given paths or bytes), tile and normalise a list of images. */
-export async function preprocessImages(sources: readonly (string | Uint8Array | RGBImage)[], opts: TilingOptions): Promise<PreprocessedImages> {
+export async function preprocessImages(
+  sources: readonly (string | Uint8Array | RGBImage)[],
+  opts: TilingOptions,
+): Promise<PreprocessedImages> {
   const S = checkTileSize(opts.imageSize);
   const all: RGBImage[] = [];
   const numTiles: number[] = [];
@@ -147,7 +153,10 @@ export async function preprocessImages(sources: readonly (string | Uint8Array | 
 }
 
 /** Decode a file (or its bytes) to RGB; `name` labels bytes in errors. */
-export async function decodeImage(source: string | Uint8Array, name = typeof source === "string" ? source : "<image bytes>"): Promise<RGBImage> {
+export async function decodeImage(
+  source: string | Uint8Array,
+  name = typeof source === "string" ? source : "<image bytes>",
+): Promise<RGBImage> {
   let bytes: Uint8Array;
   if (typeof source === "string") {
     try {
@@ -159,7 +168,11 @@ export async function decodeImage(source: string | Uint8Array, name = typeof sou
     bytes = source;
   }
   try {
-    const { data, info } = await sharp(bytes).removeAlpha().toColourspace("srgb").raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes)
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw({ depth: "uchar" })
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (e) {

@@ -30,13 +30,19 @@ export interface DecoderCache {
  * holds them all.
  */
 export function decoder(c: TextConfig, p: LanguageParams, embeds: Tensor, cache?: DecoderCache): { hidden: Tensor; cache: DecoderCache } {
-  const T = embeds.shape[1]!, start = cache?.length ?? 0;
+  const T = embeds.shape[1]!,
+    start = cache?.length ?? 0;
   const rope = ropeTables(start, T, c.headDim, c.ropeTheta, embeds.dtype, embeds.device);
   const layers: KVCache[] = [];
   let x = embeds;
   p.layers.forEach((lp, i) => {
     const a = selfAttention(lp.attn, rmsNorm(lp.inputNorm, x, c.rmsNormEps), {
-      heads: c.numHeads, kvHeads: c.numKvHeads, causal: true, rope, normEps: c.rmsNormEps, cache: cache?.layers[i],
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      causal: true,
+      rope,
+      normEps: c.rmsNormEps,
+      cache: cache?.layers[i],
     });
     layers.push(a.cache);
     x = add(x, a.y);

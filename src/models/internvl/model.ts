@@ -42,12 +42,17 @@ function readIds(c: InternVLConfig, ids: Tensor): Int32Array {
   try {
     host = ids.dataSync() as Int32Array;
   } catch {
-    throw new InputError(`internvl.forward: inputIds live on ${ids.device}, which cannot be read synchronously; make them on the cpu (ag.tensor(ids, { dtype: "int32", device: "cpu" })): their values decide where the image features go`);
+    throw new InputError(
+      `internvl.forward: inputIds live on ${ids.device}, which cannot be read synchronously; make them on the cpu (ag.tensor(ids, { dtype: "int32", device: "cpu" })): their values decide where the image features go`,
+    );
   }
   const V = c.text.vocabSize;
   for (let i = 0; i < host.length; i++) {
     const id = host[i]!;
-    if (id < 0 || id >= V) throw new InputError(`internvl.forward: token id ${id} at [${Math.floor(i / ids.shape[1]!)}, ${i % ids.shape[1]!}] is outside the vocabulary of ${V}`);
+    if (id < 0 || id >= V)
+      throw new InputError(
+        `internvl.forward: token id ${id} at [${Math.floor(i / ids.shape[1]!)}, ${i % ids.shape[1]!}] is outside the vocabulary of ${V}`,
+      );
   }
   return host;
 }
@@ -64,19 +69,28 @@ export function embedInputs(c: InternVLConfig, p: InternVLParams, inputs: Forwar
   const onDevice = inputs.inputIds.device === device ? inputs.inputIds : fromStorage(ids, [B, T], "int32", device);
   const text = embedding(p.language.embed, onDevice);
   const slots: number[] = [];
-  ids.forEach((id, i) => { if (id === c.imageTokenId) slots.push(i); });
+  ids.forEach((id, i) => {
+    if (id === c.imageTokenId) slots.push(i);
+  });
   const pixels = inputs.pixelValues ?? null;
   if (!pixels) {
-    if (slots.length) throw new InputError(`internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but no pixelValues were given`);
+    if (slots.length)
+      throw new InputError(
+        `internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but no pixelValues were given`,
+      );
     return text;
   }
   const feats = imageFeatures(c, p, pixels); // [N, perTile, d]
   const [N, perTile, d] = feats.shape as [number, number, number];
   if (slots.length !== N * perTile) {
-    throw new InputError(`internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but pixelValues ${fmt(pixels.shape)} give ${N} tiles × ${perTile} = ${N * perTile} image tokens`);
+    throw new InputError(
+      `internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but pixelValues ${fmt(pixels.shape)} give ${N} tiles × ${perTile} = ${N * perTile} image tokens`,
+    );
   }
   const index = Int32Array.from({ length: B * T }, (_, i) => i);
-  slots.forEach((pos, k) => { index[pos] = B * T + k; });
+  slots.forEach((pos, k) => {
+    index[pos] = B * T + k;
+  });
   const rows = concat([reshape(text, [B * T, d]), reshape(feats, [N * perTile, d])], 0);
   return reshape(gather(rows, fromStorage(index, [B * T], "int32", text.device), 0), [B, T, d]);
 }
@@ -89,10 +103,18 @@ export interface StepOptions {
 }
 
 /** Logits plus the decoder cache covering every position so far. */
-export function forwardWithCache(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs, opts: StepOptions = {}): { logits: Tensor; cache: DecoderCache } {
-  const T = inputs.inputIds.shape[1] ?? 0, start = opts.cache?.length ?? 0;
+export function forwardWithCache(
+  c: InternVLConfig,
+  p: InternVLParams,
+  inputs: ForwardInputs,
+  opts: StepOptions = {},
+): { logits: Tensor; cache: DecoderCache } {
+  const T = inputs.inputIds.shape[1] ?? 0,
+    start = opts.cache?.length ?? 0;
   if (start + T > c.text.maxPositionEmbeddings) {
-    throw new InputError(`internvl.forward: ${start + T} positions exceed the context of ${c.text.maxPositionEmbeddings} (max_position_embeddings)`);
+    throw new InputError(
+      `internvl.forward: ${start + T} positions exceed the context of ${c.text.maxPositionEmbeddings} (max_position_embeddings)`,
+    );
   }
   const { hidden, cache } = decoder(c.text, p.language, embedInputs(c, p, inputs), opts.cache);
   const [B, , d] = hidden.shape as [number, number, number];

@@ -95,10 +95,33 @@ const ones: Init = { kind: "const", value: 1 };
  */
 export function paramSpecs(c: InternVLConfig): ParamSpec[] {
   const specs: ParamSpec[] = [];
-  const add = (path: ParamPath, shape: number[], init: Init, original: string, hf: string | string[], opts: { optional?: boolean; transposed?: boolean } = {}) =>
-    specs.push({ path, shape, init, names: { original: [original], hf: typeof hf === "string" ? [hf] : hf }, transposed: opts.transposed ?? false, optional: opts.optional ?? false });
+  const add = (
+    path: ParamPath,
+    shape: number[],
+    init: Init,
+    original: string,
+    hf: string | string[],
+    opts: { optional?: boolean; transposed?: boolean } = {},
+  ) =>
+    specs.push({
+      path,
+      shape,
+      init,
+      names: { original: [original], hf: typeof hf === "string" ? [hf] : hf },
+      transposed: opts.transposed ?? false,
+      optional: opts.optional ?? false,
+    });
   /** kernel [in, out] (stored as weight [out, in]) and optional bias of a linear layer. */
-  const linear = (path: ParamPath, original: string, hf: string | string[], out: number, inDim: number, bias: boolean, std: number, optional = false) => {
+  const linear = (
+    path: ParamPath,
+    original: string,
+    hf: string | string[],
+    out: number,
+    inDim: number,
+    bias: boolean,
+    std: number,
+    optional = false,
+  ) => {
     const names = (suffix: string) => (typeof hf === "string" ? `${hf}.${suffix}` : hf.map((n) => `${n}.${suffix}`));
     add([...path, "kernel"], [inDim, out], { kind: "normal", std }, `${original}.weight`, names("weight"), { transposed: true, optional });
     if (bias) add([...path, "bias"], [out], zeros, `${original}.bias`, names("bias"), { optional });
@@ -109,16 +132,42 @@ export function paramSpecs(c: InternVLConfig): ParamSpec[] {
   };
 
   // InternViT
-  const v = c.vision, D = v.hiddenSize, vStd = v.initializerRange, grid = v.imageSize / v.patchSize;
-  const ve = "vision_model.embeddings", he = "model.vision_tower.embeddings";
+  const v = c.vision,
+    D = v.hiddenSize,
+    vStd = v.initializerRange,
+    grid = v.imageSize / v.patchSize;
+  const ve = "vision_model.embeddings",
+    he = "model.vision_tower.embeddings";
   add(["vision", "classEmbedding"], [1, 1, D], { kind: "normal", std: vStd }, `${ve}.class_embedding`, `${he}.cls_token`);
-  add(["vision", "positionEmbedding"], [1, 1 + grid * grid, D], { kind: "normal", std: vStd }, `${ve}.position_embedding`, `${he}.position_embeddings`);
-  add(["vision", "patchEmbed", "weight"], [D, v.numChannels, v.patchSize, v.patchSize], { kind: "normal", std: vStd }, `${ve}.patch_embedding.weight`, `${he}.patch_embeddings.projection.weight`);
+  add(
+    ["vision", "positionEmbedding"],
+    [1, 1 + grid * grid, D],
+    { kind: "normal", std: vStd },
+    `${ve}.position_embedding`,
+    `${he}.position_embeddings`,
+  );
+  add(
+    ["vision", "patchEmbed", "weight"],
+    [D, v.numChannels, v.patchSize, v.patchSize],
+    { kind: "normal", std: vStd },
+    `${ve}.patch_embedding.weight`,
+    `${he}.patch_embeddings.projection.weight`,
+  );
   add(["vision", "patchEmbed", "bias"], [D], zeros, `${ve}.patch_embedding.bias`, `${he}.patch_embeddings.projection.bias`);
   for (let i = 0; i < v.numLayers; i++) {
-    const p = ["vision", "layers", i], o = `vision_model.encoder.layers.${i}`, h = `model.vision_tower.encoder.layer.${i}`;
+    const p = ["vision", "layers", i],
+      o = `vision_model.encoder.layers.${i}`,
+      h = `model.vision_tower.encoder.layer.${i}`;
     layerNorm([...p, "norm1"], `${o}.norm1`, `${h}.layernorm_before`, D);
-    linear([...p, "attn", "qkv"], `${o}.attn.qkv`, ["q_proj", "k_proj", "v_proj"].map((n) => `${h}.attention.${n}`), 3 * D, D, v.qkvBias, vStd);
+    linear(
+      [...p, "attn", "qkv"],
+      `${o}.attn.qkv`,
+      ["q_proj", "k_proj", "v_proj"].map((n) => `${h}.attention.${n}`),
+      3 * D,
+      D,
+      v.qkvBias,
+      vStd,
+    );
     linear([...p, "attn", "proj"], `${o}.attn.proj`, `${h}.attention.projection_layer`, D, D, true, vStd);
     add([...p, "ls1"], [D], { kind: "const", value: v.layerScaleInit }, `${o}.ls1`, `${h}.lambda_1`);
     layerNorm([...p, "norm2"], `${o}.norm2`, `${h}.layernorm_after`, D);
@@ -128,16 +177,28 @@ export function paramSpecs(c: InternVLConfig): ParamSpec[] {
   }
 
   // projector
-  const t = c.text, d = t.hiddenSize, tStd = t.initializerRange, wide = D / (c.downsampleRatio * c.downsampleRatio);
+  const t = c.text,
+    d = t.hiddenSize,
+    tStd = t.initializerRange,
+    wide = D / (c.downsampleRatio * c.downsampleRatio);
   layerNorm(["projector", "norm"], "mlp1.0", "model.multi_modal_projector.layer_norm", wide);
   linear(["projector", "fc1"], "mlp1.1", "model.multi_modal_projector.linear_1", d, wide, true, tStd);
   linear(["projector", "fc2"], "mlp1.3", "model.multi_modal_projector.linear_2", d, d, true, tStd);
 
   // Qwen2 / Qwen3
-  const lo = "language_model.model", lh = "model.language_model";
-  add(["language", "embed", "weight"], [t.vocabSize, d], { kind: "normal", std: tStd }, `${lo}.embed_tokens.weight`, `${lh}.embed_tokens.weight`);
+  const lo = "language_model.model",
+    lh = "model.language_model";
+  add(
+    ["language", "embed", "weight"],
+    [t.vocabSize, d],
+    { kind: "normal", std: tStd },
+    `${lo}.embed_tokens.weight`,
+    `${lh}.embed_tokens.weight`,
+  );
   for (let i = 0; i < t.numLayers; i++) {
-    const p = ["language", "layers", i], o = `${lo}.layers.${i}`, h = `${lh}.layers.${i}`;
+    const p = ["language", "layers", i],
+      o = `${lo}.layers.${i}`,
+      h = `${lh}.layers.${i}`;
     const rms = (path: ParamPath, name: string, dim: number) => add(path, [dim], ones, `${o}.${name}`, `${h}.${name}`);
     const proj = (key: string, name: string, out: number, inDim: number, bias: boolean) =>
       linear([...p, "attn", key], `${o}.self_attn.${name}`, `${h}.self_attn.${name}`, out, inDim, bias, tStd);
@@ -189,7 +250,10 @@ export function getIn(tree: unknown, path: ParamPath): unknown {
 export function setIn(tree: Record<string, unknown>, path: ParamPath, value: unknown): void {
   let node: any = tree;
   path.forEach((k, i) => {
-    if (i === path.length - 1) { node[k] = value; return; }
+    if (i === path.length - 1) {
+      node[k] = value;
+      return;
+    }
     node[k] ??= typeof path[i + 1] === "number" ? [] : {};
     node = node[k];
   });
@@ -199,9 +263,10 @@ export function setIn(tree: Record<string, unknown>, path: ParamPath, value: unk
 export function initParams(c: InternVLConfig, seed: number, dtype: DType = "float32"): InternVLParams {
   const tree: Record<string, unknown> = {};
   for (const s of paramSpecs(c)) {
-    const value = s.init.kind === "normal"
-      ? normalInit(subSeed(seed, s.path.join(".")), s.shape, s.init.std, dtype)
-      : constantInit(s.shape, s.init.value, dtype);
+    const value =
+      s.init.kind === "normal"
+        ? normalInit(subSeed(seed, s.path.join(".")), s.shape, s.init.std, dtype)
+        : constantInit(s.shape, s.init.value, dtype);
     setIn(tree, s.path, value);
   }
   return tree as unknown as InternVLParams;

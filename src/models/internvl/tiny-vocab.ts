@@ -21,7 +21,8 @@ contain made make i you we they he she me us them my your our their his her word
 first second third last single pair group row column grid part half whole
 `;
 
-const capitalised = "A An The This That There What Which Who Where When How Why Do Does Is Are Can Yes No It Describe Count Name Tell Find Look".split(" ");
+const capitalised =
+  "A An The This That There What Which Who Where When How Why Do Does Is Are Can Yes No It Describe Count Name Tell Find Look".split(" ");
 
 const punctuation = [".", ",", "?", "!", ":", ";", "'", "-", "(", ")"];
 

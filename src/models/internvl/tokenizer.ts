@@ -60,7 +60,11 @@ async function readJson(path: string, required: boolean): Promise<Record<string,
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" && !required) return undefined;
-    throw new TokenizerError(code === "ENOENT" ? `${path}: not found; a model directory needs the tokenizer.json its checkpoint was trained with` : `${path}: cannot read (${code ?? String(e)})`);
+    throw new TokenizerError(
+      code === "ENOENT"
+        ? `${path}: not found; a model directory needs the tokenizer.json its checkpoint was trained with`
+        : `${path}: cannot read (${code ?? String(e)})`,
+    );
   }
   let value: unknown;
   try {
@@ -73,9 +77,14 @@ async function readJson(path: string, required: boolean): Promise<Record<string,
 }
 
 /** Build from parsed tokenizer.json and tokenizer_config.json; `where` names the source in errors. */
-export function tokenizerFromJSON(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, where: string): InternVLTokenizer {
+export function tokenizerFromJSON(
+  tokenizerJson: Record<string, unknown>,
+  config: Record<string, unknown>,
+  where: string,
+): InternVLTokenizer {
   const model = tokenizerJson["model"];
-  if (typeof model !== "object" || model === null || !("vocab" in model)) throw new TokenizerError(`${where}: has no "model" with a "vocab"; not a tokenizers JSON file`);
+  if (typeof model !== "object" || model === null || !("vocab" in model))
+    throw new TokenizerError(`${where}: has no "model" with a "vocab"; not a tokenizers JSON file`);
   // The library wants these keys present (null when unused); hand-written files often leave them out.
   const complete = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...tokenizerJson };
   let tok: Tokenizer;
@@ -91,19 +100,30 @@ export function tokenizerFromJSON(tokenizerJson: Record<string, unknown>, config
   const vocabSize = maxId + 1;
   const idOf = (token: string): number => {
     const id = tok.token_to_id(token);
-    if (id === undefined) throw new TokenizerError(`${where}: lacks the InternVL token ${token} (is this the checkpoint's own tokenizer, with InternVL's added tokens?)`);
+    if (id === undefined)
+      throw new TokenizerError(
+        `${where}: lacks the InternVL token ${token} (is this the checkpoint's own tokenizer, with InternVL's added tokens?)`,
+      );
     return id;
   };
   const named = (key: string): string | undefined => {
     const v = config[key];
-    return typeof v === "string" ? v : typeof v === "object" && v && typeof (v as { content?: unknown }).content === "string" ? (v as { content: string }).content : undefined;
+    return typeof v === "string"
+      ? v
+      : typeof v === "object" && v && typeof (v as { content?: unknown }).content === "string"
+        ? (v as { content: string }).content
+        : undefined;
   };
   const imEnd = idOf(IM_END);
   const eosToken = named("eos_token");
   const padToken = named("pad_token");
   const specialIds: SpecialIds = {
-    imStart: idOf(IM_START), imEnd, img: idOf(IMG_START), imgEnd: idOf(IMG_END), imgContext: idOf(IMG_CONTEXT),
-    eos: eosToken !== undefined ? tok.token_to_id(eosToken) ?? imEnd : imEnd,
+    imStart: idOf(IM_START),
+    imEnd,
+    img: idOf(IMG_START),
+    imgEnd: idOf(IMG_END),
+    imgContext: idOf(IMG_CONTEXT),
+    eos: eosToken !== undefined ? (tok.token_to_id(eosToken) ?? imEnd) : imEnd,
   };
   const pad = padToken !== undefined ? tok.token_to_id(padToken) : undefined;
   if (pad !== undefined) specialIds.pad = pad;
@@ -116,7 +136,8 @@ export function tokenizerFromJSON(tokenizerJson: Record<string, unknown>, config
     encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
     decode(ids, opts = {}) {
       ids.forEach((id, i) => {
-        if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new TokenizerError(`${where}: decode: ids[${i}] = ${id} is outside the vocabulary [0, ${vocabSize})`);
+        if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+          throw new TokenizerError(`${where}: decode: ids[${i}] = ${id} is outside the vocabulary [0, ${vocabSize})`);
       });
       return ids.length === 0 ? "" : tok.decode([...ids], { skip_special_tokens: opts.skipSpecial ?? false });
     },
@@ -136,7 +157,20 @@ export const UNK = "<unk>";
 /** Qwen's end of text; the pad token of the Qwen2.5-based checkpoints. */
 export const END_OF_TEXT = "<|endoftext|>";
 /** InternVL's added tokens, in the order the checkpoints number them. */
-export const INTERNVL_SPECIAL_TOKENS = [END_OF_TEXT, IM_START, IM_END, IMG_START, IMG_END, IMG_CONTEXT, "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>"] as const;
+export const INTERNVL_SPECIAL_TOKENS = [
+  END_OF_TEXT,
+  IM_START,
+  IM_END,
+  IMG_START,
+  IMG_END,
+  IMG_CONTEXT,
+  "<quad>",
+  "</quad>",
+  "<ref>",
+  "</ref>",
+  "<box>",
+  "</box>",
+] as const;
 
 // What the BertPreTokenizer keeps together: a run of non-space, non-punctuation characters, or one punctuation mark.
 const PUNCT = "\\p{P}\\u0021-\\u002F\\u003A-\\u0040\\u005B-\\u0060\\u007B-\\u007E";
@@ -161,15 +195,23 @@ export interface WordLevelOptions {
  * Decoding joins words with spaces (and removes the space before
  * punctuation). Returns the tokenizer as loaded back from disk.
  */
-export async function writeWordLevelTokenizer(dir: string, words: readonly string[], opts: WordLevelOptions = {}): Promise<InternVLTokenizer> {
+export async function writeWordLevelTokenizer(
+  dir: string,
+  words: readonly string[],
+  opts: WordLevelOptions = {},
+): Promise<InternVLTokenizer> {
   const template = getTemplate(opts.template ?? "internvl2_5");
   const reserved = new Set<string>([UNK, "\n", ...INTERNVL_SPECIAL_TOKENS]);
   const vocab: Record<string, number> = Object.create(null);
   vocab[UNK] = 0;
   let next = 1;
   for (const w of words) {
-    if (typeof w !== "string" || !ONE_WORD.test(w)) throw new TokenizerError(`writeWordLevelTokenizer: ${JSON.stringify(w)} is not one word or one punctuation mark, so text could never produce it`);
-    if (opts.lowercase && w !== w.toLowerCase()) throw new TokenizerError(`writeWordLevelTokenizer: ${JSON.stringify(w)} has capitals but the tokenizer lowercases its input`);
+    if (typeof w !== "string" || !ONE_WORD.test(w))
+      throw new TokenizerError(
+        `writeWordLevelTokenizer: ${JSON.stringify(w)} is not one word or one punctuation mark, so text could never produce it`,
+      );
+    if (opts.lowercase && w !== w.toLowerCase())
+      throw new TokenizerError(`writeWordLevelTokenizer: ${JSON.stringify(w)} has capitals but the tokenizer lowercases its input`);
     if (reserved.has(w)) throw new TokenizerError(`writeWordLevelTokenizer: ${JSON.stringify(w)} is a reserved token`);
     if (!(w in vocab)) vocab[w] = next++;
   }

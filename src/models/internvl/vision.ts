@@ -34,9 +34,12 @@ const far = (x: number) => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; // 1 < |x|
  * coordinate (i + ½)·in/out − ½, four taps, indices clamped at the borders.
  */
 export function bicubicMatrix(inSize: number, outSize: number): Float64Array {
-  const m = new Float64Array(outSize * inSize), scale = inSize / outSize;
+  const m = new Float64Array(outSize * inSize),
+    scale = inSize / outSize;
   for (let i = 0; i < outSize; i++) {
-    const src = (i + 0.5) * scale - 0.5, x0 = Math.floor(src), t = src - x0;
+    const src = (i + 0.5) * scale - 0.5,
+      x0 = Math.floor(src),
+      t = src - x0;
     const taps = [far(t + 1), near(t), near(1 - t), far(2 - t)];
     taps.forEach((w, k) => {
       const j = Math.min(Math.max(x0 - 1 + k, 0), inSize - 1);
@@ -83,8 +86,16 @@ function encoderLayer(c: InternVLConfig, p: VisionLayerParams, x: Tensor): Tenso
  */
 export function visionEncoder(c: InternVLConfig, p: VisionParams, pixels: Tensor): Tensor {
   const { patchSize: ps, numChannels } = c.vision;
-  if (pixels.ndim !== 4 || pixels.shape[1] !== numChannels || pixels.shape[2]! % ps !== 0 || pixels.shape[3]! % ps !== 0 || !isFloat(pixels.dtype)) {
-    throw new ShapeError(`InternViT: pixelValues must be float [N, ${numChannels}, H, W] with H and W multiples of ${ps}, got ${fmt(pixels.shape)} ${pixels.dtype}`);
+  if (
+    pixels.ndim !== 4 ||
+    pixels.shape[1] !== numChannels ||
+    pixels.shape[2]! % ps !== 0 ||
+    pixels.shape[3]! % ps !== 0 ||
+    !isFloat(pixels.dtype)
+  ) {
+    throw new ShapeError(
+      `InternViT: pixelValues must be float [N, ${numChannels}, H, W] with H and W multiples of ${ps}, got ${fmt(pixels.shape)} ${pixels.dtype}`,
+    );
   }
   const x0 = patchEmbed(p.patchEmbed, cast(pixels, p.patchEmbed.weight.dtype));
   const [N, , D] = x0.shape as [number, number, number];

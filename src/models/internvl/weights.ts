@@ -21,7 +21,8 @@ export class WeightsError extends AnchorError {
 /** Buffers some checkpoints carry that are not parameters (recomputed, never loaded). */
 const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
 
-const list = (items: string[], limit = 40) => items.slice(0, limit).join("\n    ") + (items.length > limit ? `\n    ... and ${items.length - limit} more` : "");
+const list = (items: string[], limit = 40) =>
+  items.slice(0, limit).join("\n    ") + (items.length > limit ? `\n    ... and ${items.length - limit} more` : "");
 
 /** Shape of the (joined) checkpoint tensor of a spec. */
 const storedShape = (spec: ParamSpec): readonly number[] => (spec.transposed ? [...spec.shape].reverse() : spec.shape);
@@ -45,27 +46,38 @@ export interface LoadWeightsOptions {
  * head, a missing one ties the head to the embeddings (`load` sets the
  * config's tie_word_embeddings to match).
  */
-export async function loadWeights(source: TensorSource, c: InternVLConfig, layout: Layout, opts: LoadWeightsOptions = {}): Promise<InternVLParams> {
+export async function loadWeights(
+  source: TensorSource,
+  c: InternVLConfig,
+  layout: Layout,
+  opts: LoadWeightsOptions = {},
+): Promise<InternVLParams> {
   const label = opts.label ?? "checkpoint";
-  const legacy = layout === "hf" && !source.has("model.language_model.embed_tokens.weight") && source.has("language_model.model.embed_tokens.weight");
+  const legacy =
+    layout === "hf" && !source.has("model.language_model.embed_tokens.weight") && source.has("language_model.model.embed_tokens.weight");
   // the head is optional whatever the config says: present means untied (safetensors drops tied copies)
   const specs = paramSpecs({ ...c, text: { ...c.text, tieWordEmbeddings: false } });
   const used = new Set<string>();
-  const missing: string[] = [], wrong: string[] = [], present: ParamSpec[] = [];
+  const missing: string[] = [],
+    wrong: string[] = [],
+    present: ParamSpec[] = [];
   for (const spec of specs) {
     const names = namesIn(spec, layout, legacy);
     names.forEach((n) => used.add(n));
     const absent = names.filter((n) => !source.has(n));
     if (absent.length) {
       const want = storedShape(spec);
-      if (!spec.optional) missing.push(...absent.map((n) => `${n} ${fmt(names.length > 1 ? [want[0]! / names.length, ...want.slice(1)] : want)}`));
+      if (!spec.optional)
+        missing.push(...absent.map((n) => `${n} ${fmt(names.length > 1 ? [want[0]! / names.length, ...want.slice(1)] : want)}`));
       continue;
     }
     const rows = names.map((n) => source.info(n).shape);
     const want = storedShape(spec);
-    const joined = [rows.reduce((s, r) => s + (r[0] ?? 0), 0), ...(rows[0]!.slice(1))];
+    const joined = [rows.reduce((s, r) => s + (r[0] ?? 0), 0), ...rows[0]!.slice(1)];
     if (rows.some((r) => r.length !== want.length || !sameShape(r.slice(1), want.slice(1))) || !sameShape(joined, want)) {
-      wrong.push(`${names.join(" + ")}: ${rows.map(fmt).join(" + ")} in the checkpoint, ${fmt(names.length > 1 ? [want[0]! / names.length, ...want.slice(1)] : want)}${names.length > 1 ? " each" : ""} expected`);
+      wrong.push(
+        `${names.join(" + ")}: ${rows.map(fmt).join(" + ")} in the checkpoint, ${fmt(names.length > 1 ? [want[0]! / names.length, ...want.slice(1)] : want)}${names.length > 1 ? " each" : ""} expected`,
+      );
       continue;
     }
     present.push(spec);
@@ -77,7 +89,9 @@ export async function loadWeights(source: TensorSource, c: InternVLConfig, layou
       wrong.length && `${wrong.length} with the wrong shape:\n    ${list(wrong)}`,
       unexpected.length && `${unexpected.length} unexpected:\n    ${list(unexpected)}`,
     ].filter(Boolean);
-    throw new WeightsError(`${label}: the tensors do not match the ${layout === "hf" ? '"-hf"' : "original"}-layout config (${c.text.arch}, ${c.vision.numLayers}+${c.text.numLayers} layers):\n  ${parts.join("\n  ")}`);
+    throw new WeightsError(
+      `${label}: the tensors do not match the ${layout === "hf" ? '"-hf"' : "original"}-layout config (${c.text.arch}, ${c.vision.numLayers}+${c.text.numLayers} layers):\n  ${parts.join("\n  ")}`,
+    );
   }
   const tree: Record<string, unknown> = {};
   const dtype = opts.dtype ?? "float32";
@@ -95,7 +109,12 @@ export async function loadWeights(source: TensorSource, c: InternVLConfig, layou
 }
 
 /** Open `dir`'s safetensors (single file or shards) and load from it. */
-export async function loadWeightsFromDir(dir: string, c: InternVLConfig, layout: Layout, opts: LoadWeightsOptions = {}): Promise<InternVLParams> {
+export async function loadWeightsFromDir(
+  dir: string,
+  c: InternVLConfig,
+  layout: Layout,
+  opts: LoadWeightsOptions = {},
+): Promise<InternVLParams> {
   const ckpt = await openCheckpoint(dir);
   try {
     return await loadWeights(ckpt, c, layout, { label: dir, ...opts });
@@ -114,11 +133,16 @@ export function checkpointTensors(c: InternVLConfig, params: InternVLParams, lay
       if (!spec.optional) problems.push(`${spec.path.join(".")} is missing`);
       continue;
     }
-    if (!sameShape(t.shape, spec.shape)) { problems.push(`${spec.path.join(".")} is ${fmt(t.shape)}, ${fmt(spec.shape)} expected`); continue; }
+    if (!sameShape(t.shape, spec.shape)) {
+      problems.push(`${spec.path.join(".")} is ${fmt(t.shape)}, ${fmt(spec.shape)} expected`);
+      continue;
+    }
     const names = spec.names[layout];
     const stored = spec.transposed ? transpose(t) : t;
     const pieces = names.length > 1 ? split(stored, names.length, 0) : [stored];
-    names.forEach((n, i) => { out[n] = pieces[i]!; });
+    names.forEach((n, i) => {
+      out[n] = pieces[i]!;
+    });
   }
   if (problems.length) throw new WeightsError(`save: the parameters do not match the config:\n  ${list(problems)}`);
   return out;
@@ -130,6 +154,12 @@ export interface SaveWeightsOptions {
 }
 
 /** Write `params` as one safetensors file in `layout`'s names (atomically). */
-export async function saveWeights(path: string, c: InternVLConfig, params: InternVLParams, layout: Layout, opts: SaveWeightsOptions = {}): Promise<void> {
+export async function saveWeights(
+  path: string,
+  c: InternVLConfig,
+  params: InternVLParams,
+  layout: Layout,
+  opts: SaveWeightsOptions = {},
+): Promise<void> {
   await writeSafetensors(path, checkpointTensors(c, params, layout), { format: "pt" }, { dtype: opts.dtype ?? "F32" });
 }

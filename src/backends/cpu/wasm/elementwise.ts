@@ -33,7 +33,10 @@ const STAGE_MAX = 1 << 20;
 export function place(rt: WasmRuntime, bufs: readonly StorageArray[], blocks: Block[]): number[] | null {
   const ptrs: number[] = [];
   for (const buf of bufs) {
-    if (inWasmMemory(buf)) { ptrs.push(buf.byteOffset); continue; }
+    if (inWasmMemory(buf)) {
+      ptrs.push(buf.byteOffset);
+      continue;
+    }
     if (buf.length > STAGE_MAX) return null;
     const block = rt.heap.alloc(Math.max(4, buf.byteLength), true)!;
     blocks.push(block);
@@ -64,30 +67,52 @@ export function wasmElementwise(name: string, inputs: readonly Ref[], out: OutSp
   const n = res.length;
   if (n < MIN_ELEMENTS || out.dtype !== "float32" || !inWasmMemory(res)) return false;
   const isWhere = name === "where";
-  if (isWhere ? inputs[0]!.dtype !== "bool" || inputs[1]!.dtype !== "float32" || inputs[2]!.dtype !== "float32"
-    : !inputs.every((x) => x.dtype === "float32")) return false;
+  if (
+    isWhere
+      ? inputs[0]!.dtype !== "bool" || inputs[1]!.dtype !== "float32" || inputs[2]!.dtype !== "float32"
+      : !inputs.every((x) => x.dtype === "float32")
+  )
+    return false;
   const unary = inputs.length === 1 && WASM_UNARY.includes(name);
   if (!unary && !isWhere && !(inputs.length === 2 && WASM_BINARY[name])) return false;
-  const rt = wasmRuntime(), blocks: Block[] = [];
-  const ptrs = place(rt, inputs.map((x) => x.buf), blocks);
-  if (!ptrs) { for (const b of blocks) rt.heap.free(b); return false; }
-  const out0 = res.byteOffset, units: Unit[] = [];
+  const rt = wasmRuntime(),
+    blocks: Block[] = [];
+  const ptrs = place(
+    rt,
+    inputs.map((x) => x.buf),
+    blocks,
+  );
+  if (!ptrs) {
+    for (const b of blocks) rt.heap.free(b);
+    return false;
+  }
+  const out0 = res.byteOffset,
+    units: Unit[] = [];
   if (unary) {
     const kernel = rt.threads.kernel("ew.f32", `un_${name}`);
     for (let j = 0; j < n; j += UNIT) units.push({ kernel, args: [out0 + 4 * j, ptrs[0]! + 4 * j, Math.min(UNIT, n - j)] });
   } else {
     const kernel = rt.threads.kernel("ew.f32", isWhere ? "where" : `bin_${name}`);
     const width = inputs.map((x) => (x.dtype === "bool" ? 1 : 4));
-    const { shape, strides } = collapse(out.shape, inputs.map((x) => broadcastStrides(x.shape, out.shape)));
+    const { shape, strides } = collapse(
+      out.shape,
+      inputs.map((x) => broadcastStrides(x.shape, out.shape)),
+    );
     const r = shape.length;
     // as rows x cols: the last collapsed dim is the row, the one before it (if any) counts rows, the rest are outer
-    const cols = shape[r - 1]!, rows = r >= 2 ? shape[r - 2]! : 1;
-    const colStride = strides.map((s) => s[r - 1]!), rowStride = strides.map((s) => (r >= 2 ? s[r - 2]! : 0));
+    const cols = shape[r - 1]!,
+      rows = r >= 2 ? shape[r - 2]! : 1;
+    const colStride = strides.map((s) => s[r - 1]!),
+      rowStride = strides.map((s) => (r >= 2 ? s[r - 2]! : 0));
     // the same pieces (a column range of a rank-1 run, else a row range) repeat for every outer index
     const pieces: { rows: number; cols: number; out: number; shift: (k: number) => number }[] = [];
-    if (r === 1) for (let j = 0; j < cols; j += UNIT) pieces.push({ rows: 1, cols: Math.min(UNIT, cols - j), out: j, shift: (k) => j * colStride[k]! });
-    else for (const [a0, a1] of rowChunks(rows, cols)) pieces.push({ rows: a1 - a0, cols, out: a0 * cols, shift: (k) => a0 * rowStride[k]! });
-    const outer = shape.slice(0, Math.max(0, r - 2)), idx = new Array<number>(outer.length).fill(0);
+    if (r === 1)
+      for (let j = 0; j < cols; j += UNIT)
+        pieces.push({ rows: 1, cols: Math.min(UNIT, cols - j), out: j, shift: (k) => j * colStride[k]! });
+    else
+      for (const [a0, a1] of rowChunks(rows, cols)) pieces.push({ rows: a1 - a0, cols, out: a0 * cols, shift: (k) => a0 * rowStride[k]! });
+    const outer = shape.slice(0, Math.max(0, r - 2)),
+      idx = new Array<number>(outer.length).fill(0);
     const offs = inputs.map(() => 0);
     for (let o = 0; o < n; o += rows * cols) {
       for (const p of pieces) {
@@ -96,14 +121,31 @@ export function wasmElementwise(name: string, inputs: readonly Ref[], out: OutSp
         units.push({
           kernel,
           args: isWhere
-            ? [outAt, at(0), at(1), at(2), p.rows, p.cols, rowStride[0]!, colStride[0]!, rowStride[1]!, colStride[1]!, rowStride[2]!, colStride[2]!]
+            ? [
+                outAt,
+                at(0),
+                at(1),
+                at(2),
+                p.rows,
+                p.cols,
+                rowStride[0]!,
+                colStride[0]!,
+                rowStride[1]!,
+                colStride[1]!,
+                rowStride[2]!,
+                colStride[2]!,
+              ]
             : [outAt, at(0), at(1), p.rows, p.cols, rowStride[0]!, colStride[0]!, rowStride[1]!, colStride[1]!],
         });
       }
       for (let d = outer.length - 1; d >= 0; d--) {
-        inputs.forEach((_, k) => { offs[k]! += strides[k]![d]!; });
+        inputs.forEach((_, k) => {
+          offs[k]! += strides[k]![d]!;
+        });
         if (++idx[d]! < outer[d]!) break;
-        inputs.forEach((_, k) => { offs[k]! -= strides[k]![d]! * outer[d]!; });
+        inputs.forEach((_, k) => {
+          offs[k]! -= strides[k]![d]! * outer[d]!;
+        });
         idx[d] = 0;
       }
     }
@@ -118,11 +160,22 @@ export function wasmElementwise(name: string, inputs: readonly Ref[], out: OutSp
  * a `res` outside the Wasm heap is staged and copied back.
  */
 function reduceInto(data: StorageArray, res: StorageArray, outLen: number, units: (dataPtr: number, resPtr: number) => Unit[]): boolean {
-  if (!wasmEnabled || !(data instanceof Float32Array) || !(res instanceof Float32Array) || data.length < MIN_ELEMENTS || outLen === 0) return false;
-  const rt = wasmRuntime(), blocks: Block[] = [];
+  if (!wasmEnabled || !(data instanceof Float32Array) || !(res instanceof Float32Array) || data.length < MIN_ELEMENTS || outLen === 0)
+    return false;
+  const rt = wasmRuntime(),
+    blocks: Block[] = [];
   const ptrs = place(rt, [data, res], blocks);
-  if (!ptrs) { for (const b of blocks) rt.heap.free(b); return false; }
-  run(rt, units(ptrs[0]!, ptrs[1]!), data.length, blocks, inWasmMemory(res) ? undefined : () => res.set(new Float32Array(rt.threads.memory.buffer, ptrs[1]!, outLen)));
+  if (!ptrs) {
+    for (const b of blocks) rt.heap.free(b);
+    return false;
+  }
+  run(
+    rt,
+    units(ptrs[0]!, ptrs[1]!),
+    data.length,
+    blocks,
+    inWasmMemory(res) ? undefined : () => res.set(new Float32Array(rt.threads.memory.buffer, ptrs[1]!, outLen)),
+  );
   return true;
 }
 
@@ -130,7 +183,8 @@ function reduceInto(data: StorageArray, res: StorageArray, outLen: number, units
 export function wasmRowReduce(kind: "rowsum" | "rowmax", data: StorageArray, rows: number, len: number, res: StorageArray): boolean {
   if (len === 0) return false;
   return reduceInto(data, res, rows, (x, out) => {
-    const kernel = wasmRuntime().threads.kernel("ew.f32", kind), units: Unit[] = [];
+    const kernel = wasmRuntime().threads.kernel("ew.f32", kind),
+      units: Unit[] = [];
     for (const [r0, r1] of rowChunks(rows, len)) units.push({ kernel, args: [out + 4 * r0, x + 4 * r0 * len, r1 - r0, len] });
     return units;
   });
@@ -146,7 +200,8 @@ export function wasmColSum(data: StorageArray, rows: number, cols: number, res: 
     const threads = wasmRuntime().threads;
     const perThread = rows * cols >= PARALLEL_ELEMENTS ? 2 * Math.ceil(cols / (2 * threads.threads)) : cols;
     const band = Math.max(2, Math.min(Math.floor(threads.scratchBytes / 8), perThread));
-    const kernel = threads.kernel("ew.f32", "colsum"), units: Unit[] = [];
+    const kernel = threads.kernel("ew.f32", "colsum"),
+      units: Unit[] = [];
     for (let c = 0; c < cols; c += band) units.push({ kernel, args: [out + 4 * c, x + 4 * c, rows, Math.min(band, cols - c), cols] });
     return units;
   });

@@ -40,10 +40,23 @@ const PIECES_PER_THREAD = 3;
 const kindOf = (a: Arr): FloatKind => (a instanceof Float32Array ? "f32" : "f64");
 
 /** One output block: C[t][m0:m1, n0:n1] (+)= A[ia][m0:m1, k0:k1] B[ib][k0:k1, n0:n1]. */
-interface Item { t: number; ia: number; ib: number; m0: number; m1: number; n0: number; n1: number; k0: number; k1: number }
+interface Item {
+  t: number;
+  ia: number;
+  ib: number;
+  m0: number;
+  m1: number;
+  n0: number;
+  n1: number;
+  k0: number;
+  k1: number;
+}
 
 /** A staged block: where its rows went in Wasm memory and their stride. */
-interface Staged { ptr: number; ld: number }
+interface Staged {
+  ptr: number;
+  ld: number;
+}
 
 /**
  * C[t] = op(A[aIndex[t]]) · op(B[bIndex[t]]) for every batch entry t, as
@@ -52,13 +65,17 @@ interface Staged { ptr: number; ld: number }
 export function wasmMatmul(A: Arr, B: Arr, C: Arr, plan: MatmulPlan): void {
   const { M, K, N, batch } = plan;
   if (M === 0 || N === 0 || batch === 0) return;
-  if (K === 0) { C.fill(0); return; }
+  if (K === 0) {
+    C.fill(0);
+    return;
+  }
   const rt = wasmRuntime();
   const e = A.BYTES_PER_ELEMENT;
   const [Mt, Nt, Kt] = tileFor(M, K, N, e, [A, B, C].map((x) => !inWasmMemory(x)) as [boolean, boolean, boolean]);
   const items: Item[] = [];
   for (let t = 0; t < batch; t++) {
-    const ia = plan.aIndex ? plan.aIndex[t]! : t, ib = plan.bIndex ? plan.bIndex[t]! : t;
+    const ia = plan.aIndex ? plan.aIndex[t]! : t,
+      ib = plan.bIndex ? plan.bIndex[t]! : t;
     for (let m0 = 0; m0 < M; m0 += Mt) {
       for (let n0 = 0; n0 < N; n0 += Nt) {
         for (let k0 = 0; k0 < K; k0 += Kt) {
@@ -77,7 +94,9 @@ export function wasmMatmul(A: Arr, B: Arr, C: Arr, plan: MatmulPlan): void {
 
 /** The largest (Mt, Nt, Kt) block, from the full problem down, whose staging (of A, B, C where flagged) fits. */
 function tileFor(M: number, K: number, N: number, e: number, [sa, sb, sc]: [boolean, boolean, boolean]): [number, number, number] {
-  let m = M, n = N, k = K;
+  let m = M,
+    n = N,
+    k = K;
   const bytes = () => ((sa ? m * k : 0) + (sb ? k * n : 0) + (sc ? m * n : 0)) * e;
   while (bytes() > stagingBytes && (m > 16 || n > 16 || k > 16)) {
     if (n >= m && n >= k) n = align(Math.ceil(n / 2), 16);
@@ -94,13 +113,21 @@ class Job {
   private stagedBytes = 0;
   private readonly e: number;
 
-  constructor(private readonly rt: WasmRuntime, private readonly A: Arr, private readonly B: Arr, private readonly C: Arr, private readonly plan: MatmulPlan) {
+  constructor(
+    private readonly rt: WasmRuntime,
+    private readonly A: Arr,
+    private readonly B: Arr,
+    private readonly C: Arr,
+    private readonly plan: MatmulPlan,
+  ) {
     this.e = A.BYTES_PER_ELEMENT;
   }
 
   /** Bytes an item would stage: only operands outside the Wasm memory are copied. */
   private cost(it: Item): number {
-    const m = it.m1 - it.m0, n = it.n1 - it.n0, k = it.k1 - it.k0;
+    const m = it.m1 - it.m0,
+      n = it.n1 - it.n0,
+      k = it.k1 - it.k0;
     return ((inWasmMemory(this.A) ? 0 : m * k) + (inWasmMemory(this.B) ? 0 : k * n) + (inWasmMemory(this.C) ? 0 : m * n)) * this.e;
   }
 
@@ -111,7 +138,8 @@ class Job {
   add(it: Item): void {
     const { M, K, N, transposeA, transposeB } = this.plan;
     // blocks are placed in stored coordinates: a transposed A is stored K x M, a transposed B N x K
-    const a = `a${it.ia},${it.m0},${it.k0}`, b = `b${it.ib},${it.k0},${it.n0}`;
+    const a = `a${it.ia},${it.m0},${it.k0}`,
+      b = `b${it.ib},${it.k0},${it.n0}`;
     if (transposeA) this.place(a, this.A, it.ia * M * K, M, it.k0, it.k1, it.m0, it.m1, true);
     else this.place(a, this.A, it.ia * M * K, K, it.m0, it.m1, it.k0, it.k1, true);
     if (transposeB) this.place(b, this.B, it.ib * K * N, K, it.n0, it.n1, it.k0, it.k1, true);
@@ -128,29 +156,36 @@ class Job {
       this.staged.set(key, { ptr: src.byteOffset + (base + r0 * ld + c0) * this.e, ld });
       return;
     }
-    const w = c1 - c0, bytes = (r1 - r0) * w * this.e;
+    const w = c1 - c0,
+      bytes = (r1 - r0) * w * this.e;
     const block = this.rt.heap.alloc(bytes, true)!;
     this.blocks.push(block);
     this.stagedBytes += bytes;
     this.staged.set(key, { ptr: block.ptr, ld: w });
     if (!copyIn) return;
-    const heap = this.heap(), at = block.ptr / this.e;
+    const heap = this.heap(),
+      at = block.ptr / this.e;
     if (w === ld) heap.set(src.subarray(base + r0 * ld, base + r1 * ld), at);
     else for (let r = r0; r < r1; r++) heap.set(src.subarray(base + r * ld + c0, base + r * ld + c1), at + (r - r0) * w);
   }
 
   private heap(): Arr {
-    return this.A instanceof Float32Array ? new Float32Array(this.rt.threads.memory.buffer) : new Float64Array(this.rt.threads.memory.buffer);
+    return this.A instanceof Float32Array
+      ? new Float32Array(this.rt.threads.memory.buffer)
+      : new Float64Array(this.rt.threads.memory.buffer);
   }
 
   flush(): void {
     if (this.items.length === 0) return;
-    const { M, N, transposeA, transposeB } = this.plan, e = this.e;
+    const { M, N, transposeA, transposeB } = this.plan,
+      e = this.e;
     const kernel = this.rt.threads.kernel(`gemm.${kindOf(this.A)}`, "gemm");
     const get = (k: string) => this.staged.get(k)!;
     const units = this.items.map((it) => ({
       it,
-      a: get(`a${it.ia},${it.m0},${it.k0}`), b: get(`b${it.ib},${it.k0},${it.n0}`), c: get(`c${it.t},${it.m0},${it.n0}`),
+      a: get(`a${it.ia},${it.m0},${it.k0}`),
+      b: get(`b${it.ib},${it.k0},${it.n0}`),
+      c: get(`c${it.t},${it.m0},${it.n0}`),
     }));
     const macs = this.items.reduce((s, it) => s + (it.m1 - it.m0) * (it.n1 - it.n0) * (it.k1 - it.k0), 0);
     const threads = macs < PARALLEL_MIN_MACS ? 1 : this.rt.threads.threads;
@@ -158,14 +193,29 @@ class Job {
     const pieces = threads === 1 || units.length >= 4 * threads ? 1 : Math.ceil((PIECES_PER_THREAD * threads) / units.length);
     const work: Unit[] = [];
     for (const u of units) {
-      const m = u.it.m1 - u.it.m0, n = u.it.n1 - u.it.n0, k = u.it.k1 - u.it.k0;
+      const m = u.it.m1 - u.it.m0,
+        n = u.it.n1 - u.it.n0,
+        k = u.it.k1 - u.it.k0;
       // op(A)'s (i, k) and op(B)'s (k, j) as element strides of the staged blocks
       const [rsA, csA] = transposeA ? [1, u.a.ld] : [u.a.ld, 1];
       const [rsB, csB] = transposeB ? [1, u.b.ld] : [u.b.ld, 1];
       for (const [r0, r1, c0, c1] of split(m, n, pieces)) {
         work.push({
           kernel,
-          args: [u.a.ptr + r0 * rsA * e, u.b.ptr + c0 * csB * e, u.c.ptr + (r0 * u.c.ld + c0) * e, r1 - r0, k, c1 - c0, rsA, csA, rsB, csB, u.c.ld, u.it.k0 > 0 ? 1 : 0],
+          args: [
+            u.a.ptr + r0 * rsA * e,
+            u.b.ptr + c0 * csB * e,
+            u.c.ptr + (r0 * u.c.ld + c0) * e,
+            r1 - r0,
+            k,
+            c1 - c0,
+            rsA,
+            csA,
+            rsB,
+            csB,
+            u.c.ld,
+            u.it.k0 > 0 ? 1 : 0,
+          ],
         });
       }
     }
@@ -173,7 +223,9 @@ class Job {
     if (!inWasmMemory(this.C)) {
       const heap = this.heap();
       for (const u of units) {
-        const { t, m0, m1, n0, n1 } = u.it, w = n1 - n0, at = u.c.ptr / e;
+        const { t, m0, m1, n0, n1 } = u.it,
+          w = n1 - n0,
+          at = u.c.ptr / e;
         if (w === N) this.C.set(heap.subarray(at, at + (m1 - m0) * N), t * M * N + m0 * N);
         else for (let r = m0; r < m1; r++) this.C.set(heap.subarray(at + (r - m0) * w, at + (r - m0 + 1) * w), t * M * N + r * N + n0);
       }
@@ -191,7 +243,8 @@ class Job {
  * of 16 so that parts keep whole micro-tiles. Returns [r0, r1, c0, c1] each.
  */
 function split(m: number, n: number, pieces: number): [number, number, number, number][] {
-  const byCols = n >= m, len = byCols ? n : m;
+  const byCols = n >= m,
+    len = byCols ? n : m;
   const step = Math.max(16, align(Math.ceil(len / pieces), 16));
   const out: [number, number, number, number][] = [];
   for (let s = 0; s < len; s += step) {

@@ -12,7 +12,10 @@
  */
 import type { WasmThreads } from "./threads.js";
 
-export interface Block { readonly ptr: number; readonly size: number }
+export interface Block {
+  readonly ptr: number;
+  readonly size: number;
+}
 
 /** Sizes round up to 64 bytes, and to 4 KiB from 64 KiB on, so near sizes share blocks. */
 function rounded(bytes: number): number {
@@ -25,7 +28,10 @@ export class WasmHeap {
   private readonly idle = new Map<number, number[]>();
   private taken = 0;
 
-  constructor(private readonly rt: WasmThreads, readonly capBytes: number) {
+  constructor(
+    private readonly rt: WasmThreads,
+    readonly capBytes: number,
+  ) {
     this.top = rt.arenaBase;
   }
 
@@ -36,7 +42,10 @@ export class WasmHeap {
   alloc(bytes: number, transient = false): Block | null {
     const size = rounded(bytes);
     const ptr = this.idle.get(size)?.pop();
-    if (ptr !== undefined) { this.taken += size; return { ptr, size }; }
+    if (ptr !== undefined) {
+      this.taken += size;
+      return { ptr, size };
+    }
     if (!transient && this.top + size - this.rt.arenaBase > this.capBytes) return this.idleFit(size);
     const block = { ptr: this.top, size };
     this.top += size;

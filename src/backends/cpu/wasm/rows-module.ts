@@ -38,7 +38,10 @@ export function buildRowsModule(memory: { initialPages: number; maxPages: number
 }
 
 /** One loop of a pass: `body` handles `width` elements at the pointers (4 per vector). */
-interface Stage { readonly width: number; readonly body: () => void }
+interface Stage {
+  readonly width: number;
+  readonly body: () => void;
+}
 
 /**
  * One pass over a row at the pointers `ptrs` (advanced as it goes): each
@@ -51,14 +54,20 @@ function stages(f: FunctionBuilder, cols: Local, ptrs: readonly Local[], list: r
   for (const { width, body } of list) {
     const end = f.local("i32");
     f.get(cols).i32(-width).and().set(end);
-    f.forRange(j, from, end, width, () => { body(); for (const p of ptrs) f.inc(p, 4 * width); });
+    f.forRange(j, from, end, width, () => {
+      body();
+      for (const p of ptrs) f.inc(p, 4 * width);
+    });
     from = end;
   }
 }
 
 /** A pass of one vector or one element at a time. */
 function pass(f: FunctionBuilder, cols: Local, ptrs: readonly Local[], vec: () => void, one: () => void): void {
-  stages(f, cols, ptrs, [{ width: 4, body: vec }, { width: 1, body: one }]);
+  stages(f, cols, ptrs, [
+    { width: 4, body: vec },
+    { width: 1, body: one },
+  ]);
 }
 
 /** Lanes 2 and 3 moved to 0 and 1, so promote_low widens the upper half. */
@@ -101,7 +110,16 @@ function expF32x4(f: FunctionBuilder, x: Local, t: Local, r: Local): void {
   // t = x·log2(e) + ROUNDER: n = t − ROUNDER is x·log2(e) rounded to an integer, and t's low bits hold n
   f.get(x).f32x4Const(Math.LOG2E).simd("f32x4.mul").f32x4Const(ROUNDER).simd("f32x4.add").set(t);
   f.get(t).f32x4Const(ROUNDER).simd("f32x4.sub").set(r); // n, for now
-  f.get(x).get(r).f32x4Const(LN2_HI).simd("f32x4.mul").simd("f32x4.sub").get(r).f32x4Const(LN2_LO).simd("f32x4.mul").simd("f32x4.sub").set(r);
+  f.get(x)
+    .get(r)
+    .f32x4Const(LN2_HI)
+    .simd("f32x4.mul")
+    .simd("f32x4.sub")
+    .get(r)
+    .f32x4Const(LN2_LO)
+    .simd("f32x4.mul")
+    .simd("f32x4.sub")
+    .set(r);
   f.f32x4Const(EXP_POLY[EXP_POLY.length - 1]!);
   for (let k = EXP_POLY.length - 2; k >= 0; k--) f.get(r).simd("f32x4.mul").f32x4Const(EXP_POLY[k]!).simd("f32x4.add");
   // 2^n as float32 bits: (n + 127) << 23, ROUNDER's own bits shifting out; n = -127 gives +0
@@ -110,12 +128,33 @@ function expF32x4(f: FunctionBuilder, x: Local, t: Local, r: Local): void {
 }
 
 /** Locals of the row max and exp-sum passes. */
-interface ExpLocals { m: Local; mv: Local; acc0: Local; acc1: Local; tail: Local; v: Local; e: Local; x: Local; t: Local; r: Local; p: Local }
+interface ExpLocals {
+  m: Local;
+  mv: Local;
+  acc0: Local;
+  acc1: Local;
+  tail: Local;
+  v: Local;
+  e: Local;
+  x: Local;
+  t: Local;
+  r: Local;
+  p: Local;
+}
 
 function expLocals(f: FunctionBuilder): ExpLocals {
   return {
-    m: f.local("f32"), mv: f.local("v128"), acc0: f.local("v128"), acc1: f.local("v128"), tail: f.local("f64"),
-    v: f.local("v128"), e: f.local("f32"), x: f.local("v128"), t: f.local("v128"), r: f.local("v128"), p: f.local("i32"),
+    m: f.local("f32"),
+    mv: f.local("v128"),
+    acc0: f.local("v128"),
+    acc1: f.local("v128"),
+    tail: f.local("f64"),
+    v: f.local("v128"),
+    e: f.local("f32"),
+    x: f.local("v128"),
+    t: f.local("v128"),
+    r: f.local("v128"),
+    p: f.local("i32"),
   };
 }
 
@@ -124,12 +163,21 @@ function rowMax(f: FunctionBuilder, row: Local, cols: Local, l: ExpLocals): void
   const acc = [l.mv, l.x, l.t, l.r]; // four independent chains: pmax has a latency of several cycles
   f.get(row).set(l.p);
   for (const a of acc) f.f32x4Const(-Infinity).set(a);
-  const fold = (a: Local, load: () => void) => { f.get(a); load(); f.simd("f32x4.pmax").set(a); };
-  stages(f, cols, [l.p], [
-    { width: 16, body: () => acc.forEach((a, k) => fold(a, () => f.get(l.p).v128Load(16 * k))) },
-    { width: 4, body: () => fold(l.mv, () => f.get(l.p).v128Load()) },
-    { width: 1, body: () => fold(l.mv, () => f.get(l.p).load32Splat()) },
-  ]);
+  const fold = (a: Local, load: () => void) => {
+    f.get(a);
+    load();
+    f.simd("f32x4.pmax").set(a);
+  };
+  stages(
+    f,
+    cols,
+    [l.p],
+    [
+      { width: 16, body: () => acc.forEach((a, k) => fold(a, () => f.get(l.p).v128Load(16 * k))) },
+      { width: 4, body: () => fold(l.mv, () => f.get(l.p).v128Load()) },
+      { width: 1, body: () => fold(l.mv, () => f.get(l.p).load32Splat()) },
+    ],
+  );
   for (const a of acc.slice(1)) f.get(l.mv).get(a).simd("f32x4.pmax").set(l.mv);
   f.get(l.mv).f32x4ExtractLane(0).set(l.m);
   for (let lane = 1; lane < 4; lane++) f.get(l.m).get(l.mv).f32x4ExtractLane(lane).scalar("f32.max").set(l.m);
@@ -155,13 +203,24 @@ function expSum(f: FunctionBuilder, row: Local, cols: Local, l: ExpLocals, out: 
     {
       width: 16,
       body: () => {
-        vector(0); vector(16); f.simd("f32x4.add");
-        vector(32); vector(48); f.simd("f32x4.add");
+        vector(0);
+        vector(16);
+        f.simd("f32x4.add");
+        vector(32);
+        vector(48);
+        f.simd("f32x4.add");
         f.simd("f32x4.add").set(l.v);
         accumulate(f, l.v, l.acc0, l.acc1);
       },
     },
-    { width: 4, body: () => { vector(0); f.set(l.v); accumulate(f, l.v, l.acc0, l.acc1); } },
+    {
+      width: 4,
+      body: () => {
+        vector(0);
+        f.set(l.v);
+        accumulate(f, l.v, l.acc0, l.acc1);
+      },
+    },
     {
       width: 1,
       body: () => {
@@ -177,7 +236,9 @@ function expSum(f: FunctionBuilder, row: Local, cols: Local, l: ExpLocals, out: 
 
 /** The row loop shared by all kernels: `body` runs with `x` at the row; `x` and the `out` pointers advance by a row. */
 function rowLoop(f: FunctionBuilder, rows: Local, cols: Local, x: Local, out: readonly Local[], body: (row: Local) => void): void {
-  const r = f.local("i32"), row = f.local("i32"), bytes = f.local("i32");
+  const r = f.local("i32"),
+    row = f.local("i32"),
+    bytes = f.local("i32");
   f.get(cols).i32(4).mul().set(bytes).get(x).set(row);
   f.forRange(r, 0, rows, 1, () => {
     body(row);
@@ -189,7 +250,8 @@ function rowLoop(f: FunctionBuilder, rows: Local, cols: Local, x: Local, out: re
 function lseStatsFn(m: ModuleBuilder): void {
   const f = m.fn("lse_stats", ["i32", "i32", "i32", "i32", "i32", "i32"]);
   const [, maxOut, sumOut, x, rows, cols] = f.params as [Local, Local, Local, Local, Local, Local];
-  const l = expLocals(f), r = f.local("i32");
+  const l = expLocals(f),
+    r = f.local("i32");
   f.forRange(r, 0, rows, 1, () => {
     rowMax(f, x, cols, l);
     f.get(maxOut).get(l.m).f32Store();
@@ -205,7 +267,9 @@ function lseStatsFn(m: ModuleBuilder): void {
 function softmaxFn(m: ModuleBuilder): void {
   const f = m.fn("softmax", ["i32", "i32", "i32", "i32", "i32"]);
   const [, out, x, rows, cols] = f.params as [Local, Local, Local, Local, Local];
-  const l = expLocals(f), o = f.local("i32"), inv = f.local("v128");
+  const l = expLocals(f),
+    o = f.local("i32"),
+    inv = f.local("v128");
   rowLoop(f, rows, cols, x, [out], (row) => {
     rowMax(f, row, cols, l);
     f.get(out).set(o);
@@ -214,35 +278,86 @@ function softmaxFn(m: ModuleBuilder): void {
     total(f, l.acc0, l.acc1, l.tail);
     f.scalar("f64.div").scalar("f32.demote_f64").simd("f32x4.splat").set(inv);
     f.get(out).set(o);
-    pass(f, cols, [o], () => { f.get(o).get(o).v128Load().get(inv).simd("f32x4.mul").v128Store(); },
-      () => { f.get(o).get(o).f32Load().get(inv).f32x4ExtractLane(0).scalar("f32.mul").f32Store(); });
+    pass(
+      f,
+      cols,
+      [o],
+      () => {
+        f.get(o).get(o).v128Load().get(inv).simd("f32x4.mul").v128Store();
+      },
+      () => {
+        f.get(o).get(o).f32Load().get(inv).f32x4ExtractLane(0).scalar("f32.mul").f32Store();
+      },
+    );
   });
 }
 
 function softmaxGradFn(m: ModuleBuilder): void {
   const f = m.fn("softmax_grad", ["i32", "i32", "i32", "i32", "i32", "i32"]);
   const [, out, y, g, rows, cols] = f.params as [Local, Local, Local, Local, Local, Local];
-  const py = f.local("i32"), pg = f.local("i32"), o = f.local("i32");
-  const acc0 = f.local("v128"), acc1 = f.local("v128"), tail = f.local("f64"), v = f.local("v128"), s = f.local("v128");
+  const py = f.local("i32"),
+    pg = f.local("i32"),
+    o = f.local("i32");
+  const acc0 = f.local("v128"),
+    acc1 = f.local("v128"),
+    tail = f.local("f64"),
+    v = f.local("v128"),
+    s = f.local("v128");
   /** y·g of the 4 elements at byte offset `at`, on the stack. */
-  const product = (at: number) => { f.get(py).v128Load(at).get(pg).v128Load(at).simd("f32x4.mul"); };
+  const product = (at: number) => {
+    f.get(py).v128Load(at).get(pg).v128Load(at).simd("f32x4.mul");
+  };
   rowLoop(f, rows, cols, y, [out, g], (row) => {
     // s = Σ y·g, blocks of 16 summed pairwise in float32, then in float64
     f.get(row).set(py).get(g).set(pg);
     clear(f, acc0, acc1, tail);
-    stages(f, cols, [py, pg], [
-      { width: 16, body: () => { product(0); product(16); f.simd("f32x4.add"); product(32); product(48); f.simd("f32x4.add").simd("f32x4.add").set(v); accumulate(f, v, acc0, acc1); } },
-      { width: 4, body: () => { product(0); f.set(v); accumulate(f, v, acc0, acc1); } },
-      { width: 1, body: () => { f.get(py).f32Load().get(pg).f32Load().scalar("f32.mul").scalar("f64.promote_f32").get(tail).scalar("f64.add").set(tail); } },
-    ]);
+    stages(
+      f,
+      cols,
+      [py, pg],
+      [
+        {
+          width: 16,
+          body: () => {
+            product(0);
+            product(16);
+            f.simd("f32x4.add");
+            product(32);
+            product(48);
+            f.simd("f32x4.add").simd("f32x4.add").set(v);
+            accumulate(f, v, acc0, acc1);
+          },
+        },
+        {
+          width: 4,
+          body: () => {
+            product(0);
+            f.set(v);
+            accumulate(f, v, acc0, acc1);
+          },
+        },
+        {
+          width: 1,
+          body: () => {
+            f.get(py).f32Load().get(pg).f32Load().scalar("f32.mul").scalar("f64.promote_f32").get(tail).scalar("f64.add").set(tail);
+          },
+        },
+      ],
+    );
     total(f, acc0, acc1, tail);
     f.scalar("f32.demote_f64").simd("f32x4.splat").set(s);
     f.get(row).set(py).get(g).set(pg).get(out).set(o);
-    pass(f, cols, [py, pg, o], () => {
-      f.get(o).get(py).v128Load().get(pg).v128Load().get(s).simd("f32x4.sub").simd("f32x4.mul").v128Store();
-    }, () => {
-      f.get(o).get(py).f32Load().get(pg).f32Load().get(s).f32x4ExtractLane(0).scalar("f32.sub").scalar("f32.mul").f32Store();
-    });
+    pass(
+      f,
+      cols,
+      [py, pg, o],
+      () => {
+        f.get(o).get(py).v128Load().get(pg).v128Load().get(s).simd("f32x4.sub").simd("f32x4.mul").v128Store();
+      },
+      () => {
+        f.get(o).get(py).f32Load().get(pg).f32Load().get(s).f32x4ExtractLane(0).scalar("f32.sub").scalar("f32.mul").f32Store();
+      },
+    );
   });
 }
 
@@ -252,13 +367,37 @@ function softmaxGradFn(m: ModuleBuilder): void {
  * float32 parts, x − hi − lo: x − hi is exact near the mean (Sterbenz), so a
  * row far from 0 (1e4 + noise) loses nothing to the mean's rounding.
  */
-interface NormLocals { p: Local; o: Local; wp: Local; bp: Local; acc0: Local; acc1: Local; tail: Local; v: Local; d: Local; scale: Local; shift: Local; shiftLo: Local; mean: Local }
+interface NormLocals {
+  p: Local;
+  o: Local;
+  wp: Local;
+  bp: Local;
+  acc0: Local;
+  acc1: Local;
+  tail: Local;
+  v: Local;
+  d: Local;
+  scale: Local;
+  shift: Local;
+  shiftLo: Local;
+  mean: Local;
+}
 
 function normLocals(f: FunctionBuilder): NormLocals {
   return {
-    p: f.local("i32"), o: f.local("i32"), wp: f.local("i32"), bp: f.local("i32"),
-    acc0: f.local("v128"), acc1: f.local("v128"), tail: f.local("f64"), v: f.local("v128"), d: f.local("f32"),
-    scale: f.local("v128"), shift: f.local("v128"), shiftLo: f.local("v128"), mean: f.local("f64"),
+    p: f.local("i32"),
+    o: f.local("i32"),
+    wp: f.local("i32"),
+    bp: f.local("i32"),
+    acc0: f.local("v128"),
+    acc1: f.local("v128"),
+    tail: f.local("f64"),
+    v: f.local("v128"),
+    d: f.local("f32"),
+    scale: f.local("v128"),
+    shift: f.local("v128"),
+    shiftLo: f.local("v128"),
+    mean: f.local("f64"),
   };
 }
 
@@ -286,28 +425,48 @@ function shifted(f: FunctionBuilder, l: NormLocals, lo: boolean, vector: boolean
  * The output pass: out = (x − shift)·scale, times w and plus b as `affine`
  * says (one loop per combination, chosen once per row).
  */
-function normalizeRow(f: FunctionBuilder, row: Local, out: Local, cols: Local, w: Local, b: Local, affine: Local, l: NormLocals, lo: boolean): void {
+function normalizeRow(
+  f: FunctionBuilder,
+  row: Local,
+  out: Local,
+  cols: Local,
+  w: Local,
+  b: Local,
+  affine: Local,
+  l: NormLocals,
+  lo: boolean,
+): void {
   for (let mode = 0; mode < 4; mode++) {
-    const hasW = (mode & 1) === 1, hasB = (mode & 2) === 2;
-    f.get(affine).i32(mode).eq().ifElse(() => {
-      f.get(row).set(l.p).get(out).set(l.o).get(w).set(l.wp).get(b).set(l.bp);
-      const ptrs = [l.p, l.o, ...(hasW ? [l.wp] : []), ...(hasB ? [l.bp] : [])];
-      pass(f, cols, ptrs, () => {
-        f.get(l.o).get(l.p).v128Load();
-        shifted(f, l, lo, true);
-        f.get(l.scale).simd("f32x4.mul");
-        if (hasW) f.get(l.wp).v128Load().simd("f32x4.mul");
-        if (hasB) f.get(l.bp).v128Load().simd("f32x4.add");
-        f.v128Store();
-      }, () => {
-        f.get(l.o).get(l.p).f32Load();
-        shifted(f, l, lo, false);
-        f.get(l.scale).f32x4ExtractLane(0).scalar("f32.mul");
-        if (hasW) f.get(l.wp).f32Load().scalar("f32.mul");
-        if (hasB) f.get(l.bp).f32Load().scalar("f32.add");
-        f.f32Store();
+    const hasW = (mode & 1) === 1,
+      hasB = (mode & 2) === 2;
+    f.get(affine)
+      .i32(mode)
+      .eq()
+      .ifElse(() => {
+        f.get(row).set(l.p).get(out).set(l.o).get(w).set(l.wp).get(b).set(l.bp);
+        const ptrs = [l.p, l.o, ...(hasW ? [l.wp] : []), ...(hasB ? [l.bp] : [])];
+        pass(
+          f,
+          cols,
+          ptrs,
+          () => {
+            f.get(l.o).get(l.p).v128Load();
+            shifted(f, l, lo, true);
+            f.get(l.scale).simd("f32x4.mul");
+            if (hasW) f.get(l.wp).v128Load().simd("f32x4.mul");
+            if (hasB) f.get(l.bp).v128Load().simd("f32x4.add");
+            f.v128Store();
+          },
+          () => {
+            f.get(l.o).get(l.p).f32Load();
+            shifted(f, l, lo, false);
+            f.get(l.scale).f32x4ExtractLane(0).scalar("f32.mul");
+            if (hasW) f.get(l.wp).f32Load().scalar("f32.mul");
+            if (hasB) f.get(l.bp).f32Load().scalar("f32.add");
+            f.f32Store();
+          },
+        );
       });
-    });
   }
 }
 
@@ -320,7 +479,14 @@ function layerNormFn(m: ModuleBuilder): void {
     sumSquaresOrSum(f, row, cols, l, false);
     f.get(cols).scalar("f64.convert_i32_u").scalar("f64.div").set(l.mean);
     f.get(l.mean).scalar("f32.demote_f64").simd("f32x4.splat").set(l.shift);
-    f.get(l.mean).get(l.mean).scalar("f32.demote_f64").scalar("f64.promote_f32").scalar("f64.sub").scalar("f32.demote_f64").simd("f32x4.splat").set(l.shiftLo);
+    f.get(l.mean)
+      .get(l.mean)
+      .scalar("f32.demote_f64")
+      .scalar("f64.promote_f32")
+      .scalar("f64.sub")
+      .scalar("f32.demote_f64")
+      .simd("f32x4.splat")
+      .set(l.shiftLo);
     sumSquaresOrSum(f, row, cols, l, true, true);
     rsqrtScale(f, cols, eps, l);
     normalizeRow(f, row, out, cols, w, b, affine, l, true);
@@ -346,15 +512,27 @@ function rmsNormFn(m: ModuleBuilder): void {
 function sumSquaresOrSum(f: FunctionBuilder, row: Local, cols: Local, l: NormLocals, squares: boolean, lo = false): void {
   f.get(row).set(l.p);
   clear(f, l.acc0, l.acc1, l.tail);
-  pass(f, cols, [l.p], () => {
-    f.get(l.p).v128Load();
-    if (squares) { shifted(f, l, lo, true); f.tee(l.v).get(l.v).simd("f32x4.mul"); }
-    f.set(l.v);
-    accumulate(f, l.v, l.acc0, l.acc1);
-  }, () => {
-    f.get(l.p).f32Load();
-    if (squares) { shifted(f, l, lo, false); f.tee(l.d).get(l.d).scalar("f32.mul"); }
-    f.scalar("f64.promote_f32").get(l.tail).scalar("f64.add").set(l.tail);
-  });
+  pass(
+    f,
+    cols,
+    [l.p],
+    () => {
+      f.get(l.p).v128Load();
+      if (squares) {
+        shifted(f, l, lo, true);
+        f.tee(l.v).get(l.v).simd("f32x4.mul");
+      }
+      f.set(l.v);
+      accumulate(f, l.v, l.acc0, l.acc1);
+    },
+    () => {
+      f.get(l.p).f32Load();
+      if (squares) {
+        shifted(f, l, lo, false);
+        f.tee(l.d).get(l.d).scalar("f32.mul");
+      }
+      f.scalar("f64.promote_f32").get(l.tail).scalar("f64.add").set(l.tail);
+    },
+  );
   if (!squares) total(f, l.acc0, l.acc1, l.tail);
 }

@@ -31,7 +31,11 @@ let runtime: WasmRuntime | null = null;
 export function wasmRuntime(): WasmRuntime {
   if (!runtime) {
     const scratch = Math.max(...GEMM_KINDS.map((k) => workspaceBytes(k, DEFAULT_TILES[k])));
-    const sets: KernelSet[] = GEMM_KINDS.map((k) => ({ name: `gemm.${k}`, bytes: buildGemmModule(k, DEFAULT_TILES[k], MEMORY), exports: ["gemm"] }));
+    const sets: KernelSet[] = GEMM_KINDS.map((k) => ({
+      name: `gemm.${k}`,
+      bytes: buildGemmModule(k, DEFAULT_TILES[k], MEMORY),
+      exports: ["gemm"],
+    }));
     sets.push({ name: "ew.f32", ...buildElementwiseModule(MEMORY) });
     sets.push({ name: "rows.f32", ...buildRowsModule(MEMORY) });
     const threads = new WasmThreads(sets, scratch, defaultThreadCount());

@@ -21,7 +21,10 @@ import { availableParallelism } from "node:os";
 import { AnchorError } from "../../../tensor/errors.js";
 
 /** The slice of the WebAssembly JS API used here (the project's TS lib has no DOM types). */
-interface WasmMemory { readonly buffer: SharedArrayBuffer; grow(pages: number): number }
+interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(pages: number): number;
+}
 interface WasmApi {
   Memory: new (d: { initial: number; maximum: number; shared: true }) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
@@ -37,8 +40,15 @@ const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit; only what is used is commit
  * a thread that wakes late for a finished job sees another tag and claims
  * nothing, so the main thread never waits on a thread that has no unit.
  */
-const GEN = 0, TABLE = 1, COUNT = 2, NEXT = 3, FINISHED = 4, FAILED = 5, READY = 16;
-const INDEX_BITS = 20, INDEX_MASK = (1 << INDEX_BITS) - 1;
+const GEN = 0,
+  TABLE = 1,
+  COUNT = 2,
+  NEXT = 3,
+  FINISHED = 4,
+  FAILED = 5,
+  READY = 16;
+const INDEX_BITS = 20,
+  INDEX_MASK = (1 << INDEX_BITS) - 1;
 const tagOf = (gen: number) => (gen & 0x7ff) << INDEX_BITS;
 /** Arguments of one unit (after the scratch pointer): kernel index, then its i32 arguments. */
 export const UNIT_ARGS = 14;
@@ -92,7 +102,10 @@ export interface KernelSet {
 }
 
 /** A unit: index into the flattened exports of all kernel sets, and its arguments after the scratch pointer. */
-export interface Unit { readonly kernel: number; readonly args: readonly number[] }
+export interface Unit {
+  readonly kernel: number;
+  readonly args: readonly number[];
+}
 
 export class WasmThreads {
   readonly memory: WasmMemory;
@@ -106,7 +119,11 @@ export class WasmThreads {
   readonly arenaBase: number;
   private gen = 0;
 
-  constructor(sets: readonly KernelSet[], readonly scratchBytes: number, threads: number) {
+  constructor(
+    sets: readonly KernelSet[],
+    readonly scratchBytes: number,
+    threads: number,
+  ) {
     if (!WA) throw new AnchorError("WebAssembly is not available in this runtime");
     const perThread = align(scratchBytes, PAGE);
     this.arenaBase = PAGE + threads * perThread;
@@ -133,7 +150,9 @@ export class WasmThreads {
   }
 
   /** Threads that take part in a job: the main thread plus the workers that came up. */
-  get threads(): number { return 1 + this.workers.length; }
+  get threads(): number {
+    return 1 + this.workers.length;
+  }
 
   private startWorker(t: number, modules: object[], names: readonly (readonly string[])[]): void {
     const ready = READY + t;
@@ -155,7 +174,8 @@ export class WasmThreads {
     const have = this.memory.buffer.byteLength;
     if (bytes > have) {
       const pages = Math.ceil((bytes - have) / PAGE);
-      if (have / PAGE + pages > MAX_PAGES) throw new AnchorError(`wasm kernels: ${bytes} bytes of working memory exceed the 4 GiB wasm32 limit`);
+      if (have / PAGE + pages > MAX_PAGES)
+        throw new AnchorError(`wasm kernels: ${bytes} bytes of working memory exceed the 4 GiB wasm32 limit`);
       this.memory.grow(pages);
     }
   }
@@ -165,16 +185,25 @@ export class WasmThreads {
    * main thread alone calls the kernels directly (no table, no atomics: a
    * few microseconds, which is what a small kernel costs).
    */
-  runUnits(heap: { alloc(bytes: number, transient: boolean): { ptr: number; size: number } | null; free(b: { ptr: number; size: number }): void }, units: readonly Unit[], parallel = true): void {
+  runUnits(
+    heap: { alloc(bytes: number, transient: boolean): { ptr: number; size: number } | null; free(b: { ptr: number; size: number }): void },
+    units: readonly Unit[],
+    parallel = true,
+  ): void {
     if (!parallel || this.workers.length === 0) {
       for (const u of units) {
-        if (u.args.length > UNIT_ARGS) throw new AnchorError(`wasm kernels: a unit has ${u.args.length} arguments, at most ${UNIT_ARGS} fit`);
+        if (u.args.length > UNIT_ARGS)
+          throw new AnchorError(`wasm kernels: a unit has ${u.args.length} arguments, at most ${UNIT_ARGS} fit`);
         this.kernels[u.kernel]!(this.scratch[0]!, ...u.args);
       }
       return;
     }
     const table = heap.alloc(Math.max(1, units.length) * UNIT_WORDS * 4, true)!;
-    try { this.run(units, table.ptr, parallel); } finally { heap.free(table); }
+    try {
+      this.run(units, table.ptr, parallel);
+    } finally {
+      heap.free(table);
+    }
   }
 
   /**
@@ -193,7 +222,8 @@ export class WasmThreads {
       heap.set(u.args, at + 1);
       at += UNIT_WORDS;
     }
-    const gen = ++this.gen, tag = tagOf(gen);
+    const gen = ++this.gen,
+      tag = tagOf(gen);
     // order matters: a late thread that reads the new COUNT must already see the new tag
     Atomics.store(this.ctrl, FINISHED, 0);
     Atomics.store(this.ctrl, FAILED, 0);
@@ -206,10 +236,15 @@ export class WasmThreads {
     }
     let error: unknown = null;
     for (;;) {
-      const v = Atomics.load(this.ctrl, NEXT), i = v & INDEX_MASK;
+      const v = Atomics.load(this.ctrl, NEXT),
+        i = v & INDEX_MASK;
       if (i >= n) break;
       if (Atomics.compareExchange(this.ctrl, NEXT, v, v + 1) !== v) continue;
-      try { this.kernels[units[i]!.kernel]!(this.scratch[0]!, ...units[i]!.args); } catch (e) { error ??= e; }
+      try {
+        this.kernels[units[i]!.kernel]!(this.scratch[0]!, ...units[i]!.args);
+      } catch (e) {
+        error ??= e;
+      }
       Atomics.add(this.ctrl, FINISHED, 1);
     }
     for (let f = Atomics.load(this.ctrl, FINISHED); f < n; f = Atomics.load(this.ctrl, FINISHED)) Atomics.wait(this.ctrl, FINISHED, f);

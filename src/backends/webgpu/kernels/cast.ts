@@ -57,9 +57,12 @@ fn f32_to_bf16(x: f32) -> u32 {
 /** WGSL expression for element `i` of the input, as f32 (floats), i32 (int32) or u32 (bool). */
 function load(dtype: DType, i: string): string {
   switch (dtype) {
-    case "float16": return `f16_to_f32((In[${i} >> 1u] >> ((${i} & 1u) * 16u)) & 0xffffu)`;
-    case "bfloat16": return `bf16_to_f32((In[${i} >> 1u] >> ((${i} & 1u) * 16u)) & 0xffffu)`;
-    default: return `In[${i}]`;
+    case "float16":
+      return `f16_to_f32((In[${i} >> 1u] >> ((${i} & 1u) * 16u)) & 0xffffu)`;
+    case "bfloat16":
+      return `bf16_to_f32((In[${i} >> 1u] >> ((${i} & 1u) * 16u)) & 0xffffu)`;
+    default:
+      return `In[${i}]`;
   }
 }
 
@@ -67,22 +70,30 @@ function load(dtype: DType, i: string): string {
 function convert(from: DType, to: DType, v: string): string {
   const zero = from === "int32" ? "0" : from === "bool" ? "0u" : "0.0";
   switch (to) {
-    case "float32": return `f32(${v})`;
-    case "int32": return `i32(${v})`;
-    case "bool": return `select(0u, 1u, ${v} != ${zero})`;
-    case "float16": return `f32_to_f16(f32(${v}))`;
-    case "bfloat16": return `f32_to_bf16(f32(${v}))`;
-    case "float64": throw new Error("unreachable: float64 is refused by storageType");
+    case "float32":
+      return `f32(${v})`;
+    case "int32":
+      return `i32(${v})`;
+    case "bool":
+      return `select(0u, 1u, ${v} != ${zero})`;
+    case "float16":
+      return `f32_to_f16(f32(${v}))`;
+    case "bfloat16":
+      return `f32_to_bf16(f32(${v}))`;
+    case "float64":
+      throw new Error("unreachable: float64 is refused by storageType");
   }
 }
 
 export const cast: GpuKernel = (rt, [x], _p, out) => {
-  const from = x!.dtype, to = out.dtype, n = sizeOf(out.shape);
+  const from = x!.dtype,
+    to = out.dtype,
+    n = sizeOf(out.shape);
   const o = rt.alloc(deviceBytes(to, n, "cast"), "the output of cast");
   const packed = isPacked16(to);
   const body = packed
-    // one invocation per output word: elements 2w and 2w+1
-    ? `  let n = p(0u);
+    ? // one invocation per output word: elements 2w and 2w+1
+      `  let n = p(0u);
   let i0 = idx * 2u;
   let lo = ${convert(from, to, load(from, "i0"))};
   var hi = 0u;
@@ -92,14 +103,18 @@ export const cast: GpuKernel = (rt, [x], _p, out) => {
   rt.dispatch({
     name: "cast",
     key: `cast:${from}>${to}`,
-    wgsl: () => [
-      decl(0, "In", storageType(from, "cast"), "read"),
-      decl(1, "Out", storageType(to, "cast"), "read_write"),
-      paramsDecl(2, 1),
-      HALF_CODEC,
-      entryLoop(WG, packed ? "(p(0u) + 1u) / 2u" : "p(0u)", body),
-    ].join("\n"),
-    bindings: [{ buf: (x!.buf as GpuBuffer).buffer, access: "read" }, { buf: o.buffer, access: "read_write" }],
+    wgsl: () =>
+      [
+        decl(0, "In", storageType(from, "cast"), "read"),
+        decl(1, "Out", storageType(to, "cast"), "read_write"),
+        paramsDecl(2, 1),
+        HALF_CODEC,
+        entryLoop(WG, packed ? "(p(0u) + 1u) / 2u" : "p(0u)", body),
+      ].join("\n"),
+    bindings: [
+      { buf: (x!.buf as GpuBuffer).buffer, access: "read" },
+      { buf: o.buffer, access: "read_write" },
+    ],
     params: [n],
     workgroups: loopGroups(packed ? Math.ceil(n / 2) : n, WG),
   });

@@ -29,21 +29,36 @@ function operandAccess(inputs: readonly GpuRef[], out: OutSpec) {
   let code = "";
   let rank = 0;
   if (stridedIdx.length) {
-    const c = collapse(out.shape, stridedIdx.map((i) => broadcastStrides(inputs[i]!.shape, out.shape)));
+    const c = collapse(
+      out.shape,
+      stridedIdx.map((i) => broadcastStrides(inputs[i]!.shape, out.shape)),
+    );
     rank = c.shape.length;
     params.push(...c.shape);
     const at = stridedIdx.map((_, j) => 1 + rank * (j + 1));
     for (const s of c.strides) params.push(...s);
     const magicAt = params.length;
     params.push(...divParams(c.shape));
-    code = offsetCode("idx", rank, 1, stridedIdx.map((i) => `o${i}`), at, magicAt);
+    code = offsetCode(
+      "idx",
+      rank,
+      1,
+      stridedIdx.map((i) => `o${i}`),
+      at,
+      magicAt,
+    );
   }
   const offsets = modes.map((m, i) => (m === "same" ? "idx" : m === "one" ? "0u" : `o${i}`));
   return { params, code, offsets, key: `${modes.join(",")}:${rank}` };
 }
 
 /** A kernel evaluating `expr` over inputs named `names` (WGSL storage types from their dtypes). */
-function mapKernel(name: string, names: readonly string[], expr: (types: string[]) => string, outType: (types: string[]) => string): GpuKernel {
+function mapKernel(
+  name: string,
+  names: readonly string[],
+  expr: (types: string[]) => string,
+  outType: (types: string[]) => string,
+): GpuKernel {
   return (rt, inputs, _p, out) => {
     const types = inputs.map((x) => storageType(x.dtype, name));
     const ot = outType(types);
@@ -53,17 +68,25 @@ function mapKernel(name: string, names: readonly string[], expr: (types: string[
     rt.dispatch({
       name,
       key: `map:${name}:${types.join(",")}:${acc.key}`,
-      wgsl: () => [
-        ...names.map((v, i) => decl(i, `In${i}`, types[i]!, "read")),
-        decl(names.length, "Out", ot, "read_write"),
-        paramsDecl(names.length + 1, acc.params.length),
-        PRELUDE,
-        MULHI_FN,
-        entryLoop(WG, "p(0u)", `${acc.code}
+      wgsl: () =>
+        [
+          ...names.map((v, i) => decl(i, `In${i}`, types[i]!, "read")),
+          decl(names.length, "Out", ot, "read_write"),
+          paramsDecl(names.length + 1, acc.params.length),
+          PRELUDE,
+          MULHI_FN,
+          entryLoop(
+            WG,
+            "p(0u)",
+            `${acc.code}
 ${names.map((v, i) => `  let ${v} = In${i}[${acc.offsets[i]}];`).join("\n")}
-  Out[idx] = ${e};`),
-      ].join("\n"),
-      bindings: [...inputs.map((x) => ({ buf: (x.buf as GpuBuffer).buffer, access: "read" as const })), { buf: o.buffer, access: "read_write" }],
+  Out[idx] = ${e};`,
+          ),
+        ].join("\n"),
+      bindings: [
+        ...inputs.map((x) => ({ buf: (x.buf as GpuBuffer).buffer, access: "read" as const })),
+        { buf: o.buffer, access: "read_write" },
+      ],
       params: acc.params,
       workgroups: loopGroups(sizeOf(out.shape), WG),
     });
@@ -72,13 +95,33 @@ ${names.map((v, i) => `  let ${v} = In${i}[${acc.offsets[i]}];`).join("\n")}
 }
 
 export function unaryKernel(row: UnaryRow): GpuKernel {
-  return mapKernel(row.name, ["x"], () => row.wgsl, ([t]) => t!);
+  return mapKernel(
+    row.name,
+    ["x"],
+    () => row.wgsl,
+    ([t]) => t!,
+  );
 }
 
 export function binaryKernel(row: BinaryRow): GpuKernel {
   return row.compare
-    ? mapKernel(row.name, ["a", "b"], () => `select(0u, 1u, ${row.wgsl})`, () => "u32")
-    : mapKernel(row.name, ["a", "b"], () => row.wgsl, ([t]) => t!);
+    ? mapKernel(
+        row.name,
+        ["a", "b"],
+        () => `select(0u, 1u, ${row.wgsl})`,
+        () => "u32",
+      )
+    : mapKernel(
+        row.name,
+        ["a", "b"],
+        () => row.wgsl,
+        ([t]) => t!,
+      );
 }
 
-export const where: GpuKernel = mapKernel("where", ["c", "a", "b"], () => "select(b, a, c != 0u)", ([, t]) => t!);
+export const where: GpuKernel = mapKernel(
+  "where",
+  ["c", "a", "b"],
+  () => "select(b, a, c != 0u)",
+  ([, t]) => t!,
+);

@@ -13,7 +13,11 @@ import type { GpuKernel, GpuRef } from "./types.js";
 
 const WG = 256;
 
-interface View { buf: GpuBuffer; base: number; strides: readonly number[] }
+interface View {
+  buf: GpuBuffer;
+  base: number;
+  strides: readonly number[];
+}
 
 /** dst[dst.base + m·dst.strides] = src[src.base + m·src.strides] for every multi-index m of `shape`. */
 export function copyRegion(rt: Runtime, name: string, shape: Shape, src: View, dst: View): void {
@@ -29,22 +33,33 @@ export function copyRegion(rt: Runtime, name: string, shape: Shape, src: View, d
   rt.dispatch({
     name,
     key: `copy:${rank}`,
-    wgsl: () => [
-      decl(0, "Src", "u32", "read"),
-      decl(1, "Dst", "u32", "read_write"),
-      paramsDecl(2, params.length),
-      MULHI_FN,
-      entryLoop(WG, "p(0u)", `${offsetCode("idx", rank, 3, ["s", "d"], [3 + rank, 3 + 2 * rank], 3 + 3 * rank)}
-  Dst[p(2u) + d] = Src[p(1u) + s];`),
-    ].join("\n"),
-    bindings: [{ buf: src.buf.buffer, access: "read" }, { buf: dst.buf.buffer, access: "read_write" }],
+    wgsl: () =>
+      [
+        decl(0, "Src", "u32", "read"),
+        decl(1, "Dst", "u32", "read_write"),
+        paramsDecl(2, params.length),
+        MULHI_FN,
+        entryLoop(
+          WG,
+          "p(0u)",
+          `${offsetCode("idx", rank, 3, ["s", "d"], [3 + rank, 3 + 2 * rank], 3 + 3 * rank)}
+  Dst[p(2u) + d] = Src[p(1u) + s];`,
+        ),
+      ].join("\n"),
+    bindings: [
+      { buf: src.buf.buffer, access: "read" },
+      { buf: dst.buf.buffer, access: "read_write" },
+    ],
     params,
     workgroups: loopGroups(n, WG),
   });
 }
 
 function output(rt: Runtime, name: string, x: GpuRef, shape: Shape): GpuBuffer {
-  if (isPacked16(x.dtype)) throw new AnchorError(`webgpu: ${name} got ${x.dtype} storage; the core computes half formats in float32, so this is a bug in the caller`);
+  if (isPacked16(x.dtype))
+    throw new AnchorError(
+      `webgpu: ${name} got ${x.dtype} storage; the core computes half formats in float32, so this is a bug in the caller`,
+    );
   return rt.alloc(deviceBytes(x.dtype, sizeOf(shape), name), `the output of ${name}`);
 }
 
@@ -65,7 +80,13 @@ export const transpose: GpuKernel = (rt, [x], { perm }: { perm: number[] }, out)
 
 export const broadcastTo: GpuKernel = (rt, [x], _p, out) => {
   const o = output(rt, "broadcastTo", x!, out.shape);
-  copyRegion(rt, "broadcastTo", out.shape, { buf: x!.buf, base: 0, strides: broadcastStrides(x!.shape, out.shape) }, contiguous(o, out.shape));
+  copyRegion(
+    rt,
+    "broadcastTo",
+    out.shape,
+    { buf: x!.buf, base: 0, strides: broadcastStrides(x!.shape, out.shape) },
+    contiguous(o, out.shape),
+  );
   return o;
 };
 

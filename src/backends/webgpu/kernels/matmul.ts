@@ -44,7 +44,9 @@ export const GPU_TILING: MatmulTiling = { tm: 4, tn4: 1, wgx: 16, wgy: 16 };
 
 let override: MatmulTiling | null = null;
 /** Force a block shape (benchmarks and tuning on a new device); null restores the default. */
-export function setMatmulTiling(t: MatmulTiling | null): void { override = t; }
+export function setMatmulTiling(t: MatmulTiling | null): void {
+  override = t;
+}
 
 /**
  * The block shape for an output N columns wide. On software Vulkan the
@@ -65,32 +67,56 @@ const range = (n: number) => [...Array(n).keys()];
 /** params: 0 M, 1 K, 2 N, 3 batch base, 4 batch rank r, then dims[r], aStrides[r], bStrides[r]. */
 function shader(tl: MatmulTiling, vec: boolean, batchRank: number): string {
   const { tm, tn4, wgx, wgy } = tl;
-  const R = range(tm), C = range(tn4);
-  const batchDims = 5, aSt = 5 + batchRank, bSt = 5 + 2 * batchRank;
-  const batchCode = range(batchRank).reverse().map((k) => `  { let c = ${k === 0 ? "rem" : `rem % p(${batchDims + k}u)`}; aB += c * p(${aSt + k}u); bB += c * p(${bSt + k}u); ${k === 0 ? "" : `rem = rem / p(${batchDims + k}u);`} }`).join("\n");
+  const R = range(tm),
+    C = range(tn4);
+  const batchDims = 5,
+    aSt = 5 + batchRank,
+    bSt = 5 + 2 * batchRank;
+  const batchCode = range(batchRank)
+    .reverse()
+    .map(
+      (k) =>
+        `  { let c = ${k === 0 ? "rem" : `rem % p(${batchDims + k}u)`}; aB += c * p(${aSt + k}u); bB += c * p(${bSt + k}u); ${k === 0 ? "" : `rem = rem / p(${batchDims + k}u);`} }`,
+    )
+    .join("\n");
   const acc = R.flatMap((r) => C.map((c) => `  var acc${r}_${c} = vec4<f32>(0.0);`)).join("\n");
   const rows = R.map((r) => `  let ar${r} = aOff + min(row0 + ${r}u, M - 1u) * ${vec ? "K4" : "K"};`).join("\n");
   const inner = vec
     ? `  for (var k4 = 0u; k4 < K4; k4++) {
 ${R.map((r) => `    let a${r} = A[ar${r} + k4];`).join("\n")}
-${range(4).map((kk) => `    {
+${range(4)
+  .map(
+    (kk) => `    {
       let bk = bOff + (k4 * 4u + ${kk}u) * N4;
 ${C.map((c) => `      let b${c} = B[bk + bc${c}];`).join("\n")}
 ${R.flatMap((r) => C.map((c) => `      acc${r}_${c} = fma(vec4<f32>(a${r}[${kk}]), b${c}, acc${r}_${c});`)).join("\n")}
-    }`).join("\n")}
+    }`,
+  )
+  .join("\n")}
   }`
     : `  for (var k = 0u; k < K; k++) {
     let bk = bOff + k * N;
-${C.map((c) => `    let b${c} = vec4<f32>(${range(4).map((e) => `B[bk + min(col0 + ${c * 4 + e}u, N - 1u)]`).join(", ")});`).join("\n")}
+${C.map(
+  (c) =>
+    `    let b${c} = vec4<f32>(${range(4)
+      .map((e) => `B[bk + min(col0 + ${c * 4 + e}u, N - 1u)]`)
+      .join(", ")});`,
+).join("\n")}
 ${R.map((r) => `    let a${r} = A[ar${r} + k];`).join("\n")}
 ${R.flatMap((r) => C.map((c) => `    acc${r}_${c} = fma(vec4<f32>(a${r}), b${c}, acc${r}_${c});`)).join("\n")}
   }`;
-  const store = R.map((r) => `  if (row0 + ${r}u < M) {
+  const store = R.map(
+    (r) => `  if (row0 + ${r}u < M) {
     let o = oOff + (row0 + ${r}u) * N;
-${C.map((c) => (vec
+${C.map((c) =>
+  vec
     ? `    if (col0 + ${c * 4}u < N) { Out[(o + col0) / 4u + ${c}u] = acc${r}_${c}; }`
-    : range(4).map((e) => `    if (col0 + ${c * 4 + e}u < N) { Out[o + col0 + ${c * 4 + e}u] = acc${r}_${c}[${e}]; }`).join("\n"))).join("\n")}
-  }`).join("\n");
+    : range(4)
+        .map((e) => `    if (col0 + ${c * 4 + e}u < N) { Out[o + col0 + ${c * 4 + e}u] = acc${r}_${c}[${e}]; }`)
+        .join("\n"),
+).join("\n")}
+  }`,
+  ).join("\n");
   const elem = vec ? "vec4<f32>" : "f32";
   return `${decl(0, "A", elem, "read")}
 ${decl(1, "B", elem, "read")}
@@ -126,7 +152,8 @@ function swapLast(rt: Runtime, x: GpuRef): GpuRef {
 }
 
 export const matmul: GpuKernel = (rt: Runtime, [a, b], { transposeA, transposeB }: MatmulParams, out) => {
-  const a2 = transposeA ? swapLast(rt, a!) : a!, b2 = transposeB ? swapLast(rt, b!) : b!;
+  const a2 = transposeA ? swapLast(rt, a!) : a!,
+    b2 = transposeB ? swapLast(rt, b!) : b!;
   try {
     return product(rt, [a2, b2], {}, out);
   } finally {
@@ -142,22 +169,34 @@ const product: GpuKernel = (rt: Runtime, [a, b], _p, out) => {
   const batchShape = out.shape.slice(0, -2);
   const batch = sizeOf(batchShape);
   const o = rt.alloc(deviceBytes(out.dtype, sizeOf(out.shape), "matmul"), "the output of matmul");
-  if (K === 0) { rt.clear(o.buffer, 0, sizeOf(out.shape) * 4); return o; }
+  if (K === 0) {
+    rt.clear(o.buffer, 0, sizeOf(out.shape) * 4);
+    return o;
+  }
   const vec = K % 4 === 0 && N % 4 === 0;
   // batch strides in matrices (0 along broadcast axes), over the batch axes of the output
   const matStrides = (shape: readonly number[]) => broadcastStrides(shape.slice(0, -2), batchShape);
-  const aS = matStrides(a!.shape), bS = matStrides(b!.shape);
+  const aS = matStrides(a!.shape),
+    bS = matStrides(b!.shape);
   const rank = batchShape.length;
   const tl = tilingFor(rt, N);
-  const gx = Math.ceil(N / (tl.wgx * tl.tn4 * 4)), gy = Math.ceil(M / (tl.wgy * tl.tm));
+  const gx = Math.ceil(N / (tl.wgx * tl.tn4 * 4)),
+    gy = Math.ceil(M / (tl.wgy * tl.tm));
   const maxZ = rt.limits.maxComputeWorkgroupsPerDimension;
-  if (gx > maxZ || gy > maxZ) throw new AnchorError(`matmul: output ${M}×${N} needs ${gy}×${gx} workgroups, more than maxComputeWorkgroupsPerDimension (${maxZ}); split the matrix`);
+  if (gx > maxZ || gy > maxZ)
+    throw new AnchorError(
+      `matmul: output ${M}×${N} needs ${gy}×${gx} workgroups, more than maxComputeWorkgroupsPerDimension (${maxZ}); split the matrix`,
+    );
   for (let base = 0; base < batch; base += maxZ) {
     rt.dispatch({
       name: "matmul",
       key: `matmul:${vec ? "v" : "s"}:${rank}:${tl.tm}x${tl.tn4}:${tl.wgx}x${tl.wgy}`,
       wgsl: () => shader(tl, vec, rank),
-      bindings: [{ buf: a!.buf.buffer, access: "read" }, { buf: b!.buf.buffer, access: "read" }, { buf: o.buffer, access: "read_write" }],
+      bindings: [
+        { buf: a!.buf.buffer, access: "read" },
+        { buf: b!.buf.buffer, access: "read" },
+        { buf: o.buffer, access: "read_write" },
+      ],
       params: [M, K, N, base, rank, ...batchShape, ...aS, ...bS],
       workgroups: [gx, gy, Math.min(maxZ, batch - base)],
     });

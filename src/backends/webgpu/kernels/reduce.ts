@@ -35,17 +35,25 @@ function algebra(op: Op, t: string) {
   const lowest = t === "i32" ? "i32(-2147483647 - 1)" : "f32_bits(0xff800000u)";
   const nan = (v: string) => (t === "f32" ? isNan(v) : "false");
   switch (op) {
-    case "sum": return { identity: t === "i32" ? "0" : "0.0", fold: "acc = acc + v;" };
-    case "max": return { identity: lowest, fold: `if (v > acc || ${nan("v")}) { acc = v; }` };
+    case "sum":
+      return { identity: t === "i32" ? "0" : "0.0", fold: "acc = acc + v;" };
+    case "max":
+      return { identity: lowest, fold: `if (v > acc || ${nan("v")}) { acc = v; }` };
     // better: larger, or the first NaN, or equal (both NaN included) at a lower index
-    case "argmax": return {
-      identity: lowest,
-      fold: `if (ai == 0xffffffffu || v > acc || (${nan("v")} && !${nan("acc")}) || ((v == acc || (${nan("v")} && ${nan("acc")})) && i < ai)) { acc = v; ai = i; }`,
-    };
+    case "argmax":
+      return {
+        identity: lowest,
+        fold: `if (ai == 0xffffffffu || v > acc || (${nan("v")} && !${nan("acc")}) || ((v == acc || (${nan("v")} && ${nan("acc")})) && i < ai)) { acc = v; ai = i; }`,
+      };
   }
 }
 
-interface RowsSpec { rows: number; len: number; chunks: number; seg: number }
+interface RowsSpec {
+  rows: number;
+  len: number;
+  chunks: number;
+  seg: number;
+}
 
 /**
  * Reduce each of `chunks` segments (of `seg` elements) of each row of
@@ -84,16 +92,20 @@ ${head}
   rt.dispatch({
     name: op,
     key: `reduce:${op}:${t}:${short ? "short" : "tree"}`,
-    wgsl: () => [
-      decl(0, "In", t, "read"),
-      decl(1, "Out", outType, "read_write"),
-      paramsDecl(2, params.length),
-      BITS_FN,
-      short ? "" : `var<workgroup> sv: array<${t}, ${TREE}>;\nvar<workgroup> si: array<u32, ${TREE}>;`,
-      // the short form is a flat index space; the tree form one workgroup per segment
-      entry1d(short ? 64 : TREE, body),
-    ].join("\n"),
-    bindings: [{ buf: input.buffer, access: "read" }, { buf: out.buffer, access: "read_write" }],
+    wgsl: () =>
+      [
+        decl(0, "In", t, "read"),
+        decl(1, "Out", outType, "read_write"),
+        paramsDecl(2, params.length),
+        BITS_FN,
+        short ? "" : `var<workgroup> sv: array<${t}, ${TREE}>;\nvar<workgroup> si: array<u32, ${TREE}>;`,
+        // the short form is a flat index space; the tree form one workgroup per segment
+        entry1d(short ? 64 : TREE, body),
+      ].join("\n"),
+    bindings: [
+      { buf: input.buffer, access: "read" },
+      { buf: out.buffer, access: "read_write" },
+    ],
     params,
     workgroups: short ? groups(segments, 64) : segments,
   });
@@ -101,7 +113,12 @@ ${head}
 }
 
 /** A contiguous [rows, len] view of x with `axes` last (copying only when needed). */
-function rowsOver(rt: Runtime, op: string, x: GpuRef, axes: readonly number[]): { buf: GpuBuffer; rows: number; len: number; temp: boolean } {
+function rowsOver(
+  rt: Runtime,
+  op: string,
+  x: GpuRef,
+  axes: readonly number[],
+): { buf: GpuBuffer; rows: number; len: number; temp: boolean } {
   const r = x.shape.length;
   const kept = [...Array(r).keys()].filter((i) => !axes.includes(i));
   const perm = [...kept, ...axes];
@@ -139,4 +156,3 @@ function reduceKernel(op: Op, axesOf: (p: any) => readonly number[]): GpuKernel 
 export const sum = reduceKernel("sum", (p) => p.axes);
 export const max = reduceKernel("max", (p) => p.axes);
 export const argmax = reduceKernel("argmax", (p) => [p.axis]);
-

@@ -66,7 +66,10 @@ const FOLD_EXP = `if (v > m) { let r = exp(m - v); s = s * r; bs = bs * r + 1.0;
 const BLOCK = 64;
 
 /** Code run at the start and the end of each block of a share. */
-interface Block { readonly open: string; readonly flush: string }
+interface Block {
+  readonly open: string;
+  readonly flush: string;
+}
 
 /** `body` for every element i of the invocation's share of the row, in blocks when given. */
 type Share = (body: string, block?: Block) => string;
@@ -101,7 +104,8 @@ ${share(`let v = X[start + i]; ${FOLD_EXP}`, { open: "var bs = 0.0;", flush: "s 
     for (var k = 0u; k < ${WG}u; k++) { total = total + sb[k] * exp(sa[k] - shift); }
     sa[0] = shift;
     sb[0] = total;`,
-  finish: (group: boolean) => (group ? "  let shift = sa[0];\n  let total = sb[0];" : `  let shift = select(m, 0.0, ${isNegInf("m")});\n  let total = s;`),
+  finish: (group: boolean) =>
+    group ? "  let shift = sa[0];\n  let total = sb[0];" : `  let shift = select(m, 0.0, ${isNegInf("m")});\n  let total = s;`,
 };
 
 /** A blocked sum t over the share, `body` adding to the block's bt. */
@@ -118,7 +122,9 @@ function slotSums(sums: readonly string[]) {
   const slots = SLOTS.slice(0, sums.length);
   return {
     publish: slots.map((a, k) => `  ${a}[lid] = ${sums[k]};`).join("\n"),
-    merge: slots.map((a) => `    var t_${a} = 0.0;\n    for (var k = 0u; k < ${WG}u; k++) { t_${a} = t_${a} + ${a}[k]; }\n    ${a}[0] = t_${a};`).join("\n"),
+    merge: slots
+      .map((a) => `    var t_${a} = 0.0;\n    for (var k = 0u; k < ${WG}u; k++) { t_${a} = t_${a} + ${a}[k]; }\n    ${a}[0] = t_${a};`)
+      .join("\n"),
     totals: (group: boolean): string[] => (group ? slots.map((a) => `${a}[0]`) : [...sums]),
   };
 }
@@ -133,13 +139,16 @@ const rowTotal = slotSums(["t"]);
  * where E[d] is of the order of the row's spread, not of its values.
  */
 function normGradShape(center: boolean): Shape {
-  const sums = ["s1", "s2", "sh", "shx"], shared = slotSums(sums);
+  const sums = ["s1", "s2", "sh", "shx"],
+    shared = slotSums(sums);
   return {
     inputs: ["X", "H"],
     local: (share) => `  let x0 = ${center ? "select(0.0, X[start], n > 0u)" : "0.0"};
 ${sums.map((v) => `  var ${v} = 0.0;`).join("\n")}
-${share("let d = X[start + i] - x0; let hv = H[start + i]; b1 = b1 + d; b2 = b2 + d * d; bh = bh + hv; bhx = bhx + hv * d;",
-    { open: "var b1 = 0.0; var b2 = 0.0; var bh = 0.0; var bhx = 0.0;", flush: "s1 = s1 + b1; s2 = s2 + b2; sh = sh + bh; shx = shx + bhx;" })}`,
+${share("let d = X[start + i] - x0; let hv = H[start + i]; b1 = b1 + d; b2 = b2 + d * d; bh = bh + hv; bhx = bhx + hv * d;", {
+  open: "var b1 = 0.0; var b2 = 0.0; var bh = 0.0; var bhx = 0.0;",
+  flush: "s1 = s1 + b1; s2 = s2 + b2; sh = sh + bh; shx = shx + bhx;",
+})}`,
     publish: shared.publish,
     merge: shared.merge,
     finish: (group) => {
@@ -155,7 +164,10 @@ ${share("let d = X[start + i] - x0; let hv = H[start + i]; b1 = b1 + d; b2 = b2 
 }
 
 const SHAPES: Record<RowOp, Shape> = {
-  logsumexp: { ...expStats, write: (_share, group) => `  ${group ? "if (lid == 0u) { " : ""}Out[seg_id] = shift + log(total);${group ? " }" : ""}` },
+  logsumexp: {
+    ...expStats,
+    write: (_share, group) => `  ${group ? "if (lid == 0u) { " : ""}Out[seg_id] = shift + log(total);${group ? " }" : ""}`,
+  },
   softmax: { ...expStats, write: (share) => `  let inv = 1.0 / total;\n${share("Out[start + i] = exp(X[start + i] - shift) * inv;")}` },
   logSoftmax: { ...expStats, write: (share) => `  let lse = shift + log(total);\n${share("Out[start + i] = X[start + i] - lse;")}` },
   layerNorm: {
@@ -208,19 +220,23 @@ ${share("let d = (X[start + i] - x0) - mean_k; bm2 = bm2 + d * d;", { open: "var
   rmsNormGrad: normGradShape(false),
 };
 
-interface Affine { readonly weight: boolean; readonly bias: boolean }
+interface Affine {
+  readonly weight: boolean;
+  readonly bias: boolean;
+}
 
 /** The WGSL source of `op` in one form, with the affine inputs (norms) bound after X. */
 function shader(op: RowOp, group: boolean, affine: Affine): string {
   const sh = SHAPES[op];
   const [first, step] = group ? ["lid", `${WG}u`] : ["0u", "1u"];
-  const share: Share = (body, block) => (block
-    ? `  for (var b0 = ${first}; b0 < n; b0 += ${step} * ${BLOCK}u) {
+  const share: Share = (body, block) =>
+    block
+      ? `  for (var b0 = ${first}; b0 < n; b0 += ${step} * ${BLOCK}u) {
     ${block.open}
     for (var i = b0; i < min(b0 + ${step} * ${BLOCK}u, n); i += ${step}) { ${body} }
     ${block.flush}
   }`
-    : `  for (var i = ${first}; i < n; i += ${step}) { ${body} }`);
+      : `  for (var i = ${first}; i < n; i += ${step}) { ${body} }`;
   const names = [...(sh.inputs ?? ["X"]), ...(affine.weight ? ["W"] : []), ...(affine.bias ? ["B"] : [])];
   const applyAffine = (v: string) => `${affine.weight ? `(${v}) * W[i]` : v}${affine.bias ? " + B[i]" : ""}`;
   const body = [
@@ -242,12 +258,19 @@ function shader(op: RowOp, group: boolean, affine: Affine): string {
   ].join("\n");
 }
 
-interface Job { rows: number; len: number; chunks: number; chunk: number }
+interface Job {
+  rows: number;
+  len: number;
+  chunks: number;
+  chunk: number;
+}
 
 export type RowForm = "group" | "thread";
 let forced: RowForm | null = null;
 /** Force one form (so tests run both on any adapter); null restores the choice by adapter and shape. */
-export function setRowForm(form: RowForm | null): void { forced = form; }
+export function setRowForm(form: RowForm | null): void {
+  forced = form;
+}
 
 function formFor(rt: Runtime, segments: number, chunk: number): RowForm {
   if (forced) return forced;
@@ -256,7 +279,15 @@ function formFor(rt: Runtime, segments: number, chunk: number): RowForm {
 }
 
 /** Encode one dispatch of `op` over `job`'s segments; returns the output buffer. */
-function dispatchRows(rt: Runtime, op: RowOp, inputs: readonly GpuBuffer[], job: Job, affine: Affine, eps: number, outElements: number): GpuBuffer {
+function dispatchRows(
+  rt: Runtime,
+  op: RowOp,
+  inputs: readonly GpuBuffer[],
+  job: Job,
+  affine: Affine,
+  eps: number,
+  outElements: number,
+): GpuBuffer {
   const segments = job.rows * job.chunks;
   const group = formFor(rt, segments, job.chunk) === "group";
   const out = rt.alloc(Math.max(4, 4 * outElements), `the output of ${op}`);
@@ -284,20 +315,34 @@ export const logsumexp: GpuKernel = (rt, [x]) => {
   const job = rowsOf(x!);
   if (job.rows >= FEW || job.len <= 2 * CHUNK) return dispatchRows(rt, "logsumexp", [x!.buf], job, plain, 0, job.rows);
   const chunks = Math.ceil(job.len / CHUNK);
-  const partial = dispatchRows(rt, "logsumexp", [x!.buf], { ...job, chunks, chunk: Math.ceil(job.len / chunks) }, plain, 0, job.rows * chunks);
+  const partial = dispatchRows(
+    rt,
+    "logsumexp",
+    [x!.buf],
+    { ...job, chunks, chunk: Math.ceil(job.len / chunks) },
+    plain,
+    0,
+    job.rows * chunks,
+  );
   const out = dispatchRows(rt, "logsumexp", [partial], { rows: job.rows, len: chunks, chunks: 1, chunk: chunks }, plain, 0, job.rows);
   rt.free(partial);
   return out;
 };
 
-const rowwise = (op: RowOp): GpuKernel => (rt, [x]) => dispatchRows(rt, op, [x!.buf], rowsOf(x!), plain, 0, sizeOf(x!.shape));
+const rowwise =
+  (op: RowOp): GpuKernel =>
+  (rt, [x]) =>
+    dispatchRows(rt, op, [x!.buf], rowsOf(x!), plain, 0, sizeOf(x!.shape));
 
 export const softmax = rowwise("softmax");
-export const softmaxGrad: GpuKernel = (rt, [y, g]) => dispatchRows(rt, "softmaxGrad", [y!.buf, g!.buf], rowsOf(y!), plain, 0, sizeOf(y!.shape));
+export const softmaxGrad: GpuKernel = (rt, [y, g]) =>
+  dispatchRows(rt, "softmaxGrad", [y!.buf, g!.buf], rowsOf(y!), plain, 0, sizeOf(y!.shape));
 export const logSoftmax = rowwise("logSoftmax");
 
-const norm = (op: "layerNorm" | "rmsNorm"): GpuKernel => (rt, [x, ...affine], p: NormParams) =>
-  dispatchRows(rt, op, [x!.buf, ...affine.map((a) => a.buf)], rowsOf(x!), { weight: p.weight, bias: p.bias }, p.eps, sizeOf(x!.shape));
+const norm =
+  (op: "layerNorm" | "rmsNorm"): GpuKernel =>
+  (rt, [x, ...affine], p: NormParams) =>
+    dispatchRows(rt, op, [x!.buf, ...affine.map((a) => a.buf)], rowsOf(x!), { weight: p.weight, bias: p.bias }, p.eps, sizeOf(x!.shape));
 
 export const layerNorm = norm("layerNorm");
 export const rmsNorm = norm("rmsNorm");
