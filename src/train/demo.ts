@@ -17,6 +17,7 @@
  *      rewards and log-probs over every pair;
  *   5. write summary.json, SVG plots and report.html.
  */
+import { currentBackend } from "../backends/registry.js";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { COLOURS_QUESTION, generateShapes, POPE_SPLITS, type PopeSplit } from "../data/shapes.js";
@@ -61,6 +62,8 @@ export interface DemoOptions {
   /** ACPO's δ. */
   delta: number;
   images: { sft: number; pairs: number; eval: number };
+  /** The backend the run computes on (the current one) and its adapter; recorded in summary.json's settings and the report. */
+  backend?: { name: string; adapter?: string };
   progress: boolean;
   log: (line: string) => void;
 }
@@ -231,6 +234,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       ...o,
       log: undefined,
       progress: undefined,
+      backend: o.backend ?? { name: currentBackend().name },
       model: "tiny InternVL (preset tiny, Qwen2 decoder)",
       pairs: pairRows.length,
       sftExamples: sftRows.length,

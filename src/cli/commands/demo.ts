@@ -1,51 +1,77 @@
 /** `anchorgrad demo`: SFT a tiny InternVL, then DPO vs ACPO on synthetic shapes; writes a report (what `npm start` runs). */
 import { rm } from "node:fs/promises";
-import { DEMO_DEFAULTS, runDemo } from "../../train/demo.js";
-import { intFlag, numberFlag, parseFlags } from "../args.js";
-import type { Command } from "../command.js";
+import { DEMO_DEFAULTS as d, runDemo } from "../../train/demo.js";
+import { NON_NEGATIVE_INT } from "../args.js";
+import { BACKEND_FLAG, selectBackend } from "../backend.js";
+import { defineCommand } from "../command.js";
 
-export const demo: Command = {
+/** --quick's defaults: the same pipeline on a fraction of the data and steps, for CI. */
+const QUICK = { alignSteps: 4, sftSteps: 6, preferenceSteps: 4, batchSize: 4, images: { sft: 16, pairs: 16, eval: 6 } };
+const orQuick = (full: number, quick: number) => `${full} (${quick} with --quick)`;
+
+export const demo = defineCommand({
   name: "demo",
   summary: "SFT a tiny InternVL, then DPO vs ACPO on synthetic shapes; writes runs/demo/report.html",
-  usage:
-    "anchorgrad demo [--out DIR] [--seed N] [--align-steps N] [--align-lr X] [--sft-steps N] [--steps N] [--batch-size N] [--lr X] [--sft-lr X] [--beta X] [--delta X] [--quick] [--no-progress]",
-  async run(argv) {
-    const { values: v } = parseFlags(argv, {
-      out: { type: "string" },
-      seed: { type: "string" },
-      "align-steps": { type: "string" },
-      "align-lr": { type: "string" },
-      "sft-steps": { type: "string" },
-      steps: { type: "string" },
-      "batch-size": { type: "string" },
-      lr: { type: "string" },
-      "sft-lr": { type: "string" },
-      beta: { type: "string" },
-      delta: { type: "string" },
-      quick: { type: "boolean" },
-      "no-progress": { type: "boolean" },
-    });
-    // --quick (or ANCHORGRAD_DEMO_QUICK=1): the same pipeline on a fraction of the data and steps, for CI
+  flags: [
+    { name: "out", type: "path", default: d.out, description: "output folder (emptied first): report.html, summary.json, plots, runs" },
+    {
+      name: "seed",
+      type: "integer",
+      default: d.seed,
+      check: NON_NEGATIVE_INT,
+      description: "seed for the data, the model and the data order",
+    },
+    {
+      name: "align-steps",
+      type: "integer",
+      defaultText: orQuick(d.alignSteps, QUICK.alignSteps),
+      description: "projector alignment steps before SFT",
+    },
+    { name: "align-lr", type: "number", default: d.alignLr, description: "learning rate of the alignment stage" },
+    {
+      name: "sft-steps",
+      type: "integer",
+      defaultText: orQuick(d.sftSteps, QUICK.sftSteps),
+      description: "supervised fine-tuning steps (the reference model)",
+    },
+    { name: "sft-lr", type: "number", default: d.sftLr, description: "learning rate of the SFT stage" },
+    {
+      name: "steps",
+      type: "integer",
+      defaultText: orQuick(d.preferenceSteps, QUICK.preferenceSteps),
+      description: "DPO and ACPO steps each",
+    },
+    { name: "batch-size", type: "integer", defaultText: orQuick(d.batchSize, QUICK.batchSize), description: "preference pairs per step" },
+    { name: "lr", type: "number", default: d.lr, description: "learning rate of DPO and ACPO" },
+    { name: "beta", type: "number", default: d.beta, description: "β of DPO and ACPO (the KL strength)" },
+    { name: "delta", type: "number", default: d.delta, description: "ACPO's δ (the anchor's margin)" },
+    { name: "quick", type: "boolean", description: "a few steps on a little data, for CI (also ANCHORGRAD_DEMO_QUICK=1)" },
+    { name: "no-progress", type: "boolean", description: "no progress bars (they are shown only on a terminal anyway)" },
+    BACKEND_FLAG,
+  ],
+  async action(v) {
     const quick = v.quick === true || process.env.ANCHORGRAD_DEMO_QUICK === "1";
-    const d = DEMO_DEFAULTS;
-    const out = typeof v.out === "string" ? v.out : d.out;
+    const backend = await selectBackend(v.backend);
+    const out = v.out as string;
     await rm(out, { recursive: true, force: true });
+    const n = (name: string, full: number, q: number) => (v[name] as number | undefined) ?? (quick ? q : full);
     await runDemo({
       out,
-      seed: intFlag(v.seed, "seed", d.seed, 0),
-      alignSteps: intFlag(v["align-steps"], "align-steps", quick ? 4 : d.alignSteps),
-      alignLr: numberFlag(v["align-lr"], "align-lr", d.alignLr),
-      sftSteps: intFlag(v["sft-steps"], "sft-steps", quick ? 6 : d.sftSteps),
+      seed: v.seed as number,
+      alignSteps: n("align-steps", d.alignSteps, QUICK.alignSteps),
+      alignLr: v["align-lr"] as number,
+      sftSteps: n("sft-steps", d.sftSteps, QUICK.sftSteps),
       sftBatchSize: d.sftBatchSize,
-      sftLr: numberFlag(v["sft-lr"], "sft-lr", d.sftLr),
-      preferenceSteps: intFlag(v.steps, "steps", quick ? 4 : d.preferenceSteps),
-      batchSize: intFlag(v["batch-size"], "batch-size", quick ? 4 : d.batchSize),
-      lr: numberFlag(v.lr, "lr", d.lr),
-      beta: numberFlag(v.beta, "beta", d.beta),
-      delta: numberFlag(v.delta, "delta", d.delta),
-      images: quick ? { sft: 16, pairs: 16, eval: 6 } : d.images,
+      sftLr: v["sft-lr"] as number,
+      preferenceSteps: n("steps", d.preferenceSteps, QUICK.preferenceSteps),
+      batchSize: n("batch-size", d.batchSize, QUICK.batchSize),
+      lr: v.lr as number,
+      beta: v.beta as number,
+      delta: v.delta as number,
+      images: quick ? QUICK.images : d.images,
+      backend,
       progress: v["no-progress"] !== true && !!process.stderr.isTTY,
       log: (line) => console.log(line),
     });
   },
-};
+});

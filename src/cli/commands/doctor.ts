@@ -1,18 +1,18 @@
 /** `anchorgrad doctor`: versions, and which backends work here (and why not). */
 import { readFileSync } from "node:fs";
 import { backends } from "../../backends/registry.js";
-import type { Command } from "../command.js";
+import { defineCommand } from "../command.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
 
-export const doctor: Command = {
+export const doctor = defineCommand({
   name: "doctor",
   summary: "print versions and the backends available on this machine",
-  usage: "anchorgrad doctor",
-  async run() {
+  flags: [],
+  async action() {
     console.log(`anchorgrad ${version()}`);
     console.log(`node ${process.version} (${process.platform}-${process.arch})`);
     for (const b of await backends()) {
@@ -20,4 +20,4 @@ export const doctor: Command = {
       for (const [k, v] of Object.entries(b.info ?? {})) console.log(`  ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
     }
   },
-};
+});

@@ -3,8 +3,8 @@ import { readFile, readdir } from "node:fs/promises";
 import { createModel } from "../../models/internvl/checkpoint.js";
 import { PRESETS } from "../../models/internvl/config.js";
 import { parameterCount } from "../../models/internvl/params.js";
-import { intFlag, parseFlags, UsageError } from "../args.js";
-import type { Command } from "../command.js";
+import { NON_NEGATIVE_INT, UsageError } from "../args.js";
+import { defineCommand } from "../command.js";
 
 const DTYPES = { f32: "F32", bf16: "BF16", f16: "F16" } as const;
 
@@ -25,31 +25,40 @@ async function readWords(path: string): Promise<string[]> {
     .filter(Boolean);
 }
 
-export const initModel: Command = {
+export const initModel = defineCommand({
   name: "init-model",
   summary: "write a random InternVL model directory (config.json, model.safetensors, tokenizer)",
-  usage: `anchorgrad init-model --preset ${PRESETS.join("|")} --layout original|hf --seed N --out DIR [--words FILE] [--tokenizer-from DIR] [--dtype f32|bf16|f16] [--force]`,
-  async run(argv) {
-    const { values } = parseFlags(argv, {
-      preset: { type: "string", default: "tiny" },
-      layout: { type: "string", default: "original" },
-      seed: { type: "string" },
-      out: { type: "string" },
-      words: { type: "string" },
-      "tokenizer-from": { type: "string" },
-      dtype: { type: "string", default: "f32" },
-      force: { type: "boolean", default: false },
-    });
-    const out = values.out as string | undefined;
-    if (!out) throw new UsageError("--out DIR is required");
-    const layout = values.layout as string;
-    if (layout !== "original" && layout !== "hf") throw new UsageError(`--layout must be original or hf, got "${layout}"`);
-    const seed = intFlag(values.seed, "seed", 0, 0);
+  flags: [
+    { name: "out", type: "path", required: true, description: "the model directory to write" },
+    { name: "preset", type: PRESETS, default: "tiny", description: "model size and architecture (tiny for tests and the demo)" },
+    {
+      name: "layout",
+      type: ["original", "hf"],
+      default: "original",
+      description: "tensor names and config.json of OpenGVLab's repos or of transformers",
+    },
+    { name: "seed", type: "integer", default: 0, check: NON_NEGATIVE_INT, description: "seed of the random weights" },
+    {
+      name: "words",
+      type: "path",
+      defaultText: "the built-in shapes vocabulary",
+      description: "word list for the tokenizer: a JSON array of strings or one word per line",
+    },
+    {
+      name: "tokenizer-from",
+      type: "path",
+      defaultText: "none",
+      description: "copy tokenizer files from this checkpoint directory (needed by the real-size presets)",
+    },
+    { name: "dtype", type: Object.keys(DTYPES), default: "f32", description: "storage dtype of the weights" },
+    { name: "force", type: "boolean", description: "overwrite a directory that already holds a model" },
+  ],
+  async action(values) {
+    const out = values.out as string;
+    const layout = values.layout as "original" | "hf";
+    const seed = values.seed as number;
     const dtype = DTYPES[values.dtype as keyof typeof DTYPES];
-    if (!dtype) throw new UsageError(`--dtype must be f32, bf16 or f16, got "${values.dtype}"`);
     const preset = values.preset as string;
-    if (!(PRESETS as readonly string[]).includes(preset))
-      throw new UsageError(`unknown --preset "${preset}"; known: ${PRESETS.join(", ")}`);
     const existing = await readdir(out).catch(() => [] as string[]);
     if (existing.includes("config.json") && !values.force)
       throw new UsageError(`${out} already holds a model (config.json); pass --force to overwrite it`);
@@ -68,4 +77,4 @@ export const initModel: Command = {
       `wrote ${out}: ${preset} (${layout} layout), ${parameterCount(c).toLocaleString("en-US")} parameters, vocabulary ${c.text.vocabSize}, seed ${seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
   },
-};
+});

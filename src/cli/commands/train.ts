@@ -1,28 +1,29 @@
 /** `anchorgrad train --config FILE.json`: train any InternVL model directory on MPO-format data with any objective. */
 import { trainFromConfig, readTrainConfig } from "../../train/config.js";
-import { intFlag, parseFlags, UsageError } from "../args.js";
-import type { Command } from "../command.js";
+import { selectBackend, BACKEND_FLAG } from "../backend.js";
+import { defineCommand } from "../command.js";
 
-export const trainCommand: Command = {
+export const trainCommand = defineCommand({
   name: "train",
   summary: "train a model directory on MPO-format data with any objective (--config FILE.json)",
-  usage: "anchorgrad train --config FILE.json [--resume] [--skip-bad] [--steps N] [--out DIR] [--no-progress]",
-  async run(argv) {
-    const { values: v } = parseFlags(argv, {
-      config: { type: "string" },
-      resume: { type: "boolean" },
-      "skip-bad": { type: "boolean" },
-      steps: { type: "string" },
-      out: { type: "string" },
-      "no-progress": { type: "boolean" },
-    });
-    if (typeof v.config !== "string") throw new UsageError("--config FILE.json is required");
-    const steps = intFlag(v.steps, "steps", undefined);
-    const config = readTrainConfig(v.config, {
+  flags: [
+    { name: "config", type: "path", required: true, description: "the run's JSON config; its fields are documented in docs/train.md" },
+    { name: "resume", type: "boolean", description: "continue from the newest checkpoint in the run's out folder" },
+    { name: "skip-bad", type: "boolean", description: "skip malformed data rows (counted and reported) instead of stopping" },
+    { name: "steps", type: "integer", defaultText: "the config's steps, else one epoch", description: "optimizer steps to run" },
+    { name: "out", type: "path", defaultText: "the config's out", description: "run folder: metrics.jsonl, checkpoints, the final model" },
+    { name: "no-progress", type: "boolean", description: "no progress bar (it is shown only on a terminal anyway)" },
+    BACKEND_FLAG,
+  ],
+  epilog: "example:\n  npx anchorgrad train --config run.json --backend cpu --steps 10",
+  async action(v) {
+    const backend = await selectBackend(v.backend);
+    const config = readTrainConfig(v.config as string, {
       ...(v["skip-bad"] === true && { skipBad: true }),
-      ...(steps !== undefined && { steps }),
-      ...(typeof v.out === "string" && { out: v.out }),
+      ...(v.steps !== undefined && { steps: v.steps as number }),
+      ...(v.out !== undefined && { out: v.out as string }),
     });
+    console.log(`backend ${backend.name}${backend.adapter ? ` (${backend.adapter})` : ""}`);
     const run = await trainFromConfig(config, {
       resume: v.resume === true,
       progress: v["no-progress"] !== true && !!process.stderr.isTTY,
@@ -36,4 +37,4 @@ export const trainCommand: Command = {
     );
     if (run.interrupted) process.exitCode = 130;
   },
-};
+});
