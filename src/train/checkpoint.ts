@@ -5,7 +5,9 @@
  *   trainer_state.json     step, seed, optimizer step and hyperparameters, and the run's config
  * The folder is written under a temporary name and renamed into place, so a
  * checkpoint folder either exists whole or not at all; the newest complete
- * one is what `resume` continues from.
+ * one is what `resume` continues from. A process killed mid-write leaves its
+ * temporary folder behind; `removeStaleTemps` clears those when the next
+ * trainer takes the run lock (so no live writer can own them).
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -26,9 +28,13 @@ export interface TrainerState {
   optimizer: { name: string; step: number; hparams: Record<string, unknown> };
   /** Whatever the caller wants to keep with the run (its config). */
   extra?: Record<string, unknown>;
+  /** What `resume` compares with the run being started (see resume.ts); absent in older checkpoints. */
+  run?: Record<string, unknown>;
 }
 
 const DIR = /^checkpoint-(\d+)$/;
+const TEMP = /^\.checkpoint-\d+\.tmp-\d+$/;
+const tempName = (step: number) => `.checkpoint-${step}.tmp-${process.pid}`;
 
 function named(tree: unknown, prefix = ""): Record<string, Tensor> {
   return Object.fromEntries(leavesWithPaths(tree).map(({ path, leaf }) => [prefix + path, leaf]));
@@ -37,7 +43,7 @@ function named(tree: unknown, prefix = ""): Record<string, Tensor> {
 /** Write checkpoint-<state.step> under `out` atomically, then drop all but the newest `keep`. */
 export async function saveCheckpoint(out: string, params: unknown, opt: OptState, state: TrainerState, keep = 2): Promise<string> {
   const final = join(out, `checkpoint-${state.step}`);
-  const tmp = join(out, `.checkpoint-${state.step}.tmp-${process.pid}`);
+  const tmp = join(out, tempName(state.step));
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   const leaves = leavesWithPaths(params);
@@ -67,6 +73,22 @@ export async function listCheckpoints(out: string): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
+/** Remove the temporary folders that interrupted saves left under `out`; returns their names. Call only while holding the run lock. */
+export async function removeStaleTemps(out: string): Promise<string[]> {
+  const stale = (await readdir(out).catch(() => [] as string[])).filter((n) => TEMP.test(n));
+  for (const n of stale) await rm(join(out, n), { recursive: true, force: true });
+  return stale;
+}
+
+/** The trainer_state.json of a checkpoint folder. */
+export async function readTrainerState(dir: string): Promise<TrainerState> {
+  try {
+    return JSON.parse(await readFile(join(dir, "trainer_state.json"), "utf8")) as TrainerState;
+  } catch (e) {
+    throw new AnchorError(`${dir}: cannot read trainer_state.json (${(e as Error).message})`);
+  }
+}
+
 /**
  * Load a checkpoint into the structure of `template` (parameters) and of
  * `templateState` (an optimizer's init() for those parameters). Every tensor
@@ -77,12 +99,7 @@ export async function loadCheckpoint<P>(
   template: P,
   templateState: OptState,
 ): Promise<{ params: P; opt: OptState; state: TrainerState }> {
-  let state: TrainerState;
-  try {
-    state = JSON.parse(await readFile(join(dir, "trainer_state.json"), "utf8")) as TrainerState;
-  } catch (e) {
-    throw new AnchorError(`${dir}: cannot read trainer_state.json (${(e as Error).message})`);
-  }
+  const state = await readTrainerState(dir);
   const leaves = leavesWithPaths(template);
   const model = await openSafetensors(join(dir, "model.safetensors"));
   const optFile = await openSafetensors(join(dir, "optimizer.safetensors"));
