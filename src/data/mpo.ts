@@ -16,10 +16,13 @@
  * Relative `root` and `annotation` paths resolve against the meta file's
  * folder, so a data set folder can be moved as a whole.
  */
-import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { decodeUtf8, readRegularFileSync } from "../io/files.js";
+import { parseJson } from "../io/json.js";
 import { uniforms } from "../tensor/random.js";
 import { DataError } from "./errors.js";
+import { ImageChecker } from "./images.js";
+import { readJsonl, type JsonlOptions } from "./jsonl.js";
 
 /** One example as training consumes it. */
 export interface PreferenceRow {
@@ -34,9 +37,9 @@ export interface PreferenceRow {
   source: { file: string; line: number };
 }
 
-export interface ReadOptions {
-  /** Skip malformed rows (counted in `skipped`) instead of throwing. */
-  skipBad?: boolean;
+export interface ReadOptions extends JsonlOptions {
+  /** Check that every image a row names is there and is an image (default true); a row that fails is a bad row. */
+  checkImages?: boolean;
   /** Folder image paths are relative to (default: the annotation's folder). */
   root?: string;
   /** "preference" (default) requires chosen and rejected; "sft" also accepts conversations. */
@@ -45,7 +48,7 @@ export interface ReadOptions {
 
 export interface ReadResult {
   rows: PreferenceRow[];
-  /** Malformed rows skipped under skipBad, each as "file:line: why". */
+  /** Bad rows (malformed, too long, or naming a missing or non-image file) skipped under skipBad, each as "file:line: why". */
   skipped: string[];
 }
 
@@ -61,13 +64,7 @@ function str(v: unknown, field: string, file: string, line: number): string {
   return v;
 }
 
-function parseRow(text: string, file: string, line: number, root: string, kind: "preference" | "sft"): PreferenceRow {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-  } catch (e) {
-    throw new DataError(file, line, `invalid JSON (${(e as Error).message})`);
-  }
+function parseRow(obj: unknown, file: string, line: number, root: string, kind: "preference" | "sft"): PreferenceRow {
   if (!obj || typeof obj !== "object" || Array.isArray(obj)) throw new DataError(file, line, "a row must be a JSON object");
   const o = obj as Record<string, unknown>;
   const img = o.image;
@@ -109,27 +106,19 @@ function parseRow(text: string, file: string, line: number, root: string, kind: 
   return { images, question, chosen, rejected, source };
 }
 
-/** Read one annotation JSONL file. Blank lines are ignored; line numbers are 1-based. */
+/**
+ * Read one annotation JSONL file. Blank lines are ignored; line numbers are
+ * 1-based. A row whose image is missing or is not an image is a bad row
+ * (see images.ts), unless `checkImages` is false.
+ */
 export function readMpoJsonl(file: string, opts: ReadOptions = {}): ReadResult {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new DataError(file, null, `cannot read annotation file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
   const root = opts.root ?? dirname(file);
-  const rows: PreferenceRow[] = [],
-    skipped: string[] = [];
-  text.split("\n").forEach((raw, i) => {
-    if (raw.trim() === "") return;
-    try {
-      rows.push(parseRow(raw, file, i + 1, root, opts.kind ?? "preference"));
-    } catch (e) {
-      if (!(e instanceof DataError) || !opts.skipBad) throw e;
-      skipped.push(e.message);
-    }
+  const images = opts.checkImages === false ? null : new ImageChecker();
+  return readJsonl(file, opts, (value, line) => {
+    const row = parseRow(value, file, line, root, opts.kind ?? "preference");
+    images?.check(row.images, file, line);
+    return row;
   });
-  return { rows, skipped };
 }
 
 export interface MetaEntry {
@@ -144,14 +133,13 @@ export interface MetaResult extends ReadResult {
   datasets: (MetaEntry & { count: number })[];
 }
 
+/** A meta JSON names a few data sets; megabytes of it are the wrong file. */
+const MAX_META_BYTES = 16 << 20;
+
 /** Parse the meta JSON (without reading the annotations). */
 export function readMeta(metaFile: string): MetaEntry[] {
-  let meta: unknown;
-  try {
-    meta = JSON.parse(readFileSync(metaFile, "utf8"));
-  } catch (e) {
-    throw new DataError(metaFile, null, `cannot read the meta JSON (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const fail = (why: string) => new DataError(metaFile, null, why);
+  const meta = parseJson(decodeUtf8(readRegularFileSync(metaFile, { maxBytes: MAX_META_BYTES }, fail), fail), fail);
   if (!meta || typeof meta !== "object" || Array.isArray(meta))
     throw new DataError(metaFile, null, "the meta file must be a JSON object { name: { root, annotation, repeat_time } }");
   const base = dirname(metaFile);

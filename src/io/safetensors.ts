@@ -13,7 +13,7 @@
  * reads, in bounded chunks, so a 2 GB checkpoint never sits whole in memory.
  */
 import { randomBytes } from "node:crypto";
-import { open, readdir, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import {
   allocArray,
@@ -31,6 +31,8 @@ import { fromStorage } from "../tensor/create.js";
 import { AnchorError, DTypeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { decodeUtf8, openRegular, readRegularFile } from "./files.js";
+import { parseJson } from "./json.js";
 
 /** A file that is not valid safetensors, or a checkpoint directory that is not a model. */
 export class SafetensorsError extends AnchorError {
@@ -43,7 +45,7 @@ export type SafetensorsDType = "BF16" | "F16" | "F32" | "F64" | "I64" | "I32" | 
 const ELEMENT_BYTES: Record<SafetensorsDType, number> = { BF16: 2, F16: 2, F32: 4, F64: 8, I64: 8, I32: 4, U8: 1, BOOL: 1 };
 /** Valid in the format but not decoded here; named apart so the error says so. */
 const UNSUPPORTED_DTYPES = new Set(["I8", "I16", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "C64"]);
-/** The reference implementation refuses headers above 100 MB; so do we. */
+/** The reference implementation refuses headers above 100 MB; so do we (and index.json files). */
 const MAX_HEADER_BYTES = 100_000_000;
 /** Bytes per positioned read while decoding; bounds the scratch buffer. */
 const CHUNK_BYTES = 1 << 24;
@@ -268,12 +270,7 @@ function encodeInto(values: ArrayLike<number>, out: StorageArray, offset: number
 
 /** Open a safetensors file, reading and validating only its header. */
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, "r");
-  } catch (e) {
-    throw new SafetensorsError(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const handle = await openRegular(path, (why) => new SafetensorsError(`${path}: ${why}`));
   try {
     const { entries, metadata, dataStart } = await readHeader(path, handle);
     return new SafetensorsFile(path, handle, entries, metadata, dataStart, dataStart);
@@ -285,9 +282,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
 
 async function readHeader(path: string, handle: FileHandle) {
   const fail = (msg: string) => new SafetensorsError(`${path}: ${msg}`);
-  const st = await handle.stat();
-  if (st.isDirectory()) throw fail("is a directory, not a safetensors file");
-  const fileSize = st.size;
+  const fileSize = (await handle.stat()).size;
   if (fileSize < 8) throw fail(`file is ${fileSize} bytes, too short for the 8-byte header length (truncated, or not safetensors)`);
   const lenBytes = new Uint8Array(8);
   await readExact(handle, lenBytes, 0, path);
@@ -298,18 +293,8 @@ async function readHeader(path: string, handle: FileHandle) {
   if (8 + n > fileSize) throw fail(`header length ${n} runs past the end of the ${fileSize}-byte file (truncated?)`);
   const headerBytes = new Uint8Array(n);
   await readExact(handle, headerBytes, 8, path);
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(headerBytes);
-  } catch {
-    throw fail("header is not valid UTF-8");
-  }
-  let header: unknown;
-  try {
-    header = JSON.parse(text);
-  } catch (e) {
-    throw fail(`header is not valid JSON (${(e as Error).message})`);
-  }
+  const headerFail = (why: string) => fail(`header is ${why}`);
+  const header = parseJson(decodeUtf8(headerBytes, headerFail), headerFail);
   const dataStart = 8 + n;
   const { entries, metadata } = validateHeader(header, fileSize - dataStart, fail);
   return { entries, metadata, dataStart };
@@ -460,12 +445,8 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
 }
 
 async function openSharded(dir: string, indexPath: string): Promise<Checkpoint> {
-  let index: unknown;
-  try {
-    index = JSON.parse(await readFile(indexPath, "utf8"));
-  } catch (e) {
-    throw new SafetensorsError(`${indexPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const fail = (why: string) => new SafetensorsError(`${indexPath}: ${why}`);
+  const index = parseJson(decodeUtf8(await readRegularFile(indexPath, { maxBytes: MAX_HEADER_BYTES }, fail), fail), fail);
   const weightMap = isPlainObject(index) ? index["weight_map"] : undefined;
   if (!isPlainObject(weightMap))
     throw new SafetensorsError(`${indexPath}: expected a "weight_map" object mapping tensor names to shard files`);

@@ -5,8 +5,14 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DataError, readMeta, readMpoJsonl, readMpoMeta, readPope } from "../../src/data/index.js";
+import { ONE_PIXEL_PNG } from "./fixtures.js";
 
-const dir = () => mkdtempSync(join(tmpdir(), "ag-mpo-"));
+/** A fresh folder holding a.png, the image the rows below name. */
+const dir = () => {
+  const d = mkdtempSync(join(tmpdir(), "ag-mpo-"));
+  writeFileSync(join(d, "a.png"), ONE_PIXEL_PNG);
+  return d;
+};
 const row = (o: Record<string, unknown>) =>
   JSON.stringify({ image: "a.png", question: "<image>\nQ?", chosen: "good", rejected: "bad", ...o });
 
@@ -15,7 +21,7 @@ describe("readMpoJsonl", () => {
     const d = dir(),
       f = join(d, "p.jsonl");
     writeFileSync(f, [row({}), "", row({ image: ["x.png", "/abs/y.png"] }), row({ image: undefined })].join("\n"));
-    const { rows, skipped } = readMpoJsonl(f, { root: "/data" });
+    const { rows, skipped } = readMpoJsonl(f, { root: "/data", checkImages: false });
     expect(skipped).toEqual([]);
     expect(rows.map((r) => r.images)).toEqual([["/data/a.png"], ["/data/x.png", "/abs/y.png"], []]);
     expect(rows[0]).toMatchObject({ question: "Q?", chosen: "good", rejected: "bad", source: { file: f, line: 1 } });
@@ -23,7 +29,7 @@ describe("readMpoJsonl", () => {
   });
 
   it.each([
-    ["{not json", /p\.jsonl:2: invalid JSON/],
+    ["{not json", /p\.jsonl:2: the row is not valid JSON/],
     [row({ chosen: 3 }), /p\.jsonl:2: field "chosen" must be a string, got 3/],
     [row({ rejected: undefined }), /p\.jsonl:2: field "rejected" must be a string, got nothing/],
     [row({ image: 5 }), /p\.jsonl:2: field "image" must be a path/],
@@ -42,7 +48,7 @@ describe("readMpoJsonl", () => {
   });
 
   it("a missing file names the file", () => {
-    expect(() => readMpoJsonl("/nonexistent/x.jsonl")).toThrow(/\/nonexistent\/x\.jsonl: cannot read annotation file \(ENOENT\)/);
+    expect(() => readMpoJsonl("/nonexistent/x.jsonl")).toThrow(/\/nonexistent\/x\.jsonl: cannot open \(ENOENT\)/);
   });
 
   it("SFT rows: conversations or chosen without rejected", () => {
@@ -104,7 +110,8 @@ describe("readMpoMeta", () => {
         B: { root: "/abs", annotation: "b.jsonl", repeat_time: 0.5 },
       }),
     );
-    const m = readMpoMeta(join(d, "meta.json"), { seed: 3 });
+    const opts = { checkImages: false };
+    const m = readMpoMeta(join(d, "meta.json"), { ...opts, seed: 3 });
     expect(m.datasets.map((x) => [x.name, x.count])).toEqual([
       ["A", 4],
       ["B", 5],
@@ -113,9 +120,9 @@ describe("readMpoMeta", () => {
     expect(m.rows[0]!.images).toEqual([join(d, "img", "a.png")]);
     expect(m.rows[4]!.images).toEqual(["/abs/a.png"]);
     // the subset is seeded: same seed, same rows; other seed, (almost surely) other rows
-    expect(readMpoMeta(join(d, "meta.json"), { seed: 3 }).rows.map((r) => r.chosen)).toEqual(m.rows.map((r) => r.chosen));
+    expect(readMpoMeta(join(d, "meta.json"), { ...opts, seed: 3 }).rows.map((r) => r.chosen)).toEqual(m.rows.map((r) => r.chosen));
     const others = [4, 5, 6].map((s) =>
-      readMpoMeta(join(d, "meta.json"), { seed: s })
+      readMpoMeta(join(d, "meta.json"), { ...opts, seed: s })
         .rows.slice(4)
         .map((r) => r.chosen)
         .join(),
@@ -140,7 +147,7 @@ describe("readMpoMeta", () => {
     writeFileSync(f, JSON.stringify({ X: { root: "." } }));
     expect(() => readMeta(f)).toThrow(/data set "X": field "annotation" must be a path/);
     writeFileSync(f, "{oops");
-    expect(() => readMeta(f)).toThrow(/meta\.json: cannot read the meta JSON/);
+    expect(() => readMeta(f)).toThrow(/meta\.json: not valid JSON/);
   });
 });
 

@@ -198,7 +198,7 @@ describe("decoding", () => {
     writeFileSync(bad, "this is not a png");
     await expect(decodeImage(bad)).rejects.toThrow(ImageError);
     await expect(decodeImage(bad)).rejects.toThrow(new RegExp(`${bad}: not a decodable image`));
-    await expect(decodeImage(join(dir, "missing.jpg"))).rejects.toThrow(/missing.jpg: cannot read image \(ENOENT\)/);
+    await expect(decodeImage(join(dir, "missing.jpg"))).rejects.toThrow(/missing.jpg: cannot open \(ENOENT\)/);
     await expect(preprocessImages([bad], { imageSize: 32 })).rejects.toThrow(/broken.png/);
     await expect(decodeImage(new Uint8Array([1, 2, 3]), "upload #3")).rejects.toThrow(/^upload #3: not a decodable image/);
   });

@@ -4,8 +4,10 @@
  * either layout; `createModel` writes a fresh random model (what
  * `anchorgrad init-model` runs).
  */
-import { copyFile, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { decodeUtf8, notRegular, readRegularFile } from "../../io/files.js";
+import { parseJson } from "../../io/json.js";
 import type { DType } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { configJson, ConfigError, parseConfig, preprocessorJson, preset, type InternVLConfig, type Layout } from "./config.js";
@@ -21,21 +23,16 @@ export interface InternVLModel {
   readonly tokenizer: InternVLTokenizer | null;
 }
 
+/** config.json and preprocessor_config.json are a few kB; anything near this is the wrong file. */
+const MAX_CONFIG_BYTES = 16 << 20;
+
+/** A JSON object from a regular file (FIFOs and devices are refused unopened); absent optional files give undefined. */
 async function readJsonFile(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT" && !required) return undefined;
-    throw new ConfigError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  try {
-    const v = JSON.parse(text) as unknown;
-    if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("expected a JSON object");
-    return v as Record<string, unknown>;
-  } catch (e) {
-    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  if (!required && !(await exists(path))) return undefined;
+  const fail = (why: string) => new ConfigError(`${path}: ${why}`);
+  const v = parseJson(decodeUtf8(await readRegularFile(path, { maxBytes: MAX_CONFIG_BYTES }, fail), fail), fail);
+  if (!v || typeof v !== "object" || Array.isArray(v)) throw fail("not valid JSON (expected a JSON object)");
+  return v as Record<string, unknown>;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -129,7 +126,12 @@ export async function save(dir: string, config: InternVLConfig, params: InternVL
   if (layout === "hf") await writeFile(join(dir, "preprocessor_config.json"), JSON.stringify(preprocessorJson(config), null, 2) + "\n");
   if (opts.tokenizerFrom && opts.tokenizerFrom !== dir) {
     for (const f of TOKENIZER_FILES) {
-      if (await exists(join(opts.tokenizerFrom, f))) await copyFile(join(opts.tokenizerFrom, f), join(dir, f));
+      const from = join(opts.tokenizerFrom, f);
+      const st = await stat(from).catch(() => null);
+      if (!st) continue;
+      const why = notRegular(st); // copyFile would block on a FIFO
+      if (why) throw new ConfigError(`${from}: ${why}`);
+      await copyFile(from, join(dir, f));
     }
   }
 }

@@ -20,7 +20,7 @@
  * Colour: alpha is dropped without compositing and greyscale is expanded,
  * as PIL's convert("RGB") does; EXIF orientation is ignored, as PIL does.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import sharp from "sharp";
 import { resampleBicubic } from "../../io/bicubic.js";
@@ -152,18 +152,17 @@ export async function preprocessImages(
   return { pixelValues: fromStorage(normalizeTiles(all, S), [all.length, 3, S, S], "float32"), numTiles, grids };
 }
 
-/** Decode a file (or its bytes) to RGB; `name` labels bytes in errors. */
+/** Far above any photo; sharp's own pixel limit (268 Mpixel) bounds the decoded size. */
+const MAX_IMAGE_BYTES = 1 << 30;
+
+/** Decode a file (or its bytes) to RGB; `name` labels bytes in errors. FIFOs and devices are refused unopened. */
 export async function decodeImage(
   source: string | Uint8Array,
   name = typeof source === "string" ? source : "<image bytes>",
 ): Promise<RGBImage> {
   let bytes: Uint8Array;
   if (typeof source === "string") {
-    try {
-      bytes = await readFile(source);
-    } catch (e) {
-      throw new ImageError(`${name}: cannot read image (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-    }
+    bytes = await readRegularFile(source, { maxBytes: MAX_IMAGE_BYTES }, (why) => new ImageError(`${name}: ${why}`));
   } else {
     bytes = source;
   }

@@ -6,9 +6,11 @@
  * errors for a missing or corrupt tokenizer, and a writer for a small
  * word-level tokenizer that carries the InternVL special tokens.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { decodeUtf8, readRegularFile } from "../../io/files.js";
+import { parseJson } from "../../io/json.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { getTemplate, IM_END, IM_START, IMG_CONTEXT, IMG_END, IMG_START, type TemplateName } from "./conversation.js";
 
@@ -53,25 +55,21 @@ export async function loadTokenizer(dir: string): Promise<InternVLTokenizer> {
   return tokenizerFromJSON(tokenizerJson, config, tokenizerPath);
 }
 
+/** Qwen's tokenizer.json is 11 MB; the largest public ones are near 35 MB. */
+const MAX_TOKENIZER_BYTES = 512 << 20;
+
+/** A JSON object from a regular file (FIFOs and devices are refused unopened); absent optional files give undefined. */
 async function readJson(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" && !required) return undefined;
-    throw new TokenizerError(
-      code === "ENOENT"
-        ? `${path}: not found; a model directory needs the tokenizer.json its checkpoint was trained with`
-        : `${path}: cannot read (${code ?? String(e)})`,
-    );
+  const present = await stat(path).then(
+    () => true,
+    () => false,
+  );
+  if (!present) {
+    if (!required) return undefined;
+    throw new TokenizerError(`${path}: not found; a model directory needs the tokenizer.json its checkpoint was trained with`);
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new TokenizerError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  const fail = (why: string) => new TokenizerError(`${path}: ${why}`);
+  const value = parseJson(decodeUtf8(await readRegularFile(path, { maxBytes: MAX_TOKENIZER_BYTES }, fail), fail), fail);
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new TokenizerError(`${path}: expected a JSON object`);
   return value as Record<string, unknown>;
 }
