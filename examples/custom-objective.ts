@@ -7,15 +7,14 @@
  * chosen log-ratio below zero, softplus(−r_c / τ)·τ·λ, which keeps the chosen
  * likelihood from being displaced while the margin grows.
  */
-import * as ag from "../src/index.js";
-import type { PreferenceBatch } from "../src/objectives/index.js";
+import * as ag from "anchorgrad";
 
 const out = process.argv[2] ?? "runs/example-custom";
 const steps = Number(process.argv[3] ?? 20);
 
 /** An objective is a pure function of per-sequence log-probs: (batch) => { loss, metrics }. */
 function anchoredDpo({ beta = 0.1, lambda = 1, tau = 0.5 } = {}) {
-  return function anchoredDpo(batch: PreferenceBatch) {
+  return function anchoredDpo(batch: ag.objectives.PreferenceBatch) {
     const { chosen, rejected } = ag.objectives.logRatios(batch); // r_c = S_c − Ŝ_c, r_r = S_r − Ŝ_r
     const dpo = ag.softplus(ag.neg(ag.mul(ag.sub(chosen, rejected), beta))); // −log σ(β(r_c − r_r))
     const anchor = ag.mul(ag.softplus(ag.div(ag.neg(chosen), tau)), tau * lambda); // ≈ λ·max(0, −r_c)

@@ -6,7 +6,7 @@
  * Swap in your own data (any MPO meta JSON or .jsonl) and your own model
  * (ag.models.internvl.load("path/to/InternVL3-1B")) in the two marked lines.
  */
-import * as ag from "../src/index.js";
+import * as ag from "anchorgrad";
 
 const out = process.argv[2] ?? "runs/example-acpo";
 const steps = Number(process.argv[3] ?? 20);
