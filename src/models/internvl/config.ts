@@ -111,6 +111,25 @@ export function validateConfig(c: InternVLConfig, where = "config"): InternVLCon
   const fail = (msg: string): never => {
     throw new ConfigError(`${where}: ${msg}`);
   };
+  // sizes first: the checks below divide by them, and the parameter table is built from them
+  const sizes: [string, number][] = [
+    ["vision hidden_size", v.hiddenSize],
+    ["vision num_hidden_layers", v.numLayers],
+    ["vision num_attention_heads", v.numHeads],
+    ["vision intermediate_size", v.intermediateSize],
+    ["vision image_size", v.imageSize],
+    ["vision patch_size", v.patchSize],
+    ["vision num_channels", v.numChannels],
+    ["text hidden_size", t.hiddenSize],
+    ["text num_hidden_layers", t.numLayers],
+    ["text num_attention_heads", t.numHeads],
+    ["text num_key_value_heads", t.numKvHeads],
+    ["text head_dim", t.headDim],
+    ["text intermediate_size", t.intermediateSize],
+    ["text vocab_size", t.vocabSize],
+    ["text max_position_embeddings", t.maxPositionEmbeddings],
+  ];
+  for (const [name, n] of sizes) if (!Number.isSafeInteger(n) || n < 1) fail(`${name} must be a positive integer, got ${n}`);
   if (v.imageSize % v.patchSize !== 0) fail(`vision image_size ${v.imageSize} is not a multiple of patch_size ${v.patchSize}`);
   if (v.hiddenSize % v.numHeads !== 0) fail(`vision hidden_size ${v.hiddenSize} is not a multiple of num_attention_heads ${v.numHeads}`);
   const k = 1 / c.downsampleRatio;

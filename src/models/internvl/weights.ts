@@ -55,6 +55,7 @@ export async function loadWeights(
   const label = opts.label ?? "checkpoint";
   const legacy =
     layout === "hf" && !source.has("model.language_model.embed_tokens.weight") && source.has("language_model.model.embed_tokens.weight");
+  checkLayerCounts(source, c, layout, legacy, label);
   // the head is optional whatever the config says: present means untied (safetensors drops tied copies)
   const specs = paramSpecs({ ...c, text: { ...c.text, tieWordEmbeddings: false } });
   const used = new Set<string>();
@@ -106,6 +107,43 @@ export async function loadWeights(
     setIn(tree, spec.path, value);
   }
   return tree as unknown as InternVLParams;
+}
+
+/**
+ * Compare config.json's layer counts with the layers the checkpoint holds,
+ * before anything is built from the config: the table of expected tensors
+ * grows with the layer count, so `num_hidden_layers: 1000000` would
+ * otherwise exhaust memory listing a million layers' names. Once the counts
+ * agree, that table is as long as the checkpoint's own list of names.
+ */
+function checkLayerCounts(source: TensorSource, c: InternVLConfig, layout: Layout, legacy: boolean, label: string): void {
+  const one = paramSpecs({ ...c, vision: { ...c.vision, numLayers: 1 }, text: { ...c.text, numLayers: 1 } });
+  const stacks = [
+    { part: "vision" as const, field: "vision_config", want: c.vision.numLayers },
+    { part: "language" as const, field: layout === "hf" ? "text_config" : "llm_config", want: c.text.numLayers },
+  ];
+  for (const { part, field, want } of stacks) {
+    const first = namesIn(
+      one.find((s) => s.path[0] === part && s.path[1] === "layers")!,
+      layout,
+      legacy,
+    )[0]!;
+    const prefix = first.slice(0, first.indexOf(".0.") + 1);
+    const found = new Set<number>();
+    let last = -1;
+    for (const n of source.names) {
+      const index = n.startsWith(prefix) ? /^\d+(?=\.)/.exec(n.slice(prefix.length)) : null;
+      if (!index) continue;
+      found.add(Number(index[0]));
+      last = Math.max(last, Number(index[0]));
+    }
+    if (found.size !== want || last !== want - 1) {
+      const held = found.size ? `${found.size} (${prefix}N, N up to ${last})` : "none";
+      throw new WeightsError(
+        `${label}: config.json's ${field}.num_hidden_layers is ${want}, but the checkpoint's ${part} layers are ${held}; config.json does not describe these weights`,
+      );
+    }
+  }
 }
 
 /** Open `dir`'s safetensors (single file or shards) and load from it. */
