@@ -20,6 +20,8 @@ export function sgd(opts: SgdOptions): Optimizer {
     wd = opts.weightDecay ?? 0,
     nesterov = opts.nesterov ?? false;
   if (!(momentum >= 0)) throw new AnchorError(`sgd: momentum must be >= 0, got ${momentum}`);
+  if (!(dampening >= 0 && dampening <= 1)) throw new AnchorError(`sgd: dampening must be in [0, 1], got ${dampening}`);
+  if (!(wd >= 0)) throw new AnchorError(`sgd: weightDecay must be >= 0, got ${wd}`);
   if (nesterov && (momentum <= 0 || dampening !== 0)) throw new AnchorError("sgd: nesterov needs momentum > 0 and dampening 0");
   return makeOptimizer(
     "sgd",

@@ -55,15 +55,59 @@ export function treeUnflatten<T = unknown>(def: TreeDef, leaves: readonly Tensor
   return out;
 }
 
-/** Apply `fn` to matching leaves of one or more trees of the same structure. */
+/** Every tensor leaf with its dot-joined key path ("vision.layers.0.qkv.weight"), in treeFlatten order. */
+export function treeLeavesWithPaths(tree: unknown): { path: string; leaf: Tensor }[] {
+  const out: { path: string; leaf: Tensor }[] = [];
+  const walk = (t: unknown, path: string): void => {
+    if (t instanceof Tensor) out.push({ path, leaf: t });
+    else if (Array.isArray(t)) t.forEach((c, i) => walk(c, path ? `${path}.${i}` : String(i)));
+    else if (isPlainObject(t)) for (const k of Object.keys(t).sort()) walk(t[k], path ? `${path}.${k}` : k);
+  };
+  walk(tree, "");
+  return out;
+}
+
+/**
+ * Check that trees hold their leaves under the same key paths (the first is
+ * the reference), so leaf i of one is leaf i of the other. Matching by
+ * position alone would pair gradients { x, y } with parameters { a, b }
+ * silently; a difference is an error listing what each side alone has.
+ */
+export function assertSameKeys(where: string, ...trees: readonly (readonly [name: string, tree: unknown])[]): void {
+  const [refName, ref] = trees[0]!;
+  const refPaths = treeLeavesWithPaths(ref).map((l) => l.path);
+  for (const [name, tree] of trees.slice(1))
+    assertSamePaths(where, [refName, refPaths], [name, treeLeavesWithPaths(tree).map((l) => l.path)]);
+}
+
+/** The same check over two lists of key paths (e.g. a checkpoint file's tensor names against a model's parameters). */
+export function assertSamePaths(
+  where: string,
+  [refName, refPaths]: readonly [string, readonly string[]],
+  [name, paths]: readonly [string, readonly string[]],
+): void {
+  const refSet = new Set(refPaths),
+    set = new Set(paths);
+  const missing = refPaths.filter((p) => !set.has(p));
+  const extra = paths.filter((p) => !refSet.has(p));
+  if (missing.length === 0 && extra.length === 0) return;
+  const list = (xs: string[]) =>
+    xs.length === 0
+      ? "none"
+      : xs
+          .slice(0, 8)
+          .map((x) => `"${x}"`)
+          .join(", ") + (xs.length > 8 ? `, ... (${xs.length} in all)` : "");
+  throw new AnchorError(
+    `${where}: ${name} and ${refName} have different keys; only in ${refName}: ${list(missing)}; only in ${name}: ${list(extra)}`,
+  );
+}
+
+/** Apply `fn` to the leaves under the same key path in one or more trees of the same structure. */
 export function treeMap<T = unknown>(fn: (...leaves: Tensor[]) => Tensor, tree: unknown, ...rest: unknown[]): T {
   const { leaves, def } = treeFlatten(tree);
-  const others = rest.map((r, k) => {
-    const f = treeFlatten(r);
-    if (f.leaves.length !== leaves.length)
-      throw new AnchorError(`treeMap: tree ${k + 1} has ${f.leaves.length} leaves, the first has ${leaves.length}`);
-    return f.leaves;
-  });
+  if (rest.length) assertSameKeys("treeMap", ["tree 0", tree], ...rest.map((r, k) => [`tree ${k + 1}`, r] as const));
+  const others = rest.map((r) => treeFlatten(r).leaves);
   return treeUnflatten<T>(
     def,
     leaves.map((l, i) => fn(l, ...others.map((o) => o[i]!))),

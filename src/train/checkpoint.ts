@@ -15,7 +15,7 @@ import { openSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { leavesWithPaths } from "../optim/paths.js";
 import type { OptState } from "../optim/optimizer.js";
 import { AnchorError } from "../tensor/errors.js";
-import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
+import { assertSamePaths, treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 
@@ -104,6 +104,12 @@ export async function loadCheckpoint<P>(
   const model = await openSafetensors(join(dir, "model.safetensors"));
   const optFile = await openSafetensors(join(dir, "optimizer.safetensors"));
   try {
+    // by name, both ways: a checkpoint of another model (extra or missing tensors) is refused, listing both sides
+    assertSamePaths(dir, ["the model's parameters", leaves.map((l) => l.path)], [model.path, model.names]);
+    const slotNames = Object.entries(templateState.slots).flatMap(([slot, list]) =>
+      list.flatMap((t, i) => (t ? [`${slot}/${leaves[i]!.path}`] : [])),
+    );
+    assertSamePaths(dir, ["the optimizer's state", slotNames], [optFile.path, optFile.names]);
     const read = async (file: typeof model, name: string, like: Tensor) => {
       if (!file.has(name)) throw new AnchorError(`${file.path}: no tensor "${name}"; the checkpoint does not match this model`);
       const t = await file.read(name, { dtype: like.dtype });
