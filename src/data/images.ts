@@ -24,7 +24,7 @@ const SIGNATURES: readonly [string, (b: Uint8Array) => boolean][] = [
   ["WebP", (b) => ascii(b, 0, "RIFF") && ascii(b, 8, "WEBP")],
   ["TIFF", (b) => ascii(b, 0, "II*\0") || ascii(b, 0, "MM\0*")],
   ["AVIF/HEIF", (b) => ascii(b, 4, "ftyp")],
-  ["SVG", (b) => ascii(b, 0, "<") || ascii(b, 0, "\xef\xbb\xbf<")],
+  ["SVG", (b) => /^(\ufeff|\s)*<(svg|\?xml)/.test(new TextDecoder().decode(b))],
 ];
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
