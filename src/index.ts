@@ -20,13 +20,14 @@ export {
   zerosLike,
   type CreateOptions,
   type RandomOptions,
-} from "./tensor/create.js";
+} from "./ops/create.js";
 export { foldIn } from "./tensor/random.js";
 export { treeFlatten, treeLeaves, treeMap, treeUnflatten, type PyTree, type TreeDef } from "./tensor/pytree.js";
-export { keep, memoryStats, scope } from "./tensor/memory.js";
+export { memoryStats } from "./tensor/memory.js";
+export { keep, scope } from "./tensor/scope.js";
 export { customVjp, grad, jvp, stopGradient, valueAndGrad, vjp } from "./autograd/transforms.js";
 export { checkGrads, GradCheckError, type CheckGradsOptions } from "./autograd/check.js";
-export { setDebugNans } from "./autograd/trace.js";
+export { setDebugNans } from "./ir/trace.js";
 export { backends, currentBackend, releaseBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
 export type { Backend, BackendStatus } from "./backends/backend.js";
 export * as safetensors from "./io/safetensors.js";

@@ -8,8 +8,8 @@
 import { isFloat } from "../tensor/dtype.js";
 import { AnchorError } from "../tensor/errors.js";
 import { fmt, stridesOf } from "../tensor/shape.js";
-import { fromStorage, randomNormal } from "../tensor/create.js";
-import { scope } from "../tensor/memory.js";
+import { fromStorage, randomNormal } from "../ops/create.js";
+import { scope } from "../tensor/scope.js";
 import { Tensor } from "../tensor/tensor.js";
 import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { add, mul } from "../ops/elementwise.js";

@@ -6,19 +6,14 @@
 import { isFloat } from "../tensor/dtype.js";
 import { AnchorError, DTypeError } from "../tensor/errors.js";
 import { fmt, sameShape } from "../tensor/shape.js";
-import { full, zerosLike, onesLike } from "../tensor/create.js";
+import { bind, leaf, Tape, type Node } from "../ir/trace.js";
+import { full, zerosLike, onesLike } from "../ops/create.js";
+import { add } from "../ops/elementwise.js";
+import { defineVjp } from "../ops/vjp.js";
+import type { Primitive } from "../prims/index.js";
 import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { Tensor } from "../tensor/tensor.js";
-import type { Primitive } from "./primitive.js";
-import { backward, bind, leaf, Tape, type Node } from "./trace.js";
-
-let addFn: (a: Tensor, b: Tensor) => Tensor = () => {
-  throw new Error("ops not loaded");
-};
-/** Set by ops/index.ts (cotangents are summed with the add op). */
-export function setAdd(fn: typeof addFn): void {
-  addFn = fn;
-}
+import { backward } from "./backward.js";
 
 type Fn<A, R> = (x: A, ...rest: any[]) => R;
 
@@ -59,8 +54,8 @@ export function vjp<A, R>(f: Fn<A, R>, x: A, ...rest: any[]): [R, (ct: R) => A] 
       outs.leaves.forEach((o, k) => {
         const c = cts[k]!;
         if (!sameShape(c.shape, o.shape)) throw new AnchorError(`vjp: cotangent ${fmt(c.shape)} does not match output ${fmt(o.shape)}`);
-        const g = backward(tape, o, c, leafNodes, addFn);
-        total = total.map((t, i) => (g[i] ? (t ? addFn(t, g[i]!) : g[i]) : t));
+        const g = backward(tape, o, c, leafNodes);
+        total = total.map((t, i) => (g[i] ? (t ? add(t, g[i]!) : g[i]) : t));
       });
     } finally {
       tape.active = false;
@@ -126,15 +121,12 @@ export function customVjp(
   bwd: (g: Tensor, inputs: readonly Tensor[], out: Tensor) => (Tensor | null)[],
   name = "customVjp",
 ): (...inputs: Tensor[]) => Tensor {
-  const prim: Primitive<Record<string, never>> = {
-    name,
-    impl: (inputs) => fwd(...inputs),
-    vjp(g, inputs, out) {
-      const gs = bwd(g, inputs, out);
-      if (gs.length !== inputs.length)
-        throw new AnchorError(`${name}: backward returned ${gs.length} cotangents for ${inputs.length} inputs`);
-      return gs;
-    },
-  };
+  const prim: Primitive = { name, impl: (inputs) => fwd(...inputs) };
+  defineVjp(prim, (g, inputs, out) => {
+    const gs = bwd(g, inputs, out);
+    if (gs.length !== inputs.length)
+      throw new AnchorError(`${name}: backward returned ${gs.length} cotangents for ${inputs.length} inputs`);
+    return gs;
+  });
   return (...inputs) => bind(prim, inputs, {});
 }

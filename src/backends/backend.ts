@@ -1,9 +1,11 @@
 /**
  * The contract every backend implements. A backend is a runtime (buffers,
  * upload, readback) plus one kernel per primitive name; autodiff and the ops
- * never know which backend ran. To drop in a faster kernel for one primitive
- * (WebAssembly SIMD, worker threads), replace that entry of `kernels`.
+ * never know which backend ran. Kernels are keyed by primitive name and
+ * typed by its parameter record (src/prims/params.ts).
  */
+import type { KernelPrim, ParamsOf } from "../prims/index.js";
+import type { Device } from "../tensor/device.js";
 import type { DType, StorageArray } from "../tensor/dtype.js";
 import type { Shape } from "../tensor/shape.js";
 
@@ -20,20 +22,16 @@ export interface OutSpec {
 }
 
 /** A kernel computes one primitive's output buffer from its inputs. */
-export type Kernel<B = unknown> = (inputs: readonly BufferRef<B>[], params: any, out: OutSpec) => B;
+export type Kernel<P, B = unknown> = (inputs: readonly BufferRef<B>[], params: P, out: OutSpec) => B;
 
-export interface Backend<B = unknown> {
-  readonly name: string;
+/** One kernel for every kernel primitive, each typed by that primitive's parameters. */
+export type KernelTable<B> = { readonly [P in KernelPrim]: Kernel<ParamsOf<P>, B> };
+
+export interface Backend<B = unknown> extends Device<B> {
   /** Copy host values (already in `dtype`'s storage format) to a new buffer. */
   upload(values: StorageArray, dtype: DType): B;
-  /** Read a buffer back as a flat storage array of `size` elements. */
-  read(buf: B, dtype: DType, size: number): Promise<StorageArray>;
-  /** Synchronous readback; backends that cannot do it throw a clear error. */
-  readSync(buf: B, dtype: DType, size: number): StorageArray;
-  /** Release a buffer (return it to a pool, or drop it). */
-  free(buf: B, dtype: DType, size: number): void;
-  /** Run the kernel registered for `prim`. */
-  run(prim: string, inputs: readonly BufferRef<B>[], params: unknown, out: OutSpec): B;
+  /** Run the kernel of primitive `prim`. */
+  run<P extends KernelPrim>(prim: P, inputs: readonly BufferRef<B>[], params: ParamsOf<P>, out: OutSpec): B;
   /** Names of the primitives this backend has kernels for. */
   kernelNames(): string[];
 }

@@ -27,7 +27,7 @@ import {
   type DType,
   type StorageArray,
 } from "../tensor/dtype.js";
-import { fromStorage } from "../tensor/create.js";
+import { fromStorage } from "../ops/create.js";
 import { AnchorError, DTypeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";

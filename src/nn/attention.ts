@@ -11,7 +11,7 @@ import { add, mul } from "../ops/elementwise.js";
 import { matmul } from "../ops/linalg.js";
 import { softmax } from "../ops/rows.js";
 import { concat, expandDims, reshape, transpose } from "../ops/shape.js";
-import { fromStorage } from "../tensor/create.js";
+import { fromStorage } from "../ops/create.js";
 import { fromNumbers, type DType } from "../tensor/dtype.js";
 import { ShapeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";

@@ -3,7 +3,7 @@
  * through `subSeed`, so adding or removing a layer never shifts the values
  * drawn for the others.
  */
-import { full, randomNormal } from "../tensor/create.js";
+import { full, randomNormal } from "../ops/create.js";
 import type { DType } from "../tensor/dtype.js";
 import { foldIn } from "../tensor/random.js";
 import type { Shape } from "../tensor/shape.js";

@@ -7,7 +7,7 @@
  */
 import { add, mul, neg } from "../ops/elementwise.js";
 import { concat, slice } from "../ops/shape.js";
-import { fromStorage } from "../tensor/create.js";
+import { fromStorage } from "../ops/create.js";
 import { fromNumbers, type DType } from "../tensor/dtype.js";
 import { ShapeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";

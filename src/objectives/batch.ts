@@ -20,6 +20,8 @@ export interface BatchNeeds {
   readonly lengthNormalize: boolean;
   /** Further chosen-side log-prob fields (normalised by the chosen lengths like S_c). */
   readonly extra?: readonly BatchField[];
+  /** Fields read as they are when the batch has them (checked like the others, never normalised). */
+  readonly optional?: readonly BatchField[];
 }
 
 /** The batch as objectives see it; every tensor is [B] in the policy's float dtype. */
@@ -32,11 +34,18 @@ export interface Terms {
   /** r_c = S_c − Ŝ_c, r_r = S_r − Ŝ_r (same normalisation); equal to chosen/rejected when reference-free. */
   readonly chosenRatio: Tensor;
   readonly rejectedRatio: Tensor;
+  /** Ŝ_c, Ŝ_r normalised like chosen/rejected; null when reference-free. */
+  readonly reference: { readonly chosen: Tensor; readonly rejected: Tensor } | null;
+  /** S_c, S_r as given (sums over completion tokens), whatever the normalisation. */
+  readonly chosenSum: Tensor;
+  readonly rejectedSum: Tensor;
   /** L_c, L_r as floats, each > 0 wherever they could be read. */
   readonly chosenLengths: Tensor;
   readonly rejectedLengths: Tensor;
   /** The `extra` fields, normalised like `chosen`. */
   readonly extra: Readonly<Partial<Record<BatchField, Tensor>>>;
+  /** The `optional` fields present in the batch, in the policy's dtype. */
+  readonly optional: Readonly<Partial<Record<BatchField, Tensor>>>;
 }
 
 const REF_HINT =
@@ -58,8 +67,9 @@ export function prepareBatch(name: string, batch: PreferenceBatch, needs: BatchN
   const policy: BatchField[] = ["policyChosenLogps", "policyRejectedLogps"];
   const reference: BatchField[] = needs.reference ? ["refChosenLogps", "refRejectedLogps"] : [];
   const lengths: BatchField[] = ["chosenLengths", "rejectedLengths"];
-  const logpFields = [...policy, ...reference, ...(needs.extra ?? [])];
-  const fields = [...logpFields, ...lengths];
+  const present = (needs.optional ?? []).filter((f) => batch[f] !== undefined && batch[f] !== null);
+  const logpFields = [...policy, ...reference, ...(needs.extra ?? []), ...present.filter((f) => f.endsWith("Logps"))];
+  const fields = [...logpFields, ...lengths, ...present.filter((f) => !f.endsWith("Logps"))];
 
   let size = -1;
   let sizeField = "";
@@ -93,6 +103,11 @@ export function prepareBatch(name: string, batch: PreferenceBatch, needs: BatchN
   const rejected = perToken("policyRejectedLogps", rejectedLengths);
   const extra: Partial<Record<BatchField, Tensor>> = {};
   for (const f of needs.extra ?? []) extra[f] = perToken(f, chosenLengths);
+  const ref = needs.reference
+    ? { chosen: perToken("refChosenLogps", chosenLengths), rejected: perToken("refRejectedLogps", rejectedLengths) }
+    : null;
+  const optional: Partial<Record<BatchField, Tensor>> = {};
+  for (const f of present) optional[f] = asFloat(f);
   return {
     size,
     dtype,
@@ -101,8 +116,12 @@ export function prepareBatch(name: string, batch: PreferenceBatch, needs: BatchN
     chosenLengths,
     rejectedLengths,
     extra,
-    chosenRatio: needs.reference ? sub(chosen, perToken("refChosenLogps", chosenLengths)) : chosen,
-    rejectedRatio: needs.reference ? sub(rejected, perToken("refRejectedLogps", rejectedLengths)) : rejected,
+    optional,
+    chosenSum: asFloat("policyChosenLogps"),
+    rejectedSum: asFloat("policyRejectedLogps"),
+    reference: ref,
+    chosenRatio: ref ? sub(chosen, ref.chosen) : chosen,
+    rejectedRatio: ref ? sub(rejected, ref.rejected) : rejected,
   };
 }
 

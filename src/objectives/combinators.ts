@@ -4,6 +4,7 @@ import { add, mul } from "../ops/elementwise.js";
 import { fmt } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { bcoPair, dpo } from "./dpo-family.js";
+import type { NllReduction } from "./nll.js";
 import { named } from "./objective.js";
 import { sft } from "./reference-free.js";
 import { ObjectiveError, type Objective } from "./types.js";
@@ -51,14 +52,14 @@ export function weighted(terms: readonly WeightedTerm[]): Objective {
   });
 }
 
-/** InternVL's MPO: 0.8·dpo + 0.2·bcoPair + 1·sft, with a shared β. */
-export function mpo(opts: { beta?: number } = {}): Objective {
+/** InternVL's MPO: 0.8·dpo + 0.2·bcoPair + 1·sft, with a shared β and sft's nllReduction. */
+export function mpo(opts: { beta?: number; nllReduction?: NllReduction } = {}): Objective {
   return named(
     "mpo",
     weighted([
       [dpo({ beta: opts.beta }), 0.8],
       [bcoPair({ beta: opts.beta }), 0.2],
-      [sft(), 1],
+      [sft({ nllReduction: opts.nllReduction }), 1],
     ]),
   );
 }

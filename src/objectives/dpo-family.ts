@@ -11,6 +11,7 @@ import type { Terms } from "./batch.js";
 import { logistic, smoothedLogistic, square } from "./losses.js";
 import { detachedMean } from "./metrics.js";
 import { defineObjective } from "./objective.js";
+import { sortAscending } from "./sort.js";
 import { requireNonNegative, requirePositive, requireRange } from "./options.js";
 
 const FAMILY = { beta: 0.1, lengthNormalize: false, referenceFree: false };
@@ -149,4 +150,34 @@ export const dpop = defineObjective({
     const penalty = relu(neg(t.chosenRatio));
     return { perPair: logistic(scaled(sub(margin(t), mul(penalty, lambda)), beta)), metrics: { "dpop/penalty": detachedMean(penalty) } };
   },
+});
+
+/**
+ * AOT (paired): the i-th smallest policy margin S_c − S_r against the i-th
+ * smallest reference margin, ℓ(β·δ) cDPO-smoothed, δ = sort(S_c − S_r) −
+ * sort(Ŝ_c − Ŝ_r). Sorting matches the two margin distributions rather than
+ * the pairs, so the loss is not a sum of independent per-pair terms.
+ */
+export const aot = defineObjective({
+  ...base,
+  name: "aot",
+  defaults: { ...FAMILY, labelSmoothing: 0 },
+  check: (o) => requireRange("aot", "labelSmoothing", o.labelSmoothing, 0, 0.5),
+  pairLoss: (t, o) => {
+    const policy = sortAscending(sub(t.chosen, t.rejected));
+    const delta = t.reference ? sub(policy, sortAscending(sub(t.reference.chosen, t.reference.rejected))) : policy;
+    return smoothedLogistic(scaled(delta, o.beta), o.labelSmoothing);
+  },
+});
+
+/**
+ * AOT (unpaired; TRL main's `aot_unpaired`): δ = sort(r_c) − sort(r_r), the
+ * chosen and rejected log-ratio distributions compared quantile by quantile.
+ */
+export const aotPair = defineObjective({
+  ...base,
+  name: "aotPair",
+  defaults: { ...FAMILY, labelSmoothing: 0 },
+  check: (o) => requireRange("aotPair", "labelSmoothing", o.labelSmoothing, 0, 0.5),
+  pairLoss: (t, o) => smoothedLogistic(scaled(sub(sortAscending(t.chosenRatio), sortAscending(t.rejectedRatio)), o.beta), o.labelSmoothing),
 });

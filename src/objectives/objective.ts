@@ -22,6 +22,8 @@ export interface ObjectiveSpec<D extends Options> {
   readonly lengthNormalize?: boolean;
   /** Further chosen-side batch fields (mDPO's no-image log-probs). */
   extra?(o: NoInfer<D>): readonly BatchField[];
+  /** Batch fields used when present (ORPO's prompt log-probs). */
+  readonly optional?: readonly BatchField[];
   /** The scale of the reported rewards (β for β·r); null: report no rewards. */
   rewardScale(o: NoInfer<D>): number | null;
   /** Per-pair losses [B], optionally with the objective's own (detached) metrics. */
@@ -43,6 +45,7 @@ export function defineObjective<D extends Options>(spec: ObjectiveSpec<D>): (opt
       reference: spec.reference && o.referenceFree !== true,
       lengthNormalize: typeof o.lengthNormalize === "boolean" ? o.lengthNormalize : (spec.lengthNormalize ?? false),
       extra: spec.extra?.(o) ?? [],
+      optional: spec.optional ?? [],
     };
     return named(spec.name, (batch: PreferenceBatch) => {
       const t = prepareBatch(spec.name, batch, needs);

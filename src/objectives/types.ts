@@ -23,6 +23,13 @@ export interface PreferenceBatch {
   policyChosenLogpsNoImage?: Tensor;
   /** mDPO: the same under the reference model. */
   refChosenLogpsNoImage?: Tensor;
+  /**
+   * ORPO's NLL as TRL computes it (a cross entropy over the chosen prompt and
+   * completion): the policy log-prob sum over the chosen prompt's scored
+   * tokens (every prompt token after the first), and their count.
+   */
+  chosenPromptLogps?: Tensor;
+  chosenPromptLengths?: Tensor;
 }
 
 /** A scalar loss to differentiate, and metrics (scalars, never on the tape). */

@@ -1,7 +1,4 @@
 /** Every op, as top-level pure functions with NumPy broadcasting. */
-import { setAdd } from "../autograd/transforms.js";
-import { add } from "./elementwise.js";
-
 export {
   abs,
   add,
@@ -40,5 +37,3 @@ export { broadcastTo, concat, expandDims, flatten, mT, pad, reshape, slice, spli
 export { matmul, type MatmulOptions } from "./linalg.js";
 export { gather, oneHot, scatterAdd, take } from "./indexing.js";
 export { clip, conv2d, gelu, logSigmoid, relu, silu, softplus, type Conv2dOptions } from "./nn.js";
-
-setAdd(add);

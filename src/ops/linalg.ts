@@ -4,42 +4,22 @@
  * product. The flags are what keep the backward pass free of transposed
  * copies: each cotangent of a product is another product with flags set.
  */
-import { definePrimitive } from "../autograd/primitive.js";
-import { bind } from "../autograd/trace.js";
-import { isFloat } from "../tensor/dtype.js";
-import { DTypeError, ShapeError } from "../tensor/errors.js";
-import { broadcastShapes, fmt, matrixDims } from "../tensor/shape.js";
+import { bind } from "../ir/trace.js";
+import { matmulPrim } from "../prims/index.js";
+import { promoteTypes } from "../tensor/dtype.js";
+import { ShapeError } from "../tensor/errors.js";
+import { fmt } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { cast } from "./cast.js";
 import { unbroadcast } from "./elementwise.js";
 import { expandDims, reshape, squeeze } from "./shape.js";
+import { defineVjp } from "./vjp.js";
 
-export interface MatmulParams {
-  /** Use a's last two axes swapped: a is [..., K, M]. */
-  readonly transposeA: boolean;
-  /** Use b's last two axes swapped: b is [..., N, K]. */
-  readonly transposeB: boolean;
-}
-
-/** op(a) [..., M, K] @ op(b) [..., K, N] -> [..., M, N]; both at least 2-D. */
-export const matmulPrim = definePrimitive<MatmulParams>({
-  name: "matmul",
-  infer([a, b], { transposeA, transposeB }) {
-    if (a!.dtype !== b!.dtype) throw new DTypeError(`matmul: dtypes differ: ${a!.dtype} and ${b!.dtype}`);
-    if (!isFloat(a!.dtype)) throw new DTypeError(`matmul: expected float tensors, got ${a!.dtype}`);
-    const [M, K] = matrixDims(a!.shape, transposeA),
-      [K2, N] = matrixDims(b!.shape, transposeB);
-    if (K !== K2) {
-      const flags = [transposeA && "a transposed", transposeB && "b transposed"].filter(Boolean).join(", ");
-      throw new ShapeError(
-        `matmul: inner dimensions differ: ${fmt(a!.shape)} @ ${fmt(b!.shape)}${flags ? ` (${flags})` : ""} (${K} vs ${K2})`,
-      );
-    }
-    const batch = broadcastShapes("matmul", a!.shape.slice(0, -2), b!.shape.slice(0, -2));
-    return { shape: [...batch, M, N], dtype: a!.dtype };
-  },
+defineVjp(
+  matmulPrim,
   // with C = op(A)·op(B): ∂op(A) = g·op(B)ᵀ and ∂op(B) = op(A)ᵀ·g, each written
   // as one product whose flags absorb the transposes
-  vjp(g, [a, b], _out, { transposeA: ta, transposeB: tb }, wanted) {
+  (g, [a, b], _out, { transposeA: ta, transposeB: tb }, wanted) => {
     const mm = (x: Tensor, y: Tensor, transposeA: boolean, transposeB: boolean): Tensor =>
       bind(matmulPrim, [x, y], { transposeA, transposeB });
     const da = () => (ta ? mm(b!, g, tb, true) : mm(g, b!, false, !tb));
@@ -54,7 +34,7 @@ export const matmulPrim = definePrimitive<MatmulParams>({
     };
     return [wanted[0] ? unbroadcast(da(), a!) : null, wanted[1] ? db() : null];
   },
-});
+);
 
 export interface MatmulOptions {
   transposeA?: boolean;
@@ -76,8 +56,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       `matmul: a 1-D operand cannot be transposed (${fmt(a.shape)} @ ${fmt(b.shape)}); it is already read as a row or column vector`,
     );
   }
-  const a2 = a.ndim === 1 ? expandDims(a, 0) : a;
-  const b2 = b.ndim === 1 ? expandDims(b, -1) : b;
+  const dtype = promoteTypes(a.dtype, b.dtype);
+  const a2 = cast(a.ndim === 1 ? expandDims(a, 0) : a, dtype);
+  const b2 = cast(b.ndim === 1 ? expandDims(b, -1) : b, dtype);
   let out = bind(matmulPrim, [a2, b2], { transposeA, transposeB });
   if (b.ndim === 1) out = squeeze(out, -1);
   if (a.ndim === 1) out = squeeze(out, -2 + (b.ndim === 1 ? 1 : 0));

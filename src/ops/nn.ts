@@ -1,7 +1,7 @@
 /** Neural-network composites, written with primitives so every order of gradient works (the fused row ops are in rows.ts). */
 import { ShapeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
-import { fromStorage } from "../tensor/create.js";
+import { fromStorage } from "./create.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { add, erfOp, exp, greater, less, log1p, mul, neg, sigmoid, tanh, where, type TensorLike } from "./elementwise.js";
 import { gather } from "./indexing.js";

@@ -13,28 +13,26 @@
  * those axes last (a transpose, or a free reshape when the element order
  * allows), call the primitive, and move the result back.
  */
-import { definePrimitive, type Abstract, type Primitive } from "../autograd/primitive.js";
-import { bind } from "../autograd/trace.js";
-import { isFloat } from "../tensor/dtype.js";
-import { DTypeError, ShapeError } from "../tensor/errors.js";
-import { fmt, normAxes, normAxis, sizeOf } from "../tensor/shape.js";
+import { bind } from "../ir/trace.js";
+import {
+  floatInput,
+  layerNormPrim,
+  logSoftmaxPrim,
+  logsumexpPrim,
+  normGradPrim,
+  rmsNormPrim,
+  softmaxGradPrim,
+  softmaxPrim,
+  type Abstract,
+  type NormGradParams,
+  type NormParams,
+} from "../prims/index.js";
+import { normAxes, normAxis, sizeOf } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { add, equal, exp, mul, rsqrt, sub, where } from "./elementwise.js";
 import { mean, reducedShape, sum, type Axis } from "./reduce.js";
 import { reshape, transpose } from "./shape.js";
-
-function floatInput(op: string, x: Abstract): void {
-  if (!isFloat(x.dtype)) throw new DTypeError(`${op}: expected a float tensor, got ${x.dtype}`);
-}
-
-/** Shape-preserving row primitives: the output has the input's shape and dtype. */
-function rowwise(op: string) {
-  return ([x]: readonly Abstract[]) => {
-    floatInput(op, x!);
-    if (x!.shape.length === 0) throw new ShapeError(`${op}: expected at least one axis, got a scalar`);
-    return { shape: x!.shape.slice(), dtype: x!.dtype };
-  };
-}
+import { defineVjp } from "./vjp.js";
 
 /** The leading axes of x (all but the last): weight and bias gradients sum over them. */
 const leadingAxes = (x: Abstract): number[] => [...Array(x.shape.length - 1).keys()];
@@ -44,22 +42,10 @@ const perRow = (t: Tensor): Tensor => reshape(t, [...t.shape, 1]);
 
 // --- logsumexp ----------------------------------------------------------------
 
-/**
- * log Σ exp(x) over the last axis, [..., n] -> [...]. A row of -inf gives
- * -inf (not NaN), and so does an empty row (the log of an empty sum).
- */
-export const logsumexpPrim = definePrimitive<Record<string, never>>({
-  name: "logsumexp",
-  infer([x]) {
-    floatInput("logsumexp", x!);
-    if (x!.shape.length === 0) throw new ShapeError("logsumexp: expected at least one axis, got a scalar");
-    return { shape: x!.shape.slice(0, -1), dtype: x!.dtype };
-  },
-  // ∂/∂x = softmax(x) = exp(x − out); a -inf row (out = -inf) takes no gradient rather than NaN
-  vjp(g, [x], out) {
-    const lse = perRow(out);
-    return [mul(perRow(g), exp(sub(x!, where(equal(lse, -Infinity), 0, lse))))];
-  },
+// ∂/∂x = softmax(x) = exp(x − out); a -inf row (out = -inf) takes no gradient rather than NaN
+defineVjp(logsumexpPrim, (g, [x], out) => {
+  const lse = perRow(out);
+  return [mul(perRow(g), exp(sub(x!, where(equal(lse, -Infinity), 0, lse))))];
 });
 
 /** log(sum(exp(x))) over `axis` (one axis or several; the last by default), stable for any finite x and for -inf rows. */
@@ -73,12 +59,7 @@ export function logsumexp(x: Tensor, axis: Axis = -1, keepdims = false): Tensor 
 
 // --- softmax and logSoftmax -----------------------------------------------------
 
-/** softmax over the last axis: exp(x − max) / Σ exp(x − max). */
-export const softmaxPrim = definePrimitive<Record<string, never>>({
-  name: "softmax",
-  infer: rowwise("softmax"),
-  vjp: (g, _x, y) => [softmaxGrad(y, g)],
-});
+defineVjp(softmaxPrim, (g, _x, y) => [softmaxGrad(y, g)]);
 
 /**
  * softmax's VJP as one kernel: y·(g − Σ y·g) over the last axis, for the
@@ -87,38 +68,19 @@ export const softmaxPrim = definePrimitive<Record<string, never>>({
  * cotangent c, is y·(c − Σ y·c) for g (the map is self-adjoint in g) and
  * c·(g − Σ y·g) − g·Σ y·c for y.
  */
-export const softmaxGradPrim = definePrimitive<Record<string, never>>({
-  name: "softmaxGrad",
-  infer([y, g]) {
-    rowwise("softmaxGrad")([y!]);
-    if (g!.dtype !== y!.dtype || g!.shape.length !== y!.shape.length || g!.shape.some((d, i) => d !== y!.shape[i])) {
-      throw new ShapeError(
-        `softmaxGrad: cotangent ${fmt(g!.shape)} ${g!.dtype} does not match the softmax output ${fmt(y!.shape)} ${y!.dtype}`,
-      );
-    }
-    return { shape: y!.shape.slice(), dtype: y!.dtype };
-  },
-  vjp(c, [y, g], _out, _p, wanted) {
-    return [
-      wanted[0] ? sub(mul(c, sub(g!, sum(mul(y!, g!), -1, true))), mul(g!, sum(mul(y!, c), -1, true))) : null,
-      wanted[1] ? softmaxGrad(y!, c) : null,
-    ];
-  },
-});
+defineVjp(softmaxGradPrim, (c, [y, g], _out, _p, wanted) => [
+  wanted[0] ? sub(mul(c, sub(g!, sum(mul(y!, g!), -1, true))), mul(g!, sum(mul(y!, c), -1, true))) : null,
+  wanted[1] ? softmaxGrad(y!, c) : null,
+]);
 
 /** y·(g − Σ y·g) over the last axis: the VJP of softmax at output y for cotangent g. */
 export const softmaxGrad = (y: Tensor, g: Tensor): Tensor => bind(softmaxGradPrim, [y, g], {});
 
-/** log softmax over the last axis: x − logsumexp(x). */
-export const logSoftmaxPrim = definePrimitive<Record<string, never>>({
-  name: "logSoftmax",
-  infer: rowwise("logSoftmax"),
-  // g − softmax·Σ g, with softmax = exp(out)
-  vjp: (g, _x, out) => [sub(g, mul(exp(out), sum(g, -1, true)))],
-});
+// g − softmax·Σ g, with softmax = exp(out)
+defineVjp(logSoftmaxPrim, (g, _x, out) => [sub(g, mul(exp(out), sum(g, -1, true)))]);
 
 /** Apply a last-axis row primitive along `axis`. */
-function alongAxis(prim: typeof softmaxPrim, x: Tensor, axis: number): Tensor {
+function alongAxis(prim: typeof softmaxPrim | typeof logSoftmaxPrim, x: Tensor, axis: number): Tensor {
   floatInput(prim.name, x);
   const a = normAxis(axis, x.ndim, prim.name);
   const moved = moveLast(x, [a]);
@@ -130,54 +92,22 @@ export const logSoftmax = (x: Tensor, axis = -1): Tensor => alongAxis(logSoftmax
 
 // --- layerNorm and rmsNorm --------------------------------------------------------
 
-export interface NormParams {
-  readonly eps: number;
-  /** Whether inputs[1] is a weight [n]. */
-  readonly weight: boolean;
-  /** Whether the last input is a bias [n] (layerNorm only). */
-  readonly bias: boolean;
-}
-
-function normInfer(op: string) {
-  return ([x, ...affine]: readonly Abstract[], p: NormParams) => {
-    floatInput(op, x!);
-    if (x!.shape.length === 0) throw new ShapeError(`${op}: expected at least one axis, got a scalar`);
-    const names = [...(p.weight ? ["weight"] : []), ...(p.bias ? ["bias"] : [])];
-    if (affine.length !== names.length) throw new ShapeError(`${op}: expected ${names.length + 1} inputs, got ${affine.length + 1}`);
-    const d = x!.shape[x!.shape.length - 1]!;
-    affine.forEach((t, i) => {
-      if (t.shape.length !== 1 || t.shape[0] !== d)
-        throw new ShapeError(`${op}: ${names[i]} ${fmt(t.shape)} does not match the last axis of ${fmt(x!.shape)}`);
-      if (t.dtype !== x!.dtype) throw new DTypeError(`${op}: ${names[i]} is ${t.dtype} but x is ${x!.dtype}; cast one first`);
-    });
-    return { shape: x!.shape.slice(), dtype: x!.dtype };
-  };
-}
-
 /**
  * (x − mean)·rsqrt(var + eps)·weight + bias over the last axis, with the
  * biased variance. Backward: with x̂ the normalised row and h = g·weight,
  * ∂x = normGrad(x, h) (one kernel), ∂weight = Σ g·x̂, ∂bias = Σ g over the
  * leading axes (x̂ recomputed by the forward kernel without the affine).
  */
-export const layerNormPrim: Primitive<NormParams> = definePrimitive<NormParams>({
-  name: "layerNorm",
-  infer: normInfer("layerNorm"),
-  vjp: (g, inputs, _out, p, wanted) => normVjp(layerNormPrim, true, g, inputs, p, wanted),
-});
+defineVjp(layerNormPrim, (g, inputs, _out, p, wanted) => normVjp(layerNormPrim, true, g, inputs, p, wanted));
 
 /**
  * x·rsqrt(mean(x²) + eps)·weight over the last axis. Backward as for
  * layerNorm, without the centring.
  */
-export const rmsNormPrim: Primitive<NormParams> = definePrimitive<NormParams>({
-  name: "rmsNorm",
-  infer: normInfer("rmsNorm"),
-  vjp: (g, inputs, _out, p, wanted) => normVjp(rmsNormPrim, false, g, inputs, p, wanted),
-});
+defineVjp(rmsNormPrim, (g, inputs, _out, p, wanted) => normVjp(rmsNormPrim, false, g, inputs, p, wanted));
 
 function normVjp(
-  prim: Primitive<NormParams>,
+  prim: typeof layerNormPrim | typeof rmsNormPrim,
   center: boolean,
   g: Tensor,
   [x, ...affine]: readonly Tensor[],
@@ -192,12 +122,6 @@ function normVjp(
   return [gx, ...(w ? [gw] : []), ...(p.bias ? [gb] : [])];
 }
 
-export interface NormGradParams {
-  readonly eps: number;
-  /** layerNorm (subtract the row's mean) rather than rmsNorm. */
-  readonly center: boolean;
-}
-
 /**
  * The input cotangent of layerNorm (center) or rmsNorm without affine, as
  * one kernel: with x̂ the normalised row, r = rsqrt(var + eps) (rmsNorm: of
@@ -208,27 +132,17 @@ export interface NormGradParams {
  * means of h and c taken as 0 for rmsNorm,
  *   ∂x = r²·(3·x̂·m·s − x̂·(mean(c·h) − mean(h)·mean(c)) − (h − mean(h))·s − m·(c − mean(c))).
  */
-export const normGradPrim = definePrimitive<NormGradParams>({
-  name: "normGrad",
-  infer([x, h]) {
-    rowwise("normGrad")([x!]);
-    if (h!.dtype !== x!.dtype || h!.shape.length !== x!.shape.length || h!.shape.some((d, i) => d !== x!.shape[i])) {
-      throw new ShapeError(`normGrad: cotangent ${fmt(h!.shape)} ${h!.dtype} does not match the input ${fmt(x!.shape)} ${x!.dtype}`);
-    }
-    return { shape: x!.shape.slice(), dtype: x!.dtype };
-  },
-  vjp(c, [x, h], _out, p, wanted) {
-    const rowMean = (t: Tensor) => mean(t, -1, true);
-    const centered = p.center ? sub(x!, rowMean(x!)) : x!;
-    const r = rsqrt(add(rowMean(mul(centered, centered)), p.eps));
-    const xhat = mul(centered, r);
-    const [hc, cc] = p.center ? [sub(h!, rowMean(h!)), sub(c, rowMean(c))] : [h!, c];
-    const m = rowMean(mul(h!, xhat)),
-      s = rowMean(mul(c, xhat));
-    const ch = p.center ? sub(rowMean(mul(c, h!)), mul(rowMean(h!), rowMean(c))) : rowMean(mul(c, h!));
-    const dx = wanted[0] ? mul(mul(r, r), sub(sub(sub(mul(xhat, mul(mul(m, s), 3)), mul(xhat, ch)), mul(hc, s)), mul(m, cc))) : null;
-    return [dx, wanted[1] ? normGrad(x!, c, p) : null];
-  },
+defineVjp(normGradPrim, (c, [x, h], _out, p, wanted) => {
+  const rowMean = (t: Tensor) => mean(t, -1, true);
+  const centered = p.center ? sub(x!, rowMean(x!)) : x!;
+  const r = rsqrt(add(rowMean(mul(centered, centered)), p.eps));
+  const xhat = mul(centered, r);
+  const [hc, cc] = p.center ? [sub(h!, rowMean(h!)), sub(c, rowMean(c))] : [h!, c];
+  const m = rowMean(mul(h!, xhat)),
+    s = rowMean(mul(c, xhat));
+  const ch = p.center ? sub(rowMean(mul(c, h!)), mul(rowMean(h!), rowMean(c))) : rowMean(mul(c, h!));
+  const dx = wanted[0] ? mul(mul(r, r), sub(sub(sub(mul(xhat, mul(mul(m, s), 3)), mul(xhat, ch)), mul(hc, s)), mul(m, cc))) : null;
+  return [dx, wanted[1] ? normGrad(x!, c, p) : null];
 });
 
 /** The input cotangent of layerNorm (center) or rmsNorm at x for h = output cotangent · weight. */

@@ -1,20 +1,15 @@
 /** Shape primitives (reshape, transpose, broadcastTo, slice, pad, concat) and composites. */
-import { definePrimitive } from "../autograd/primitive.js";
-import { bind } from "../autograd/trace.js";
-import { DTypeError, ShapeError } from "../tensor/errors.js";
-import { broadcastShapes, broadcastedAxes, checkShape, fmt, normAxis, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
+import { bind } from "../ir/trace.js";
+import { broadcastToPrim, concatPrim, padPrim, reshapePrim, slicePrim, transposePrim } from "../prims/index.js";
+import { promoteTypes } from "../tensor/dtype.js";
+import { ShapeError } from "../tensor/errors.js";
+import { broadcastedAxes, checkShape, fmt, normAxis, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { cast } from "./cast.js";
 import { sum } from "./reduce.js";
+import { defineVjp } from "./vjp.js";
 
-export const reshapePrim = definePrimitive<{ shape: number[] }>({
-  name: "reshape",
-  infer([x], { shape }) {
-    if (sizeOf(shape) !== sizeOf(x!.shape))
-      throw new ShapeError(`reshape: cannot reshape ${fmt(x!.shape)} (${sizeOf(x!.shape)} elements) to ${fmt(shape)}`);
-    return { shape: shape.slice(), dtype: x!.dtype };
-  },
-  vjp: (g, [x]) => [reshape(g, x!.shape)],
-});
+defineVjp(reshapePrim, (g, [x]) => [reshape(g, x!.shape)]);
 
 /** Reshape; one dimension may be -1 (inferred). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
@@ -30,18 +25,10 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return sameShape(s, x.shape) ? x : bind(reshapePrim, [x], { shape: s });
 }
 
-export const transposePrim = definePrimitive<{ perm: number[] }>({
-  name: "transpose",
-  infer([x], { perm }) {
-    const ok = perm.length === x!.shape.length && [...perm].sort((a, b) => a - b).every((p, i) => p === i);
-    if (!ok) throw new ShapeError(`transpose: perm ${fmt(perm)} is not a permutation of the axes of ${fmt(x!.shape)}`);
-    return { shape: perm.map((p) => x!.shape[p]!), dtype: x!.dtype };
-  },
-  vjp(g, _x, _o, { perm }) {
-    const inv = new Array<number>(perm.length);
-    perm.forEach((p, i) => (inv[p] = i));
-    return [transpose(g, inv)];
-  },
+defineVjp(transposePrim, (g, _x, _o, { perm }) => {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return [transpose(g, inv)];
 });
 
 /** Permute axes; by default reverse them. Negative axes are allowed. */
@@ -57,32 +44,18 @@ export const mT = (x: Tensor): Tensor => {
   return transpose(x, p);
 };
 
-export const broadcastToPrim = definePrimitive<{ shape: number[] }>({
-  name: "broadcastTo",
-  infer([x], { shape }) {
-    const b = broadcastShapes("broadcastTo", x!.shape, shape);
-    if (!sameShape(b, shape)) throw new ShapeError(`broadcastTo: cannot broadcast ${fmt(x!.shape)} to ${fmt(shape)}`);
-    return { shape: shape.slice(), dtype: x!.dtype };
-  },
-  vjp: (g, [x]) => [reshape(sum(g, broadcastedAxes(x!.shape, g.shape), true), x!.shape)],
-});
+defineVjp(broadcastToPrim, (g, [x]) => [reshape(sum(g, broadcastedAxes(x!.shape, g.shape), true), x!.shape)]);
 
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   return sameShape(x.shape, shape) ? x : bind(broadcastToPrim, [x], { shape: checkShape(shape.slice(), "broadcastTo") });
 }
 
-export const slicePrim = definePrimitive<{ starts: number[]; ends: number[] }>({
-  name: "slice",
-  infer([x], { starts, ends }) {
-    return { shape: x!.shape.map((_, i) => ends[i]! - starts[i]!), dtype: x!.dtype };
-  },
-  vjp: (g, [x], _o, { starts, ends }) => [
-    pad(
-      g,
-      x!.shape.map((d, i) => [starts[i]!, d - ends[i]!] as [number, number]),
-    ),
-  ],
-});
+defineVjp(slicePrim, (g, [x], _o, { starts, ends }) => [
+  pad(
+    g,
+    x!.shape.map((d, i) => [starts[i]!, d - ends[i]!] as [number, number]),
+  ),
+]);
 
 /**
  * Contiguous slice: per axis, [start, end) with Python semantics (negative
@@ -102,22 +75,13 @@ export function slice(x: Tensor, starts: readonly number[], ends?: readonly (num
   return bind(slicePrim, [x], { starts: s, ends: e });
 }
 
-export const padPrim = definePrimitive<{ widths: [number, number][] }>({
-  name: "pad",
-  infer([x], { widths }) {
-    if (widths.length !== x!.shape.length || widths.flat().some((w) => !Number.isInteger(w) || w < 0)) {
-      throw new ShapeError(`pad: widths ${JSON.stringify(widths)} must give [before, after] >= 0 for each axis of ${fmt(x!.shape)}`);
-    }
-    return { shape: x!.shape.map((d, i) => d + widths[i]![0] + widths[i]![1]), dtype: x!.dtype };
-  },
-  vjp: (g, [x], _o, { widths }) => [
-    slice(
-      g,
-      widths.map((w) => w[0]),
-      widths.map((w, i) => w[0] + x!.shape[i]!),
-    ),
-  ],
-});
+defineVjp(padPrim, (g, [x], _o, { widths }) => [
+  slice(
+    g,
+    widths.map((w) => w[0]),
+    widths.map((w, i) => w[0] + x!.shape[i]!),
+  ),
+]);
 
 /** Zero padding: widths[i] = [before, after] for axis i. */
 export function pad(x: Tensor, widths: readonly (readonly [number, number])[]): Tensor {
@@ -125,39 +89,30 @@ export function pad(x: Tensor, widths: readonly (readonly [number, number])[]): 
   return bind(padPrim, [x], { widths: widths.map(([a, b]) => [a, b] as [number, number]) });
 }
 
-export const concatPrim = definePrimitive<{ axis: number }>({
-  name: "concat",
-  infer(xs, { axis }) {
-    const first = xs[0]!;
-    for (const x of xs) {
-      if (x.dtype !== first.dtype) throw new DTypeError(`concat: dtypes differ: ${xs.map((t) => t.dtype).join(", ")}`);
-      const ok = x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || d === first.shape[i]);
-      if (!ok) throw new ShapeError(`concat: shapes ${xs.map((t) => fmt(t.shape)).join(", ")} differ outside axis ${axis}`);
-    }
-    const shape = first.shape.slice();
-    shape[axis] = xs.reduce((n, x) => n + x.shape[axis]!, 0);
-    return { shape, dtype: first.dtype };
-  },
-  vjp(g, xs, _o, { axis }, wanted) {
-    let off = 0;
-    return xs.map((x, k) => {
-      const starts = x.shape.map((_, i) => (i === axis ? off : 0));
-      off += x.shape[axis]!;
-      return wanted[k]
-        ? slice(
-            g,
-            starts,
-            x.shape.map((d, i) => (i === axis ? off : d)),
-          )
-        : null;
-    });
-  },
+defineVjp(concatPrim, (g, xs, _o, { axis }, wanted) => {
+  let off = 0;
+  return xs.map((x, k) => {
+    const starts = x.shape.map((_, i) => (i === axis ? off : 0));
+    off += x.shape[axis]!;
+    return wanted[k]
+      ? slice(
+          g,
+          starts,
+          x.shape.map((d, i) => (i === axis ? off : d)),
+        )
+      : null;
+  });
 });
 
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new ShapeError("concat: needs at least one tensor");
   if (xs.length === 1) return xs[0]!;
-  return bind(concatPrim, xs, { axis: normAxis(axis, xs[0]!.ndim, "concat") });
+  const dtype = xs.map((x) => x.dtype).reduce(promoteTypes);
+  return bind(
+    concatPrim,
+    xs.map((x) => cast(x, dtype)),
+    { axis: normAxis(axis, xs[0]!.ndim, "concat") },
+  );
 }
 
 export function expandDims(x: Tensor, axis: number): Tensor {

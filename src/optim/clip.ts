@@ -1,6 +1,6 @@
 /** Gradient clipping by global norm, as torch.nn.utils.clip_grad_norm_. */
 import { AnchorError } from "../tensor/errors.js";
-import { scope } from "../tensor/memory.js";
+import { scope } from "../tensor/scope.js";
 import { treeLeaves, treeMap } from "../tensor/pytree.js";
 import { Tensor } from "../tensor/tensor.js";
 import { cast } from "../ops/cast.js";

@@ -11,8 +11,8 @@
  * null for a frozen one. Frozen leaves come back as the very same tensors.
  */
 import { AnchorError, ShapeError } from "../tensor/errors.js";
-import { zerosLike } from "../tensor/create.js";
-import { scope } from "../tensor/memory.js";
+import { zerosLike } from "../ops/create.js";
+import { scope } from "../tensor/scope.js";
 import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";

@@ -138,3 +138,28 @@ export function fromNumbers(values: ArrayLike<number>, dtype: DType): StorageArr
   else (out as Float64Array).set(values);
   return out;
 }
+
+/**
+ * JAX's type-promotion lattice for the dtypes we have:
+ * bool < int32 < {bfloat16, float16} < float32 < float64, where float16 and
+ * bfloat16 meet at float32. The result of an op on two tensors of dtypes a
+ * and b is their least upper bound.
+ */
+export function promoteTypes(a: DType, b: DType): DType {
+  if (a === b) return a;
+  const rank: Record<DType, number> = { bool: 0, int32: 1, bfloat16: 2, float16: 2, float32: 3, float64: 4 };
+  if (rank[a] === rank[b]) return "float32"; // float16 with bfloat16
+  return rank[a] > rank[b] ? a : b;
+}
+
+/**
+ * The dtype of `t ∘ v` for a JS number v, which is weakly typed as in JAX:
+ * it never widens a float tensor, an integer-valued number keeps an int
+ * tensor int (and makes a bool tensor int32), and a fractional one makes an
+ * int or bool tensor float32 (the default float).
+ */
+export function promoteWeak(t: DType, v: number): DType {
+  if (isFloat(t)) return t;
+  if (!Number.isInteger(v)) return "float32";
+  return t === "bool" ? "int32" : t;
+}

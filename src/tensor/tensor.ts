@@ -4,10 +4,10 @@
  * while a gradient transform records the ops applied to it (see
  * autograd/trace.ts). Users never need to tell the two apart.
  */
-import type { Backend } from "../backends/backend.js";
 import { byteSize, isHalf, toNumbers, type DType, type StorageArray } from "./dtype.js";
 import { AnchorError } from "./errors.js";
-import { onAlloc, onFree, setTensorWalker } from "./memory.js";
+import type { Device } from "./device.js";
+import { onAlloc, onFree } from "./memory.js";
 import { fmt, sizeOf, type Shape } from "./shape.js";
 
 /** A tracer's link to the value it boxes and to the tape that records it. */
@@ -24,13 +24,13 @@ export class Tensor {
   /** @internal backend buffer; null for tracers and once disposed */
   _buf: unknown;
   /** @internal */
-  readonly _backend: Backend;
+  readonly _backend: Device;
   /** @internal set on tracers only */
   readonly _box: Box | null;
   private disposed = false;
 
   /** @internal use ag.tensor(), ag.zeros(), ... */
-  constructor(shape: Shape, dtype: DType, backend: Backend, buf: unknown, box: Box | null = null) {
+  constructor(shape: Shape, dtype: DType, backend: Device, buf: unknown, box: Box | null = null) {
     this.shape = Object.freeze(shape.slice());
     this.dtype = dtype;
     this.size = sizeOf(shape);
@@ -139,4 +139,3 @@ export function forEachTensor(value: unknown, fn: (t: Tensor) => void): void {
     for (const v of Object.values(value)) forEachTensor(v, fn);
   }
 }
-setTensorWalker(forEachTensor);

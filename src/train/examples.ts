@@ -5,7 +5,7 @@
  * rejected go through the model together.
  */
 import { concat } from "../ops/shape.js";
-import { tensor } from "../tensor/create.js";
+import { tensor } from "../ops/create.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { DataError } from "../data/errors.js";
 import type { PreferenceRow } from "../data/mpo.js";

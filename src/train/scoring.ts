@@ -1,7 +1,7 @@
 /** Per-sequence log-probs of completions under a model, with or without a tape. */
 import { createHash } from "node:crypto";
 import { sequenceLogps } from "../objectives/sequence-logps.js";
-import { scope } from "../tensor/memory.js";
+import { scope } from "../tensor/scope.js";
 import { treeLeaves } from "../tensor/pytree.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { collate, gatherPixels, type Sequence } from "./examples.js";

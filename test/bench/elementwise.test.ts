@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { setBatchedGemm } from "../../src/backends/cpu/matmul.js";
-import { BINARY } from "../../src/ops/elementwise.js";
+import { BINARY } from "../../src/prims/index.js";
 
 type Shape = number[];
 

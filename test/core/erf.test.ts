@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { beforeAll, expect, it } from "vitest";
-import { erf, erfReference } from "../../src/ops/erf.js";
+import { erf, erfReference } from "../../src/prims/erf.js";
 import { describeOracle, runOracle } from "../helpers/torch.js";
 
 const ULP = 2 ** -52;

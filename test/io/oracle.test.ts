@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { openSafetensors, writeSafetensors } from "../../src/io/safetensors.js";
-import { fromStorage } from "../../src/tensor/create.js";
+import { fromStorage } from "../../src/ops/create.js";
 import { describeOracle, runOracle } from "../helpers/torch.js";
 import { tempDir } from "./helpers.js";
 

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { openCheckpoint, openSafetensors, SafetensorsError, writeSafetensors } from "../../src/io/safetensors.js";
-import { fromStorage } from "../../src/tensor/create.js";
+import { fromStorage } from "../../src/ops/create.js";
 import type { DType, StorageArray } from "../../src/tensor/dtype.js";
 import { rawSafetensors, tempDir, u16Bytes, writeBytes } from "./helpers.js";
 

@@ -5,7 +5,7 @@
  */
 import { expect, it } from "vitest";
 import * as ag from "../../src/index.js";
-import { kernelPrimitives } from "../../src/autograd/primitive.js";
+import { kernelPrimitives } from "../../src/prims/index.js";
 import { OP_TABLE, sampleCases } from "../core/op-table.js";
 import { evaluateRow, type RowResult } from "../core/run-row.js";
 import { describeWebGPU, expectClose, gpu } from "./setup.js";

@@ -1,5 +1,5 @@
 /** The cpu backend: buffers are typed arrays; kernels are in kernels.ts. */
-import type { Backend } from "../backend.js";
+import type { Backend, Kernel } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { cpuKernels } from "./kernels.js";
@@ -16,9 +16,9 @@ export const cpuBackend: Backend<StorageArray> = {
   readSync: (buf) => buf.slice(),
   free: (buf, dtype) => releaseBuffer(buf, dtype),
   run(prim, inputs, params, out) {
-    const k = cpuKernels()[prim];
+    const k = cpuKernels[prim] as Kernel<typeof params, StorageArray> | undefined;
     if (!k) throw new AnchorError(`cpu backend has no kernel for primitive "${prim}"`);
     return k(inputs, params, out);
   },
-  kernelNames: () => Object.keys(cpuKernels()),
+  kernelNames: () => Object.keys(cpuKernels),
 };

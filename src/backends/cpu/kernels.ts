@@ -1,5 +1,5 @@
 /** CPU kernels on typed arrays, one per primitive name. */
-import type { BufferRef, Kernel, OutSpec } from "../backend.js";
+import type { BufferRef, KernelTable, OutSpec } from "../backend.js";
 import {
   allocArray,
   fromBFloat16Bits,
@@ -11,7 +11,7 @@ import {
 } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
-import { BINARY, UNARY } from "../../ops/elementwise.js";
+import { BINARY, UNARY, type BinaryName, type KernelPrim, type ParamsOf, type UnaryName } from "../../prims/index.js";
 import { copyStrided } from "./strided.js";
 import { matmul } from "./matmul.js";
 import { specializedKernel } from "./specialize.js";
@@ -20,7 +20,8 @@ import { wasmColSum, wasmRowReduce } from "./wasm/elementwise.js";
 import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./rows.js";
 
 type Ref = BufferRef<StorageArray>;
-type CpuKernel = (inputs: readonly Ref[], params: any, out: OutSpec) => StorageArray;
+/** The cpu kernel of primitive N. */
+type CpuKernel<N extends KernelPrim> = (inputs: readonly Ref[], params: ParamsOf<N>, out: OutSpec) => StorageArray;
 
 /** The output buffer; `filled`: the kernel writes every element (no zeroing needed). */
 const alloc = (out: OutSpec, filled = false) => takeBuffer(out.dtype, sizeOf(out.shape), filled);
@@ -28,7 +29,7 @@ const alloc = (out: OutSpec, filled = false) => takeBuffer(out.dtype, sizeOf(out
 const decode: Partial<Record<DType, (h: number) => number>> = { float16: fromFloat16Bits, bfloat16: fromBFloat16Bits };
 const encode: Partial<Record<DType, (x: number) => number>> = { float16: toFloat16Bits, bfloat16: toBFloat16Bits };
 
-const cast: CpuKernel = ([x], _p, out) => {
+const cast: CpuKernel<"cast"> = ([x], _p, out) => {
   const X = x!.buf,
     res = alloc(out, true);
   const dec = decode[x!.dtype],
@@ -81,7 +82,7 @@ function sumLeading(x: Ref, lead: number, res: StorageArray): void {
   res.set(acc);
 }
 
-const sum: CpuKernel = ([x], { axes }, out) => {
+const sum: CpuKernel<"sum"> = ([x], { axes }, out) => {
   if ((axes as number[]).every((a, i) => a === i) && axes.length < x!.shape.length) {
     const res = alloc(out, true);
     sumLeading(x!, axes.length, res);
@@ -98,7 +99,7 @@ const sum: CpuKernel = ([x], { axes }, out) => {
   return res;
 };
 
-const max: CpuKernel = ([x], { axes }, out) => {
+const max: CpuKernel<"max"> = ([x], { axes }, out) => {
   const { data, rows, len } = rowsOver(x!, axes),
     res = alloc(out, true);
   if (wasmRowReduce("rowmax", data, rows, len, res)) return res;
@@ -114,7 +115,7 @@ const max: CpuKernel = ([x], { axes }, out) => {
   return res;
 };
 
-const argmax: CpuKernel = ([x], { axis }, out) => {
+const argmax: CpuKernel<"argmax"> = ([x], { axis }, out) => {
   const { data, rows, len } = rowsOver(x!, [axis]),
     res = alloc(out, true);
   for (let r = 0; r < rows; r++) {
@@ -139,8 +140,8 @@ function stridedView(x: Ref, out: OutSpec, strides: readonly number[], base = 0)
 }
 
 /** Row-major order is unchanged by a reshape, so the output is the input's buffer, shared. */
-const reshape: CpuKernel = ([x]) => shareBuffer(x!.buf);
-const transpose: CpuKernel = ([x], { perm }, out) => {
+const reshape: CpuKernel<"reshape"> = ([x]) => shareBuffer(x!.buf);
+const transpose: CpuKernel<"transpose"> = ([x], { perm }, out) => {
   const st = stridesOf(x!.shape);
   return stridedView(
     x!,
@@ -148,8 +149,8 @@ const transpose: CpuKernel = ([x], { perm }, out) => {
     (perm as number[]).map((p) => st[p]!),
   );
 };
-const broadcastTo: CpuKernel = ([x], _p, out) => stridedView(x!, out, broadcastStrides(x!.shape, out.shape));
-const slice: CpuKernel = ([x], { starts }, out) => {
+const broadcastTo: CpuKernel<"broadcastTo"> = ([x], _p, out) => stridedView(x!, out, broadcastStrides(x!.shape, out.shape));
+const slice: CpuKernel<"slice"> = ([x], { starts }, out) => {
   const st = stridesOf(x!.shape);
   return stridedView(
     x!,
@@ -158,14 +159,14 @@ const slice: CpuKernel = ([x], { starts }, out) => {
     (starts as number[]).reduce((o, s, i) => o + s * st[i]!, 0),
   );
 };
-const pad: CpuKernel = ([x], { widths }, out) => {
+const pad: CpuKernel<"pad"> = ([x], { widths }, out) => {
   const res = alloc(out),
     st = stridesOf(out.shape);
   const base = (widths as [number, number][]).reduce((o, w, i) => o + w[0] * st[i]!, 0);
   copyStrided(x!.buf, 0, stridesOf(x!.shape), res, base, st, x!.shape);
   return res;
 };
-const concat: CpuKernel = (xs, { axis }, out) => {
+const concat: CpuKernel<"concat"> = (xs, { axis }, out) => {
   const res = alloc(out, true),
     st = stridesOf(out.shape);
   let off = 0;
@@ -185,7 +186,7 @@ function gatherGeometry(shape: Shape, axis: number) {
   return { pre: sizeOf(shape.slice(0, axis)), D: shape[axis]!, post: sizeOf(shape.slice(axis + 1)) };
 }
 
-const gather: CpuKernel = ([x, idx], { axis }, out) => {
+const gather: CpuKernel<"gather"> = ([x, idx], { axis }, out) => {
   const { pre, D, post } = gatherGeometry(x!.shape, axis),
     I = idx!.buf,
     Q = I.length,
@@ -202,7 +203,7 @@ const gather: CpuKernel = ([x, idx], { axis }, out) => {
   return res;
 };
 
-const scatterAdd: CpuKernel = ([u, idx], { axis }, out) => {
+const scatterAdd: CpuKernel<"scatterAdd"> = ([u, idx], { axis }, out) => {
   const { pre, D, post } = gatherGeometry(out.shape, axis),
     I = idx!.buf,
     Q = I.length,
@@ -219,34 +220,29 @@ const scatterAdd: CpuKernel = ([u, idx], { axis }, out) => {
   return res;
 };
 
-let table: Record<string, Kernel<StorageArray>> | null = null;
-
-/** The kernel table, built on first use (the op rows load after this module). */
-export function cpuKernels(): Record<string, Kernel<StorageArray>> {
-  table ??= {
-    ...Object.fromEntries(UNARY.map((r) => [r.name, specializedKernel(r.name, r.js)])),
-    ...Object.fromEntries(BINARY.map((r) => [r.name, specializedKernel(r.name, r.js)])),
-    where: specializedKernel("where", (c, a, b) => (c ? a : b)),
-    cast,
-    sum,
-    max,
-    argmax,
-    reshape,
-    transpose,
-    broadcastTo,
-    slice,
-    pad,
-    concat,
-    gather,
-    scatterAdd,
-    matmul,
-    logsumexp,
-    softmax,
-    softmaxGrad,
-    logSoftmax,
-    layerNorm,
-    rmsNorm,
-    normGrad,
-  };
-  return table;
-}
+/** One kernel per primitive; the elementwise ones are specialized from the pointwise rows. */
+export const cpuKernels: KernelTable<StorageArray> = {
+  ...(Object.fromEntries(UNARY.map((r) => [r.name, specializedKernel(r.name, r.js)])) as { [N in UnaryName]: CpuKernel<N> }),
+  ...(Object.fromEntries(BINARY.map((r) => [r.name, specializedKernel(r.name, r.js)])) as { [N in BinaryName]: CpuKernel<N> }),
+  where: specializedKernel("where", (c, a, b) => (c ? a : b)),
+  cast,
+  sum,
+  max,
+  argmax,
+  reshape,
+  transpose,
+  broadcastTo,
+  slice,
+  pad,
+  concat,
+  gather,
+  scatterAdd,
+  matmul,
+  logsumexp,
+  softmax,
+  softmaxGrad,
+  logSoftmax,
+  layerNorm,
+  rmsNorm,
+  normGrad,
+};

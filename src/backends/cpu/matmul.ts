@@ -10,7 +10,7 @@ import type { StorageArray } from "../../tensor/dtype.js";
 import { takeBuffer } from "./pool.js";
 import { broadcastIndex } from "./strided.js";
 import { matrixDims, sizeOf } from "../../tensor/shape.js";
-import type { MatmulParams } from "../../ops/linalg.js";
+import type { MatmulParams } from "../../prims/index.js";
 import { wasmMatmul } from "./wasm/gemm.js";
 import { wasmEnabled } from "./wasm/runtime.js";
 

@@ -12,7 +12,7 @@
 import type { BufferRef, OutSpec } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 import { sizeOf } from "../../tensor/shape.js";
-import type { NormGradParams, NormParams } from "../../ops/rows.js";
+import type { NormGradParams, NormParams } from "../../prims/index.js";
 import { takeBuffer } from "./pool.js";
 import { wasmLogsumexp, wasmNorm, wasmSoftmax, wasmSoftmaxGrad, wasmSubtractRows } from "./wasm/rows.js";
 

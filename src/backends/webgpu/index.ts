@@ -12,8 +12,7 @@
  * t.data()`). There is no synchronous read: WebGPU maps buffers asynchronously.
  */
 import type { Backend, BackendStatus, OutSpec } from "../backend.js";
-import { kernelPrimitives } from "../../autograd/primitive.js";
-import { BINARY, UNARY } from "../../ops/elementwise.js";
+import { BINARY, UNARY, kernelPrimitives, type BinaryName, type KernelPrim, type ParamsOf, type UnaryName } from "../../prims/index.js";
 import type { DType, StorageArray } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { sizeOf } from "../../tensor/shape.js";
@@ -29,37 +28,32 @@ import { gather, scatterAdd } from "./kernels/indexing.js";
 import { matmul } from "./kernels/matmul.js";
 import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./kernels/rows.js";
 
-let table: Record<string, GpuKernel> | null = null;
-
-/** One kernel per primitive; elementwise ones come from the op rows. */
-export function webgpuKernels(): Record<string, GpuKernel> {
-  table ??= {
-    ...Object.fromEntries(UNARY.map((r) => [r.name, unaryKernel(r)])),
-    ...Object.fromEntries(BINARY.map((r) => [r.name, binaryKernel(r)])),
-    where,
-    cast,
-    sum,
-    max,
-    argmax,
-    reshape,
-    transpose,
-    broadcastTo,
-    slice,
-    pad,
-    concat,
-    gather,
-    scatterAdd,
-    matmul,
-    logsumexp,
-    softmax,
-    softmaxGrad,
-    logSoftmax,
-    layerNorm,
-    rmsNorm,
-    normGrad,
-  };
-  return table;
-}
+/** One kernel per primitive; the elementwise ones are built from the pointwise rows. */
+export const webgpuKernels: { readonly [P in KernelPrim]: GpuKernel<P> } = {
+  ...(Object.fromEntries(UNARY.map((r) => [r.name, unaryKernel(r)])) as { [N in UnaryName]: GpuKernel<N> }),
+  ...(Object.fromEntries(BINARY.map((r) => [r.name, binaryKernel(r)])) as { [N in BinaryName]: GpuKernel<N> }),
+  where,
+  cast,
+  sum,
+  max,
+  argmax,
+  reshape,
+  transpose,
+  broadcastTo,
+  slice,
+  pad,
+  concat,
+  gather,
+  scatterAdd,
+  matmul,
+  logsumexp,
+  softmax,
+  softmaxGrad,
+  logSoftmax,
+  layerNorm,
+  rmsNorm,
+  normGrad,
+};
 
 /** Host storage -> device words: bool as one u32 per element, everything else as is. */
 function toDevice(values: StorageArray, dtype: DType): ArrayBufferView {
@@ -91,7 +85,6 @@ export type WebGPUBackend = Backend<GpuBuffer> & {
 
 function makeBackend(handle: DeviceHandle): WebGPUBackend {
   const rt = new Runtime(handle);
-  const kernels = webgpuKernels();
   return {
     name: "webgpu",
     runtime: rt,
@@ -112,15 +105,15 @@ function makeBackend(handle: DeviceHandle): WebGPUBackend {
     free(buf) {
       rt.free(buf);
     },
-    run(prim: string, inputs: readonly GpuRef[], params: unknown, out: OutSpec) {
+    run<P extends KernelPrim>(prim: P, inputs: readonly GpuRef[], params: ParamsOf<P>, out: OutSpec) {
       rt.assertAlive();
-      const k = kernels[prim];
+      const k = webgpuKernels[prim] as GpuKernel<P> | undefined;
       if (!k) throw new AnchorError(`webgpu backend has no kernel for primitive "${prim}"`);
       for (const x of [...inputs, out]) storageType(x.dtype, prim); // refuses float64, naming the op
       if (sizeOf(out.shape) === 0) return rt.alloc(4, `the empty output of ${prim}`);
       return k(rt, inputs, params, out);
     },
-    kernelNames: () => Object.keys(kernels),
+    kernelNames: () => Object.keys(webgpuKernels),
     sync: () => rt.sync(),
   };
 }
@@ -131,7 +124,7 @@ let live: WebGPUBackend | null = null;
 export async function loadWebGPU(): Promise<WebGPUBackend> {
   if (live?.runtime.isAlive) return live;
   releaseWebGPU(); // a lost device
-  const missing = kernelPrimitives().filter((p) => !(p in webgpuKernels()));
+  const missing = kernelPrimitives().filter((p) => !(p in webgpuKernels));
   if (missing.length) throw new AnchorError(`webgpu backend lacks kernels for: ${missing.join(", ")}`);
   live = makeBackend(await acquireDevice());
   return live;

@@ -1,6 +1,6 @@
 /** `anchorgrad generate`: answer a prompt about an image with an InternVL model directory. */
 import { useBackend } from "../../backends/registry.js";
-import { fromStorage } from "../../tensor/create.js";
+import { fromStorage } from "../../ops/create.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { load } from "../../models/internvl/checkpoint.js";
 import { tokensPerTile } from "../../models/internvl/config.js";

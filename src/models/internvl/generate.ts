@@ -5,8 +5,8 @@
  * stream, so a seed reproduces a run on any backend. Each row stops at its
  * first stop token (<|im_end|> and the config's eos).
  */
-import { fromStorage, randomUniform } from "../../tensor/create.js";
-import { scope } from "../../tensor/memory.js";
+import { fromStorage, randomUniform } from "../../ops/create.js";
+import { scope } from "../../tensor/scope.js";
 import { treeLeaves } from "../../tensor/pytree.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { InternVLModel } from "./checkpoint.js";

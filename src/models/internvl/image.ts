@@ -24,7 +24,7 @@ import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import sharp from "sharp";
 import { resampleBicubic } from "../../io/bicubic.js";
-import { fromStorage } from "../../tensor/create.js";
+import { fromStorage } from "../../ops/create.js";
 import { AnchorError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
 

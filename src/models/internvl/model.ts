@@ -6,7 +6,7 @@
 import { embedding } from "../../nn/embedding.js";
 import { gather } from "../../ops/indexing.js";
 import { concat, reshape, slice } from "../../ops/shape.js";
-import { fromStorage } from "../../tensor/create.js";
+import { fromStorage } from "../../ops/create.js";
 import { AnchorError, DTypeError, ShapeError } from "../../tensor/errors.js";
 import { fmt } from "../../tensor/shape.js";
 import type { Tensor } from "../../tensor/tensor.js";

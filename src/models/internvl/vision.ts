@@ -16,7 +16,7 @@ import { add, mul } from "../../ops/elementwise.js";
 import { cast } from "../../ops/cast.js";
 import { matmul } from "../../ops/linalg.js";
 import { broadcastTo, concat, reshape, slice, split, squeeze, transpose } from "../../ops/shape.js";
-import { fromStorage } from "../../tensor/create.js";
+import { fromStorage } from "../../ops/create.js";
 import { fromNumbers, isFloat } from "../../tensor/dtype.js";
 import { ShapeError } from "../../tensor/errors.js";
 import { fmt } from "../../tensor/shape.js";

@@ -85,7 +85,7 @@ function convert(from: DType, to: DType, v: string): string {
   }
 }
 
-export const cast: GpuKernel = (rt, [x], _p, out) => {
+export const cast: GpuKernel<"cast"> = (rt, [x], _p, out) => {
   const from = x!.dtype,
     to = out.dtype,
     n = sizeOf(out.shape);

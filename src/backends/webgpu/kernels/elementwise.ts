@@ -5,7 +5,7 @@
  * of the shader key: same shape as the output (flat index), a single element,
  * or strided with broadcasting (index decomposed over the collapsed shape).
  */
-import type { BinaryRow, UnaryRow } from "../../../ops/elementwise.js";
+import type { BinaryName, BinaryRow, UnaryName, UnaryRow } from "../../../prims/index.js";
 import { broadcastStrides, collapse, sameShape, sizeOf } from "../../../tensor/shape.js";
 import type { OutSpec } from "../../backend.js";
 import type { GpuBuffer } from "../runtime.js";
@@ -58,7 +58,7 @@ function mapKernel(
   names: readonly string[],
   expr: (types: string[]) => string,
   outType: (types: string[]) => string,
-): GpuKernel {
+): GpuKernel<UnaryName | BinaryName | "where"> {
   return (rt, inputs, _p, out) => {
     const types = inputs.map((x) => storageType(x.dtype, name));
     const ot = outType(types);
@@ -94,7 +94,7 @@ ${names.map((v, i) => `  let ${v} = In${i}[${acc.offsets[i]}];`).join("\n")}
   };
 }
 
-export function unaryKernel(row: UnaryRow): GpuKernel {
+export function unaryKernel(row: UnaryRow): GpuKernel<UnaryName> {
   return mapKernel(
     row.name,
     ["x"],
@@ -103,7 +103,7 @@ export function unaryKernel(row: UnaryRow): GpuKernel {
   );
 }
 
-export function binaryKernel(row: BinaryRow): GpuKernel {
+export function binaryKernel(row: BinaryRow): GpuKernel<BinaryName> {
   return row.compare
     ? mapKernel(
         row.name,
@@ -119,7 +119,7 @@ export function binaryKernel(row: BinaryRow): GpuKernel {
       );
 }
 
-export const where: GpuKernel = mapKernel(
+export const where: GpuKernel<"where"> = mapKernel(
   "where",
   ["c", "a", "b"],
   () => "select(b, a, c != 0u)",

@@ -40,7 +40,7 @@ const geometry = (shape: readonly number[], axis: number) => ({
   post: sizeOf(shape.slice(axis + 1)),
 });
 
-export const gather: GpuKernel = (rt, [x, idx], { axis }: { axis: number }, out) => {
+export const gather: GpuKernel<"gather"> = (rt, [x, idx], { axis }, out) => {
   const t = storageType(x!.dtype, "gather");
   const { D, post } = geometry(x!.shape, axis);
   const Q = sizeOf(idx!.shape),
@@ -233,7 +233,7 @@ function scatterAddFew(
   return o;
 }
 
-export const scatterAdd: GpuKernel = (rt, [upd, idx], { axis }: { axis: number }, out) => {
+export const scatterAdd: GpuKernel<"scatterAdd"> = (rt, [upd, idx], { axis }, out) => {
   const t = storageType(upd!.dtype, "scatterAdd");
   const { D, post } = geometry(out.shape, axis);
   const Q = sizeOf(idx!.shape),

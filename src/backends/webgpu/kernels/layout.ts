@@ -65,20 +65,20 @@ function output(rt: Runtime, name: string, x: GpuRef, shape: Shape): GpuBuffer {
 
 const contiguous = (buf: GpuBuffer, shape: Shape): View => ({ buf, base: 0, strides: stridesOf(shape) });
 
-export const reshape: GpuKernel = (rt, [x], _p, out) => {
+export const reshape: GpuKernel<"reshape"> = (rt, [x], _p, out) => {
   const o = output(rt, "reshape", x!, out.shape);
   rt.copy(x!.buf.buffer, 0, o.buffer, 0, sizeOf(out.shape) * 4);
   return o;
 };
 
-export const transpose: GpuKernel = (rt, [x], { perm }: { perm: number[] }, out) => {
+export const transpose: GpuKernel<"transpose"> = (rt, [x], { perm }, out) => {
   const o = output(rt, "transpose", x!, out.shape);
   const st = stridesOf(x!.shape);
   copyRegion(rt, "transpose", out.shape, { buf: x!.buf, base: 0, strides: perm.map((p) => st[p]!) }, contiguous(o, out.shape));
   return o;
 };
 
-export const broadcastTo: GpuKernel = (rt, [x], _p, out) => {
+export const broadcastTo: GpuKernel<"broadcastTo"> = (rt, [x], _p, out) => {
   const o = output(rt, "broadcastTo", x!, out.shape);
   copyRegion(
     rt,
@@ -90,7 +90,7 @@ export const broadcastTo: GpuKernel = (rt, [x], _p, out) => {
   return o;
 };
 
-export const slice: GpuKernel = (rt, [x], { starts }: { starts: number[] }, out) => {
+export const slice: GpuKernel<"slice"> = (rt, [x], { starts }, out) => {
   const o = output(rt, "slice", x!, out.shape);
   const st = stridesOf(x!.shape);
   const base = starts.reduce((b, s, i) => b + s * st[i]!, 0);
@@ -98,7 +98,7 @@ export const slice: GpuKernel = (rt, [x], { starts }: { starts: number[] }, out)
   return o;
 };
 
-export const pad: GpuKernel = (rt, [x], { widths }: { widths: [number, number][] }, out) => {
+export const pad: GpuKernel<"pad"> = (rt, [x], { widths }, out) => {
   const o = output(rt, "pad", x!, out.shape);
   const st = stridesOf(out.shape);
   rt.clear(o.buffer, 0, sizeOf(out.shape) * 4);
@@ -107,7 +107,7 @@ export const pad: GpuKernel = (rt, [x], { widths }: { widths: [number, number][]
   return o;
 };
 
-export const concat: GpuKernel = (rt, xs, { axis }: { axis: number }, out) => {
+export const concat: GpuKernel<"concat"> = (rt, xs, { axis }, out) => {
   const o = output(rt, "concat", xs[0]!, out.shape);
   const st = stridesOf(out.shape);
   let off = 0;

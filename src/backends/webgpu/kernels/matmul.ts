@@ -16,9 +16,9 @@
 import { isSoftwareAdapter } from "../device.js";
 import { broadcastStrides, sizeOf } from "../../../tensor/shape.js";
 import { AnchorError } from "../../../tensor/errors.js";
-import type { Runtime } from "../runtime.js";
+import type { OutSpec } from "../../backend.js";
+import type { GpuBuffer, Runtime } from "../runtime.js";
 import { decl, deviceBytes, paramsDecl } from "../wgsl.js";
-import type { MatmulParams } from "../../../ops/linalg.js";
 import { transpose } from "./layout.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
@@ -151,11 +151,11 @@ function swapLast(rt: Runtime, x: GpuRef): GpuRef {
   return { buf: transpose(rt, [x], { perm }, { shape, dtype: x.dtype }), shape, dtype: x.dtype };
 }
 
-export const matmul: GpuKernel = (rt: Runtime, [a, b], { transposeA, transposeB }: MatmulParams, out) => {
+export const matmul: GpuKernel<"matmul"> = (rt: Runtime, [a, b], { transposeA, transposeB }, out) => {
   const a2 = transposeA ? swapLast(rt, a!) : a!,
     b2 = transposeB ? swapLast(rt, b!) : b!;
   try {
-    return product(rt, [a2, b2], {}, out);
+    return product(rt, [a2, b2], out);
   } finally {
     if (a2 !== a) rt.free(a2.buf);
     if (b2 !== b) rt.free(b2.buf);
@@ -163,7 +163,7 @@ export const matmul: GpuKernel = (rt: Runtime, [a, b], { transposeA, transposeB 
 };
 
 /** a @ b for row-major a [..., M, K] and b [..., K, N] (transposes already applied). */
-const product: GpuKernel = (rt: Runtime, [a, b], _p, out) => {
+const product = (rt: Runtime, [a, b]: readonly GpuRef[], out: OutSpec): GpuBuffer => {
   const [M, K] = a!.shape.slice(-2) as [number, number];
   const N = b!.shape[b!.shape.length - 1]!;
   const batchShape = out.shape.slice(0, -2);

@@ -15,6 +15,7 @@ import { sizeOf, stridesOf } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { BITS_FN, decl, deviceBytes, entry1d, groups, paramsDecl, storageType } from "../wgsl.js";
 import { copyRegion } from "./layout.js";
+import type { ParamsOf } from "../../../prims/index.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
 const TREE = 64; // invocations per row in the workgroup form
@@ -134,7 +135,7 @@ function rowsOver(
   return { buf, rows, len, temp: true };
 }
 
-function reduceKernel(op: Op, axesOf: (p: any) => readonly number[]): GpuKernel {
+function reduceKernel<N extends "sum" | "max" | "argmax">(op: N, axesOf: (p: ParamsOf<N>) => readonly number[]): GpuKernel<N> {
   return (rt, [x], params) => {
     const t = storageType(x!.dtype, op);
     const outT = op === "argmax" ? "i32" : t;

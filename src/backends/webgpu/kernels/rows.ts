@@ -25,7 +25,7 @@
  * whose logsumexps a second pass combines, so the whole device works.
  */
 import { sizeOf } from "../../../tensor/shape.js";
-import type { NormGradParams, NormParams } from "../../../ops/rows.js";
+import type { NormGradParams, NormParams } from "../../../prims/index.js";
 import { isSoftwareAdapter } from "../device.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { f32Bits } from "../runtime.js";
@@ -311,7 +311,7 @@ function rowsOf(x: GpuRef): Job {
 
 const plain: Affine = { weight: false, bias: false };
 
-export const logsumexp: GpuKernel = (rt, [x]) => {
+export const logsumexp: GpuKernel<"logsumexp"> = (rt, [x]) => {
   const job = rowsOf(x!);
   if (job.rows >= FEW || job.len <= 2 * CHUNK) return dispatchRows(rt, "logsumexp", [x!.buf], job, plain, 0, job.rows);
   const chunks = Math.ceil(job.len / CHUNK);
@@ -330,22 +330,22 @@ export const logsumexp: GpuKernel = (rt, [x]) => {
 };
 
 const rowwise =
-  (op: RowOp): GpuKernel =>
+  (op: "softmax" | "logSoftmax"): GpuKernel<typeof op> =>
   (rt, [x]) =>
     dispatchRows(rt, op, [x!.buf], rowsOf(x!), plain, 0, sizeOf(x!.shape));
 
 export const softmax = rowwise("softmax");
-export const softmaxGrad: GpuKernel = (rt, [y, g]) =>
+export const softmaxGrad: GpuKernel<"softmaxGrad"> = (rt, [y, g]) =>
   dispatchRows(rt, "softmaxGrad", [y!.buf, g!.buf], rowsOf(y!), plain, 0, sizeOf(y!.shape));
 export const logSoftmax = rowwise("logSoftmax");
 
 const norm =
-  (op: "layerNorm" | "rmsNorm"): GpuKernel =>
-  (rt, [x, ...affine], p: NormParams) =>
+  (op: "layerNorm" | "rmsNorm"): GpuKernel<typeof op> =>
+  (rt, [x, ...affine], p) =>
     dispatchRows(rt, op, [x!.buf, ...affine.map((a) => a.buf)], rowsOf(x!), { weight: p.weight, bias: p.bias }, p.eps, sizeOf(x!.shape));
 
 export const layerNorm = norm("layerNorm");
 export const rmsNorm = norm("rmsNorm");
 
-export const normGrad: GpuKernel = (rt, [x, h], p: NormGradParams) =>
+export const normGrad: GpuKernel<"normGrad"> = (rt, [x, h], p) =>
   dispatchRows(rt, p.center ? "layerNormGrad" : "rmsNormGrad", [x!.buf, h!.buf], rowsOf(x!), plain, p.eps, sizeOf(x!.shape));

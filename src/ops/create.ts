@@ -1,11 +1,11 @@
 /** Creating tensors: from JS data, constants, ranges and seeded random draws. */
 import { currentBackend, getBackend } from "../backends/registry.js";
 import type { Backend } from "../backends/backend.js";
-import { assertDType, fromNumbers, isFloat, type DType, type StorageArray } from "./dtype.js";
-import { ShapeError } from "./errors.js";
-import { normals, uniforms } from "./random.js";
-import { checkShape, fmt, sizeOf, type Shape } from "./shape.js";
-import { Tensor, type NestedArray } from "./tensor.js";
+import { assertDType, fromNumbers, isFloat, type DType, type StorageArray } from "../tensor/dtype.js";
+import { ShapeError } from "../tensor/errors.js";
+import { normals, uniforms } from "../tensor/random.js";
+import { checkShape, fmt, sizeOf, type Shape } from "../tensor/shape.js";
+import { Tensor, type NestedArray } from "../tensor/tensor.js";
 
 export interface CreateOptions {
   dtype?: DType;

@@ -10,12 +10,13 @@
  * boxed by an outer tape, the backward pass is recorded there, which is what
  * makes grad(grad(f)) work.
  */
+import type { Backend } from "../backends/backend.js";
 import { currentBackend } from "../backends/registry.js";
-import { isFloat, isHalf, type DType } from "../tensor/dtype.js";
+import { castPrim, type KernelPrim, type Primitive } from "../prims/index.js";
+import { isFloat, isHalf } from "../tensor/dtype.js";
 import { AnchorError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
-import type { Primitive } from "./primitive.js";
 
 export class Tape {
   private static nextLevel = 0;
@@ -78,7 +79,7 @@ export function bind<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P
   });
   const unboxed = inputs.map((x) => unboxFor(x, tape));
   const out = bind(prim, unboxed, params);
-  if (!prim.vjp) return out;
+  if (prim.flat) return out;
   const node: Node = { id: tape.nodes.length, prim, params, inputs: unboxed, out, parents };
   tape.nodes.push(node);
   return new Tensor(out.shape, out.dtype, out._backend, null, { primal: out, tape, node });
@@ -91,47 +92,6 @@ export function nodeOf(x: Tensor, tape: Tape): Node | null {
   return b._box?.tape === tape ? (b._box.node as Node) : null;
 }
 
-/**
- * Reverse sweep from `out` (boxed by `tape`) with cotangent `seed`.
- * Returns the cotangent of each leaf (undefined where no path reaches it).
- */
-export function backward(
-  tape: Tape,
-  out: Tensor,
-  seed: Tensor,
-  leaves: readonly Node[],
-  add: (a: Tensor, b: Tensor) => Tensor,
-): (Tensor | undefined)[] {
-  const start = nodeOf(out, tape);
-  const cts = new Map<Node, Tensor>();
-  if (start) cts.set(start, seed);
-  tape.active = false; // the backward pass is recorded by outer tapes only
-  try {
-    for (let i = start ? start.id : -1; i >= 0; i--) {
-      const node = tape.nodes[i]!;
-      const g = cts.get(node);
-      if (!g || !node.prim) continue;
-      cts.delete(node);
-      const grads = node.prim.vjp!(
-        g,
-        node.inputs,
-        node.out,
-        node.params,
-        node.parents.map((p) => p !== null),
-      );
-      node.parents.forEach((p, k) => {
-        const gk = grads[k];
-        if (!p || !gk) return;
-        const prev = cts.get(p);
-        cts.set(p, prev ? add(prev, gk) : gk);
-      });
-    }
-  } finally {
-    tape.active = true;
-  }
-  return leaves.map((l) => cts.get(l));
-}
-
 // --- concrete evaluation ------------------------------------------------
 
 let debugNans = process.env.ANCHORGRAD_DEBUG_NANS === "1";
@@ -141,14 +101,11 @@ export function setDebugNans(on: boolean): void {
   debugNans = on;
 }
 
-let castPrim: Primitive<{ dtype: DType }> | null = null;
-/** Set by ops/cast.ts: half-precision inputs are computed in float32. */
-export function setCastPrimitive(p: Primitive<{ dtype: DType }>): void {
-  castPrim = p;
-}
+/** Every tensor's device is the backend that made its buffer (ops/create.ts or evaluate below). */
+const backendOf = (x: Tensor): Backend => x._backend as Backend;
 
 function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): Tensor {
-  const backend = inputs[0]?._backend ?? currentBackend();
+  const backend = inputs[0] ? backendOf(inputs[0]) : currentBackend();
   for (const x of inputs) {
     if (x._backend !== backend) {
       throw new AnchorError(
@@ -158,15 +115,16 @@ function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): 
   }
   if (prim.impl) return prim.impl(inputs, params);
   const spec = prim.infer!(inputs, params);
-  if (castPrim && prim !== castPrim && inputs.some((x) => isHalf(x.dtype))) {
-    const up = inputs.map((x) => (isHalf(x.dtype) ? evaluate(castPrim!, [x], { dtype: "float32" }) : x));
+  // half-precision values are stored as such but computed in float32
+  if (prim !== castPrim && inputs.some((x) => isHalf(x.dtype))) {
+    const up = inputs.map((x) => (isHalf(x.dtype) ? evaluate(castPrim, [x], { dtype: "float32" }) : x));
     const r = evaluate(prim, up, params);
     return isHalf(spec.dtype) ? evaluate(castPrim, [r], { dtype: spec.dtype }) : r;
   }
   const buf = backend.run(
-    prim.name,
+    prim.name as KernelPrim,
     inputs.map((x) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype })),
-    params,
+    params as never,
     spec,
   );
   const out = new Tensor(spec.shape, spec.dtype, backend, buf);
