@@ -13,7 +13,7 @@
 import { AnchorError, ShapeError } from "../tensor/errors.js";
 import { zerosLike } from "../ops/create.js";
 import { scope } from "../tensor/scope.js";
-import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
+import { assertSameKeys, treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { fmt, sameShape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { leavesWithPaths, type ParamMask } from "./paths.js";
@@ -50,8 +50,23 @@ export interface LeafRule {
   apply(p: Tensor, g: Tensor, slots: Tensor[], lr: number, t: number): { p: Tensor; slots: Tensor[] };
 }
 
+/**
+ * A constant learning rate must be a finite number > 0 (a negative one trains
+ * by ascent, silently); a schedule must start finite and >= 0 (0 is a warmup's start).
+ */
+function checkLearningRate(name: string, lr: LearningRate): void {
+  if (typeof lr === "number") {
+    if (!(lr > 0) || !Number.isFinite(lr)) throw new AnchorError(`${name}: lr must be a finite number > 0, got ${lr}`);
+  } else if (typeof lr === "function") {
+    const first = lr(0);
+    if (!(first >= 0) || !Number.isFinite(first))
+      throw new AnchorError(`${name}: the lr schedule gives ${first} at step 0; it must be finite and >= 0`);
+  } else throw new AnchorError(`${name}: lr must be a number or a schedule (step) => number, got ${JSON.stringify(lr)}`);
+}
+
 /** Builds an Optimizer from a per-leaf rule; the pytree and mask handling lives here. */
 export function makeOptimizer(name: string, opts: CommonOptions, hparams: Record<string, unknown>, rule: LeafRule): Optimizer {
+  checkLearningRate(name, opts.lr);
   const trainable = (params: unknown): boolean[] =>
     leavesWithPaths(params).map(({ path, leaf }) => (opts.mask ? opts.mask(path, leaf) : true));
   return {
@@ -60,14 +75,16 @@ export function makeOptimizer(name: string, opts: CommonOptions, hparams: Record
     learningRate: (step) => lrAt(opts.lr, step),
     init(params) {
       const leaves = treeFlatten(params).leaves;
+      opts.mask?.check?.(leavesWithPaths(params).map((l) => l.path));
       const mask = trainable(params);
       const slots = Object.fromEntries(rule.slotNames.map((s) => [s, leaves.map((l, i) => (mask[i] ? zerosLike(l) : null))]));
       return { step: 0, slots };
     },
     update<P>(grads: P, state: OptState, params: P) {
       const { leaves: ps, def } = treeFlatten(params);
+      // by key path, not by position: gradients { x, y } for parameters { a, b } are a mistake, not a match
+      assertSameKeys(`${name}.update`, ["parameters", params], ["gradients", grads]);
       const gs = treeFlatten(grads).leaves;
-      if (gs.length !== ps.length) throw new ShapeError(`${name}.update: gradients have ${gs.length} leaves, parameters ${ps.length}`);
       const paths = leavesWithPaths(params);
       const mask = trainable(params);
       for (const s of rule.slotNames) {

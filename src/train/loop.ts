@@ -26,20 +26,24 @@ import { Stream } from "../data/rng.js";
 import type { Objective, PreferenceBatch } from "../objectives/types.js";
 import { clipByGlobalNorm } from "../optim/clip.js";
 import type { Optimizer, OptState } from "../optim/optimizer.js";
+import { add, mul } from "../ops/elementwise.js";
 import { slice } from "../ops/shape.js";
 import { tensor } from "../ops/create.js";
 import { AnchorError } from "../tensor/errors.js";
 import { scope } from "../tensor/scope.js";
-import { treeLeaves } from "../tensor/pytree.js";
+import { treeLeaves, treeMap } from "../tensor/pytree.js";
 import { foldIn } from "../tensor/random.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { listCheckpoints, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
+import { listCheckpoints, loadCheckpoint, readTrainerState, removeStaleTemps, saveCheckpoint, type TrainerState } from "./checkpoint.js";
 import { encodeRows, gatherPixels, pairSequences, type Example } from "./examples.js";
 import { PixelCache } from "./images.js";
 import { MetricsLog, readMetrics, type MetricRow } from "./metrics.js";
 import type { VisionLanguageModel } from "./model.js";
 import { progressBar } from "./progress.js";
 import { referenceLogps, type ReferenceLogps } from "./reference.js";
+import { lockRun } from "./lock.js";
+import { checkResume, dataFingerprint, type RunDescription } from "./resume.js";
+import { GracefulStop, type StopSignal } from "./stop.js";
 import { scoreSequences } from "./scoring.js";
 
 export interface TrainOptions<P> {
@@ -52,8 +56,14 @@ export interface TrainOptions<P> {
   reference?: P | null;
   optimizer: Optimizer;
   steps: number;
-  /** Pairs per step (2·batchSize sequences go through the model). */
+  /** Pairs per forward/backward pass (2·batchSize sequences go through the model). */
   batchSize: number;
+  /**
+   * Passes per optimizer step (default 1): their gradients are averaged, so
+   * a step sees batchSize·gradientAccumulationSteps pairs with the memory of
+   * one pass (TRL's gradient_accumulation_steps). Logged metrics are the mean over the passes.
+   */
+  gradientAccumulationSteps?: number;
   seed?: number;
   /** Run folder: metrics.jsonl, checkpoints, the reference cache. */
   out: string;
@@ -65,14 +75,16 @@ export interface TrainOptions<P> {
   keepCheckpoints?: number;
   /** Continue from the newest checkpoint under `out` if there is one. */
   resume?: boolean;
+  /** Resume even if the checkpoint was made with another config or data set (default: that is an error listing the differences). */
+  force?: boolean;
   /** Show the progress bar (default: when stderr is a terminal); a string sets its label. */
   progress?: boolean | string;
   /** Where the reference log-probs are cached (default <out>/reference_logps.json). */
   referenceCache?: string;
   /** Stop after the current step, save a checkpoint and return (as Ctrl-C does). */
   signal?: AbortSignal;
-  /** Install a SIGINT handler that does the same (default true). */
-  handleSigint?: boolean;
+  /** Handle SIGINT and SIGTERM the same way, then set process.exitCode to 130 / 143 (default true); see stop.ts. */
+  handleSignals?: boolean;
   /** Called after every step with its metrics row. */
   onStep?: (row: MetricRow) => void;
   /** Stored in trainer_state.json. */
@@ -86,6 +98,8 @@ export interface TrainResult<P> {
   history: MetricRow[];
   step: number;
   interrupted: boolean;
+  /** The process signal that interrupted the run, if one did. */
+  signal: StopSignal | null;
   checkpoint: string | null;
 }
 
@@ -93,10 +107,12 @@ export interface TrainResult<P> {
 const PAIR_ONLY = /rejected|margins|accuracies|^rewards\//;
 
 export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
-  const { model, objective, optimizer, steps, batchSize, out } = opts;
-  const seed = opts.seed ?? 0;
+  const { steps, batchSize, out } = opts;
   if (!Number.isInteger(steps) || steps < 1) throw new AnchorError(`train: steps must be a positive integer, got ${steps}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new AnchorError(`train: batchSize must be a positive integer, got ${batchSize}`);
+  const accum = opts.gradientAccumulationSteps ?? 1;
+  if (!Number.isInteger(accum) || accum < 1)
+    throw new AnchorError(`train: gradientAccumulationSteps must be a positive integer, got ${accum}`);
   if (opts.data.length === 0) throw new AnchorError("train: the data set is empty");
   const sftRows = opts.data.filter((r) => r.rejected === null).length;
   if (sftRows !== 0 && sftRows !== opts.data.length) {
@@ -105,9 +121,23 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
       `train: ${r.source.file}:${r.source.line} has no "rejected" reply but other rows do; mix SFT and preference rows in separate runs`,
     );
   }
-  const sft = sftRows > 0;
   await mkdir(out, { recursive: true });
+  const lock = await lockRun(out);
+  const stop = new GracefulStop(opts.signal, opts.handleSignals ?? true);
+  try {
+    await removeStaleTemps(out);
+    return await trainLocked(opts, sftRows > 0, stop);
+  } finally {
+    stop.dispose();
+    await lock.release();
+  }
+}
 
+/** The run itself, once `out` is locked to this process. */
+async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: GracefulStop): Promise<TrainResult<P>> {
+  const { model, objective, optimizer, steps, batchSize, out } = opts;
+  const seed = opts.seed ?? 0;
+  const accum = opts.gradientAccumulationSteps ?? 1;
   const pixels = new PixelCache(model);
   const examples = await encodeRows(model, opts.data, pixels);
   const reference = opts.reference === undefined ? opts.params : opts.reference;
@@ -119,30 +149,37 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
   let params = opts.params;
   let optState = optimizer.init(params);
   let step = 0;
+  /** Position in the endless shuffled example stream (differs from step·batchSize after a forced resume with another batch size). */
+  let seen = 0;
+  const run: RunDescription = {
+    config: opts.config ?? {
+      objective: objective.name,
+      optimizer: { name: optimizer.name, ...optimizer.hparams },
+      seed,
+      batchSize,
+      steps,
+      maxGradNorm: opts.maxGradNorm ?? 1,
+    },
+    data: dataFingerprint(opts.data),
+  };
   const resumeFrom = opts.resume ? (await listCheckpoints(out)).at(-1) : undefined;
   if (resumeFrom !== undefined) {
-    const loaded = await loadCheckpoint(join(out, `checkpoint-${resumeFrom}`), params, optState);
-    if (loaded.state.seed !== seed)
-      throw new AnchorError(`train: ${out}/checkpoint-${resumeFrom} was made with seed ${loaded.state.seed}, this run has seed ${seed}`);
-    if (loaded.state.examplesSeen !== loaded.state.step * batchSize)
-      throw new AnchorError(
-        `train: ${out}/checkpoint-${resumeFrom} was made with another batch size (${loaded.state.examplesSeen} examples in ${loaded.state.step} steps)`,
-      );
+    const dir = join(out, `checkpoint-${resumeFrom}`);
+    const saved = await readTrainerState(dir);
+    if (!opts.force) {
+      checkResume(dir, saved.run, run);
+      if (saved.seed !== seed) throw new AnchorError(`train: ${dir} was made with seed ${saved.seed}, this run has seed ${seed}`);
+    }
+    const loaded = await loadCheckpoint(dir, params, optState);
     disposeAllBut(treeLeaves(optState.slots), []);
     ({ params, opt: optState } = loaded);
     step = loaded.state.step;
+    seen = loaded.state.examplesSeen;
   }
+  let savedStep = step;
   const log = await MetricsLog.open(join(out, "metrics.jsonl"), step);
   const callerOwned = new Set(treeLeaves(opts.params));
 
-  const stop = new AbortController();
-  opts.signal?.addEventListener("abort", () => stop.abort());
-  if (opts.signal?.aborted) stop.abort();
-  const onSigint = () => {
-    if (stop.signal.aborted) process.exit(130);
-    stop.abort();
-  };
-  if (opts.handleSigint ?? true) process.on("SIGINT", onSigint);
   const bar = progressBar(
     typeof opts.progress === "string" ? opts.progress : objective.name || "train",
     steps,
@@ -158,58 +195,88 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
       {
         step,
         seed,
-        examplesSeen: step * batchSize,
+        examplesSeen: seen,
         optimizer: { name: optimizer.name, step: optState.step, hparams: optimizer.hparams },
         ...(opts.config && { extra: opts.config }),
+        run,
       } satisfies TrainerState,
       opts.keepCheckpoints ?? 2,
     );
-  let checkpoint: string | null = null;
+  let checkpoint: string | null = resumeFrom === undefined ? null : join(out, `checkpoint-${resumeFrom}`);
+  /** Save unless this step is already on disk (a stop right after a periodic save, or before the first resumed step). */
+  const saveNew = async () => {
+    if (step === savedStep) return;
+    checkpoint = await save();
+    savedStep = step;
+  };
 
   try {
-    while (step < steps && !stop.signal.aborted) {
-      const batch = Array.from({ length: batchSize }, (_, k) => examples[order(step * batchSize + k)]!);
-      const seqs = pairSequences(batch);
-      const px = await gatherPixels(seqs, pixels);
+    while (step < steps && !stop.aborted) {
+      const passes: { batch: Example[]; seqs: ReturnType<typeof pairSequences>; px: Awaited<ReturnType<typeof gatherPixels>> }[] = [];
+      for (let a = 0; a < accum; a++) {
+        const batch = Array.from({ length: batchSize }, (_, k) => examples[order(seen + a * batchSize + k)]!);
+        const seqs = pairSequences(batch);
+        passes.push({ batch, seqs, px: await gatherPixels(seqs, pixels) });
+      }
       const lr = optimizer.learningRate(optState.step);
       const result = await scope(async () => {
-        let metrics: Record<string, Tensor> = {};
-        const lossOf = (p: P) => {
-          const { sum, count } = scoreSequences(model, p, seqs, px);
-          const B = batch.length;
-          const side = (k: 0 | 1) => (sft ? sum : slice(sum, [k * B], [(k + 1) * B]));
-          const lengths = (k: 0 | 1) => (sft ? count : slice(count, [k * B], [(k + 1) * B]));
-          const pb: PreferenceBatch = {
-            policyChosenLogps: side(0),
-            policyRejectedLogps: side(1),
-            chosenLengths: lengths(0),
-            rejectedLengths: lengths(1),
-            ...(ref && {
-              refChosenLogps: tensor(
-                batch.map((e) => ref.chosen[e.index]!),
-                { dtype: sum.dtype },
-              ),
-              refRejectedLogps: tensor(
-                batch.map((e) => ref.rejected[e.index]!),
-                { dtype: sum.dtype },
-              ),
-            }),
-          };
-          const r = objective(pb);
-          metrics = r.metrics;
-          return r.loss;
-        };
-        const [loss, rawGrads] = valueAndGrad(lossOf)(params);
+        /** One forward/backward pass: its gradients and its metrics as numbers (intermediates freed per pass). */
+        const pass = ({ batch, seqs, px }: (typeof passes)[number]) =>
+          scope(async () => {
+            let metrics: Record<string, Tensor> = {};
+            const lossOf = (p: P) => {
+              const { sum, count } = scoreSequences(model, p, seqs, px);
+              const B = batch.length;
+              const side = (k: 0 | 1) => (sft ? sum : slice(sum, [k * B], [(k + 1) * B]));
+              const lengths = (k: 0 | 1) => (sft ? count : slice(count, [k * B], [(k + 1) * B]));
+              const pb: PreferenceBatch = {
+                policyChosenLogps: side(0),
+                policyRejectedLogps: side(1),
+                chosenLengths: lengths(0),
+                rejectedLengths: lengths(1),
+                ...(ref && {
+                  refChosenLogps: tensor(
+                    batch.map((e) => ref.chosen[e.index]!),
+                    { dtype: sum.dtype },
+                  ),
+                  refRejectedLogps: tensor(
+                    batch.map((e) => ref.rejected[e.index]!),
+                    { dtype: sum.dtype },
+                  ),
+                }),
+              };
+              const r = objective(pb);
+              metrics = r.metrics;
+              return r.loss;
+            };
+            const [loss, grads] = valueAndGrad(lossOf)(params);
+            const row: MetricRow = { loss: (await loss.data())[0]! };
+            for (const [k, t] of Object.entries(metrics)) if (!(sft && PAIR_ONLY.test(k))) row[k] = (await t.data())[0]!;
+            return { grads, row };
+          });
+        const done = [];
+        for (const p of passes) done.push(await pass(p));
+        const rawGrads =
+          accum === 1
+            ? done[0]!.grads
+            : treeMap<P>(
+                (...gs: Tensor[]) =>
+                  mul(
+                    gs.reduce((x, y) => add(x, y)),
+                    1 / accum,
+                  ),
+                done[0]!.grads,
+                ...done.slice(1).map((d) => d.grads),
+              );
+        const row = meanRows(done.map((d) => d.row));
         const { grads, norm } =
           opts.maxGradNorm === null ? { grads: rawGrads, norm: NaN } : clipByGlobalNorm(rawGrads, opts.maxGradNorm ?? 1);
         if (!Number.isFinite(norm) && opts.maxGradNorm !== null) {
           throw new AnchorError(
-            `train: step ${step + 1}: the gradient norm is ${norm}; loss ${(await loss.data())[0]}. Lower the learning rate, or run with ANCHORGRAD_DEBUG_NANS=1 to find the op`,
+            `train: step ${step + 1}: the gradient norm is ${norm}; loss ${row.loss}. Lower the learning rate, or run with ANCHORGRAD_DEBUG_NANS=1 to find the op`,
           );
         }
         const next = optimizer.update(grads, optState, params);
-        const row: MetricRow = { loss: (await loss.data())[0]! };
-        for (const [k, t] of Object.entries(metrics)) if (!(sft && PAIR_ONLY.test(k))) row[k] = (await t.data())[0]!;
         return { next, row: { ...row, grad_norm: norm, learning_rate: lr } };
       });
       disposeAllBut(
@@ -220,20 +287,28 @@ export async function train<P>(opts: TrainOptions<P>): Promise<TrainResult<P>> {
       params = result.next.params;
       optState = result.next.state;
       step++;
-      const row = { ...result.row, epoch: (step * batchSize) / examples.length, step };
+      seen += batchSize * accum;
+      const row = { ...result.row, epoch: seen / examples.length, step };
       await log.append(row);
       bar.update(step, row);
       opts.onStep?.(row);
-      if (opts.saveEvery && step % opts.saveEvery === 0 && step < steps) checkpoint = await save();
-      await new Promise((r) => setImmediate(r)); // let a pending Ctrl-C land between steps
+      if (opts.saveEvery && step % opts.saveEvery === 0 && step < steps) await saveNew();
+      await new Promise((r) => setImmediate(r)); // let a pending signal land between steps
     }
-    checkpoint = await save();
+    await saveNew();
   } finally {
     bar.stop();
-    if (opts.handleSigint ?? true) process.off("SIGINT", onSigint);
     await pixels.clear();
   }
-  return { params, optState, history: await readMetrics(join(out, "metrics.jsonl")), step, interrupted: step < steps, checkpoint };
+  const history = await readMetrics(join(out, "metrics.jsonl"));
+  return { params, optState, history, step, interrupted: step < steps, signal: stop.caught, checkpoint };
+}
+
+/** The mean of each metric over a step's passes. */
+function meanRows(rows: readonly MetricRow[]): MetricRow {
+  const out: MetricRow = {};
+  for (const k of Object.keys(rows[0]!)) out[k] = rows.reduce((s, r) => s + (r[k] as number), 0) / rows.length;
+  return out;
 }
 
 /** Position p of the endless example stream -> example index, a fresh seeded shuffle per epoch. */

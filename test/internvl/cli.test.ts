@@ -79,6 +79,8 @@ describe("anchorgrad init-model + generate", () => {
     await expect(run(generateCommand, ["--model", dir, "--prompt", "hi", "--max-new-tokens", "5000"])).rejects.toThrow(
       /exceeds the context of 2048 positions/,
     );
-    await expect(run(generateCommand, ["--model", dir, "--prompt", "hi", "--top-p", "2"])).rejects.toThrow(/--top-p must be in \(0, 1\]/);
+    await expect(run(generateCommand, ["--model", dir, "--prompt", "hi", "--top-p", "2"])).rejects.toThrow(
+      /--top-p <number>' argument '2' is invalid\. must be a number in \(0, 1\]/,
+    );
   });
 });

@@ -58,12 +58,12 @@ describe("readTrainConfig", () => {
   });
 
   it.each([
-    [{ ...ok, lr: 1 }, /unknown field "lr"/],
-    [{ ...ok, model: 3 }, /field "model" must be a path/],
-    [{ ...ok, optimizer: { name: "adam", lr: 1 } }, /field "optimizer" must be/],
-    [{ ...ok, optimizer: { name: "sgd" } }, /needs "lr"/],
-    [{ ...ok, batchSize: 0 }, /field "batchSize" must be a positive integer/],
-    [{ ...ok, kind: "rlhf" }, /field "kind" must be "preference" or "sft"/],
+    [{ ...ok, lr: 1 }, /c\.json: unknown key "lr"; valid keys: .*\(fields: docs\/train\.md\)/],
+    [{ ...ok, model: 3 }, /model: Invalid input: expected string, received number/],
+    [{ ...ok, optimizer: { name: "adam", lr: 1 } }, /optimizer\.name: Invalid option: expected one of "adamw"\|"sgd"/],
+    [{ ...ok, optimizer: { name: "sgd" } }, /optimizer\.lr: Invalid input/],
+    [{ ...ok, batchSize: 0 }, /batchSize: Too small: expected number to be >=1/],
+    [{ ...ok, kind: "rlhf" }, /kind: Invalid option/],
   ])("rejects %j", (cfg, msg) => {
     expect(() => readTrainConfig(write(cfg))).toThrow(msg);
   });

@@ -9,6 +9,12 @@ export const trainCommand = defineCommand({
   flags: [
     { name: "config", type: "path", required: true, description: "the run's JSON config; its fields are documented in docs/train.md" },
     { name: "resume", type: "boolean", description: "continue from the newest checkpoint in the run's out folder" },
+    {
+      name: "force",
+      type: "boolean",
+      description:
+        "with --resume: continue even if the config or data set differ from the checkpoint's (the differences are listed otherwise)",
+    },
     { name: "skip-bad", type: "boolean", description: "skip malformed data rows (counted and reported) instead of stopping" },
     { name: "steps", type: "integer", defaultText: "the config's steps, else one epoch", description: "optimizer steps to run" },
     { name: "out", type: "path", defaultText: "the config's out", description: "run folder: metrics.jsonl, checkpoints, the final model" },
@@ -26,6 +32,7 @@ export const trainCommand = defineCommand({
     console.log(`backend ${backend.name}${backend.adapter ? ` (${backend.adapter})` : ""}`);
     const run = await trainFromConfig(config, {
       resume: v.resume === true,
+      force: v.force === true,
       progress: v["no-progress"] !== true && !!process.stderr.isTTY,
       log: (l) => console.log(l),
     });
@@ -35,6 +42,6 @@ export const trainCommand = defineCommand({
         ? `interrupted at step ${run.step}; checkpoint ${run.checkpoint} (continue with --resume)`
         : `done: ${run.step} steps, final loss ${last?.loss?.toFixed(4)}; metrics ${config.out}/metrics.jsonl, model ${config.out}/model`,
     );
-    if (run.interrupted) process.exitCode = 130;
+    // a caught SIGINT/SIGTERM already set process.exitCode to 130/143 (src/train/stop.ts)
   },
 });
