@@ -26,6 +26,7 @@ describe("anchorgrad demo --quick", () => {
       expect(Number.isFinite(o.visualReliance)).toBe(true);
     }
     expect(Number.isFinite(s.sft.visualReliance)).toBe(true);
+    expect(s.settings.backend).toEqual({ name: "cpu" }); // the backend it ran on (and the adapter, on webgpu)
     expect(Object.keys(s.sft.pope).sort()).toEqual(["adversarial", "popular", "random"]);
     // margins are chosen minus rejected rewards, over the same pairs
     const d = s.objectives.dpo.final;
