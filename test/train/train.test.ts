@@ -152,10 +152,14 @@ describe("train (preference rows)", () => {
     expect(a).toEqual(b);
   });
 
-  it("resume refuses a checkpoint from another seed", async () => {
+  it("resume refuses a checkpoint from another seed or objective, unless forced", async () => {
     const out = tmp("seed");
     await dpoRun(out, { steps: 1 });
-    await expect(dpoRun(out, { resume: true, seed: 10 })).rejects.toThrow(/seed 9, this run has seed 10/);
+    await expect(dpoRun(out, { resume: true, steps: 1, seed: 10 })).rejects.toThrow(
+      /checkpoint-1 was made with another configuration \(seed: 9 → 10\)/,
+    );
+    await expect(dpoRun(out, { resume: true, steps: 1, objective: objectives.acpo() })).rejects.toThrow(/objective: "dpo" → "acpo"/);
+    expect((await dpoRun(out, { resume: true, steps: 2, seed: 10, force: true })).step).toBe(2);
   });
 
   it("Ctrl-C saves a checkpoint after the current step and returns", async () => {
