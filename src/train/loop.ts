@@ -12,6 +12,11 @@
  * stays flat. The data order, the reference log-probs and the checkpointed
  * state make a resumed run repeat an uninterrupted one exactly on the CPU.
  *
+ * A run owns its folder: `out` is locked for its duration (lock.ts), the
+ * temporaries of interrupted checkpoint writes are removed at start, SIGINT
+ * and SIGTERM stop after the current step with a checkpoint (stop.ts), and
+ * `resume` refuses a checkpoint made with another config or data (resume.ts).
+ *
  * SFT rows (no rejected reply) run B sequences instead; the objective then
  * sees the chosen side in the rejected fields too, so only objectives that
  * read the chosen side alone (sft) make sense there, and metrics about the
