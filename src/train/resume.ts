@@ -20,17 +20,7 @@ import { AnchorError } from "../tensor/errors.js";
  * output and the numbers stay the same. skipBad is here because what it
  * changes, the rows, is compared by content (dataFingerprint).
  */
-export const MAY_CHANGE_ON_RESUME: ReadonlySet<string> = new Set([
-  "out",
-  "skipBad",
-  "saveEvery",
-  "keepCheckpoints",
-  "keepLast",
-  "saveTotalLimit",
-  "evalEvery",
-  "logEvery",
-  "progress",
-]);
+export const MAY_CHANGE_ON_RESUME: ReadonlySet<string> = new Set(["out", "skipBad", "saveEvery", "keepCheckpoints"]);
 
 export class ResumeMismatchError extends AnchorError {
   override name = "ResumeMismatchError";
