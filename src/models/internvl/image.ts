@@ -24,6 +24,7 @@ import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import sharp from "sharp";
 import { resampleBicubic } from "../../io/bicubic.js";
+import { readRegularFile } from "../../io/files.js";
 import { fromStorage } from "../../ops/create.js";
 import { AnchorError } from "../../tensor/errors.js";
 import type { Tensor } from "../../tensor/tensor.js";
