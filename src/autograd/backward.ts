@@ -6,7 +6,7 @@
  */
 import { nodeOf, type Node, type Tape } from "../ir/trace.js";
 import { add } from "../ops/elementwise.js";
-import { vjpRule } from "../ops/vjp.js";
+import { vjpRule } from "../ops/derivatives.js";
 import type { Tensor } from "../tensor/tensor.js";
 
 /**

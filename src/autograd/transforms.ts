@@ -9,7 +9,7 @@ import { fmt, sameShape } from "../tensor/shape.js";
 import { bind, leaf, Tape, type Node } from "../ir/trace.js";
 import { full, zerosLike, onesLike } from "../ops/create.js";
 import { add } from "../ops/elementwise.js";
-import { defineVjp } from "../ops/vjp.js";
+import { defineCustomVjp } from "../ops/derivatives.js";
 import type { Primitive } from "../prims/index.js";
 import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { Tensor } from "../tensor/tensor.js";
@@ -122,7 +122,7 @@ export function customVjp(
   name = "customVjp",
 ): (...inputs: Tensor[]) => Tensor {
   const prim: Primitive = { name, impl: (inputs) => fwd(...inputs) };
-  defineVjp(prim, (g, inputs, out) => {
+  defineCustomVjp(prim, (g, inputs, out) => {
     const gs = bwd(g, inputs, out);
     if (gs.length !== inputs.length)
       throw new AnchorError(`${name}: backward returned ${gs.length} cotangents for ${inputs.length} inputs`);

@@ -1,13 +1,10 @@
 /** Dtype conversion. Float to int truncates toward zero; to bool tests != 0. */
 import { bind } from "../ir/trace.js";
 import { castPrim } from "../prims/index.js";
-import { assertDType, isFloat, type DType } from "../tensor/dtype.js";
+import { assertDType, type DType } from "../tensor/dtype.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { defineVjp } from "./vjp.js";
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   assertDType(dtype, "cast");
   return x.dtype === dtype ? x : bind(castPrim, [x], { dtype });
 }
-
-defineVjp(castPrim, (g, [x]) => [isFloat(x!.dtype) ? cast(g, x!.dtype) : null]);

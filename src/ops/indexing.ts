@@ -8,10 +8,6 @@ import { cast } from "./cast.js";
 import { arange } from "./create.js";
 import { equal } from "./elementwise.js";
 import { expandDims } from "./shape.js";
-import { defineVjp } from "./vjp.js";
-
-defineVjp(gatherPrim, (g, [x, idx], _o, { axis }) => [scatterAdd(g, idx!, axis, x!.shape), null]);
-defineVjp(scatterAddPrim, (g, [, idx], _o, { axis }) => [gather(g, idx!, axis), null]);
 
 /**
  * Take entries of `x` along `axis` at int32 `indices` (any shape).

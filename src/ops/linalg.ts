@@ -11,30 +11,7 @@ import { ShapeError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { cast } from "./cast.js";
-import { unbroadcast } from "./elementwise.js";
-import { expandDims, reshape, squeeze } from "./shape.js";
-import { defineVjp } from "./vjp.js";
-
-defineVjp(
-  matmulPrim,
-  // with C = op(A)·op(B): ∂op(A) = g·op(B)ᵀ and ∂op(B) = op(A)ᵀ·g, each written
-  // as one product whose flags absorb the transposes
-  (g, [a, b], _out, { transposeA: ta, transposeB: tb }, wanted) => {
-    const mm = (x: Tensor, y: Tensor, transposeA: boolean, transposeB: boolean): Tensor =>
-      bind(matmulPrim, [x, y], { transposeA, transposeB });
-    const da = () => (ta ? mm(b!, g, tb, true) : mm(g, b!, false, !tb));
-    const db = () => {
-      // a weight shared by a batch of row-major inputs: the sum over the batch is one
-      // product of the stacked rows (the reshapes are free), not a batched product and a sum
-      if (b!.ndim === 2 && a!.ndim > 2 && !ta) {
-        const rows = (t: Tensor) => reshape(t, [-1, t.shape[t.ndim - 1]!]);
-        return tb ? mm(rows(g), rows(a!), true, false) : mm(rows(a!), rows(g), true, false);
-      }
-      return unbroadcast(tb ? mm(g, a!, true, ta) : mm(a!, g, !ta, false), b!);
-    };
-    return [wanted[0] ? unbroadcast(da(), a!) : null, wanted[1] ? db() : null];
-  },
-);
+import { expandDims, squeeze } from "./shape.js";
 
 export interface MatmulOptions {
   transposeA?: boolean;

@@ -1,31 +1,14 @@
 /** Reductions over axes (sum, max, argmax primitives) and their composites (logsumexp is in rows.ts). */
 import { bind } from "../ir/trace.js";
-import { argmaxPrim, maxPrim, reducedShape, sumPrim, type Abstract, type ReduceParams } from "../prims/index.js";
+import { argmaxPrim, maxPrim, reducedShape, sumPrim, type ReduceParams } from "../prims/index.js";
 import { isFloat } from "../tensor/dtype.js";
 import { DTypeError } from "../tensor/errors.js";
 import { normAxes, normAxis } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { cast } from "./cast.js";
-import { div, equal, mul, neg } from "./elementwise.js";
-import { broadcastTo, reshape } from "./shape.js";
-import { defineVjp } from "./vjp.js";
+import { div, neg } from "./elementwise.js";
 
 export type Axis = number | readonly number[] | undefined;
 export { reducedShape };
-
-/** Expand a reduced cotangent back over the reduced axes. */
-function expandBack(g: Tensor, x: Abstract, p: ReduceParams): Tensor {
-  return broadcastTo(reshape(g, reducedShape(x.shape, p.axes, true)), x.shape);
-}
-
-defineVjp(sumPrim, (g, [x], _out, p) => [expandBack(g, x!, p)]);
-
-defineVjp(maxPrim, (g, [x], out, p) => {
-  // the gradient is shared equally among tied maxima
-  const mask = cast(equal(x!, expandBack(out, x!, p)), g.dtype);
-  const count = sum(mask, p.axes, true);
-  return [div(mul(mask, expandBack(g, x!, p)), count)];
-});
 
 const params = (x: Tensor, axis: Axis, keepdims: boolean, op: string): ReduceParams => ({ axes: normAxes(axis, x.ndim, op), keepdims });
 

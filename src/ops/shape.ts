@@ -3,13 +3,9 @@ import { bind } from "../ir/trace.js";
 import { broadcastToPrim, concatPrim, padPrim, reshapePrim, slicePrim, transposePrim } from "../prims/index.js";
 import { promoteTypes } from "../tensor/dtype.js";
 import { ShapeError } from "../tensor/errors.js";
-import { broadcastedAxes, checkShape, fmt, normAxis, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
+import { checkShape, fmt, normAxis, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { cast } from "./cast.js";
-import { sum } from "./reduce.js";
-import { defineVjp } from "./vjp.js";
-
-defineVjp(reshapePrim, (g, [x]) => [reshape(g, x!.shape)]);
 
 /** Reshape; one dimension may be -1 (inferred). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
@@ -25,12 +21,6 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return sameShape(s, x.shape) ? x : bind(reshapePrim, [x], { shape: s });
 }
 
-defineVjp(transposePrim, (g, _x, _o, { perm }) => {
-  const inv = new Array<number>(perm.length);
-  perm.forEach((p, i) => (inv[p] = i));
-  return [transpose(g, inv)];
-});
-
 /** Permute axes; by default reverse them. Negative axes are allowed. */
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   const p = perm ? perm.map((a) => normAxis(a, x.ndim, "transpose")) : [...Array(x.ndim).keys()].reverse();
@@ -44,18 +34,9 @@ export const mT = (x: Tensor): Tensor => {
   return transpose(x, p);
 };
 
-defineVjp(broadcastToPrim, (g, [x]) => [reshape(sum(g, broadcastedAxes(x!.shape, g.shape), true), x!.shape)]);
-
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   return sameShape(x.shape, shape) ? x : bind(broadcastToPrim, [x], { shape: checkShape(shape.slice(), "broadcastTo") });
 }
-
-defineVjp(slicePrim, (g, [x], _o, { starts, ends }) => [
-  pad(
-    g,
-    x!.shape.map((d, i) => [starts[i]!, d - ends[i]!] as [number, number]),
-  ),
-]);
 
 /**
  * Contiguous slice: per axis, [start, end) with Python semantics (negative
@@ -75,34 +56,11 @@ export function slice(x: Tensor, starts: readonly number[], ends?: readonly (num
   return bind(slicePrim, [x], { starts: s, ends: e });
 }
 
-defineVjp(padPrim, (g, [x], _o, { widths }) => [
-  slice(
-    g,
-    widths.map((w) => w[0]),
-    widths.map((w, i) => w[0] + x!.shape[i]!),
-  ),
-]);
-
 /** Zero padding: widths[i] = [before, after] for axis i. */
 export function pad(x: Tensor, widths: readonly (readonly [number, number])[]): Tensor {
   if (widths.every(([a, b]) => a === 0 && b === 0)) return x;
   return bind(padPrim, [x], { widths: widths.map(([a, b]) => [a, b] as [number, number]) });
 }
-
-defineVjp(concatPrim, (g, xs, _o, { axis }, wanted) => {
-  let off = 0;
-  return xs.map((x, k) => {
-    const starts = x.shape.map((_, i) => (i === axis ? off : 0));
-    off += x.shape[axis]!;
-    return wanted[k]
-      ? slice(
-          g,
-          starts,
-          x.shape.map((d, i) => (i === axis ? off : d)),
-        )
-      : null;
-  });
-});
 
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   if (xs.length === 0) throw new ShapeError("concat: needs at least one tensor");

@@ -14,4 +14,3 @@ export { PixelCache } from "./images.js";
 export { internvlModel, type InternVLAdapterOptions } from "./internvl.js";
 export { objectiveFromSpec, OBJECTIVES, type ObjectiveSpec } from "./objectives.js";
 export { readTrainConfig, trainFromConfig, ConfigFileError, type TrainConfig } from "./config.js";
-export { runDemo, DEMO_DEFAULTS, type DemoOptions } from "./demo.js";

@@ -8,7 +8,8 @@ import { availableParallelism } from "node:os";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
-import { jsMatmul, setBatchedGemm, type MatmulPlan } from "../../src/backends/cpu/matmul.js";
+import type { MatmulPlan } from "../../src/backends/cpu/gemm-plan.js";
+import { jsMatmul, setBatchedGemm } from "../../src/backends/cpu/matmul.js";
 import { setStagingLimit, wasmMatmul } from "../../src/backends/cpu/wasm/gemm.js";
 import { wasmRuntime } from "../../src/backends/cpu/wasm/runtime.js";
 

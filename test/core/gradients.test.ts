@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { cpuBackend } from "../../src/backends/cpu/index.js";
-import { overrideVjp, type VjpRule } from "../../src/ops/vjp.js";
+import { overrideVjp, type VjpRule } from "../../src/ops/derivatives.js";
 import { kernelPrimitives, unaryPrims, type NoParams, type UnaryName } from "../../src/prims/index.js";
 import { OP_TABLE, materialize, rowByName, sampleCases, type OpRow } from "./op-table.js";
 import { gradCheckRow } from "./run-row.js";

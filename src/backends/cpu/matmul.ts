@@ -11,6 +11,7 @@ import { takeBuffer } from "./pool.js";
 import { broadcastIndex } from "./strided.js";
 import { matrixDims, sizeOf } from "../../tensor/shape.js";
 import type { MatmulParams } from "../../prims/index.js";
+import type { BatchedGemm, MatmulPlan } from "./gemm-plan.js";
 import { wasmMatmul } from "./wasm/gemm.js";
 import { wasmEnabled } from "./wasm/runtime.js";
 
@@ -45,29 +46,9 @@ function gemmBlocked(A: Arr, a: Strided, B: Arr, b: Strided, C: Arr, co: number,
   }
 }
 
-/**
- * One batched product: C[t] = op(A[aIndex[t]]) · op(B[bIndex[t]]) for
- * t < batch, every stored matrix row-major and contiguous: A is M x K, or
- * K x M when transposeA; B is K x N, or N x K when transposeB; C is M x N.
- * A null index means the identity.
- */
-export interface MatmulPlan {
-  readonly M: number;
-  readonly K: number;
-  readonly N: number;
-  readonly batch: number;
-  readonly aIndex: Int32Array | null;
-  readonly bIndex: Int32Array | null;
-  readonly transposeA: boolean;
-  readonly transposeB: boolean;
-}
-
 /** Strides of op(X) for a row-major matrix stored at `base` with rows of `ld` elements. */
 const operand = (base: number, ld: number, transposed: boolean): Strided =>
   transposed ? { base, rs: 1, cs: ld } : { base, rs: ld, cs: 1 };
-
-/** Computes a whole plan into C, writing every element (C comes uninitialised). */
-export type BatchedGemm = (A: Arr, B: Arr, C: Arr, plan: MatmulPlan) => void;
 
 /** The plan on the JS GEMM, one batch entry at a time. */
 export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex, transposeA, transposeB }) => {

@@ -1,6 +1,6 @@
 /** `anchorgrad demo`: SFT a tiny InternVL, then DPO vs ACPO on synthetic shapes; writes a report (what `npm start` runs). */
 import { rm } from "node:fs/promises";
-import { DEMO_DEFAULTS as d, runDemo } from "../../train/demo.js";
+import { DEMO_DEFAULTS as d, runDemo } from "../../demo/demo.js";
 import { NON_NEGATIVE_INT } from "../args.js";
 import { BACKEND_FLAG, selectBackend } from "../backend.js";
 import { defineCommand } from "../command.js";

@@ -19,7 +19,6 @@
  * newline after it belongs to the next turn's context and is never sampled).
  */
 import { AnchorError } from "../../tensor/errors.js";
-import type { InternVLTokenizer } from "./tokenizer.js";
 
 /** A prompt that cannot be built: placeholders that do not match the images, an unknown template. */
 export class PromptError extends AnchorError {
@@ -95,8 +94,14 @@ export function renderChat(opts: ChatOptions): string {
   return pieces(opts).map(pieceText).join("");
 }
 
+/** What encoding a conversation needs of a tokenizer (InternVLTokenizer in ./tokenizer.ts is one). */
+export interface ChatTokenizer {
+  readonly specialIds: { readonly img: number; readonly imgEnd: number; readonly imgContext: number };
+  encode(text: string): number[];
+}
+
 /** Token ids of the generation prompt; image tokens are inserted as ids, not re-tokenized. */
-export function encodePrompt(tokenizer: InternVLTokenizer, opts: PromptOptions): number[] {
+export function encodePrompt(tokenizer: ChatTokenizer, opts: PromptOptions): number[] {
   return encodeChat(tokenizer, { ...opts, turns: [{ question: opts.question }] }).inputIds;
 }
 
@@ -114,7 +119,7 @@ export interface EncodedChat {
  * and at the newline that ends a role header, where a BPE tokenizer would
  * split anyway.
  */
-export function encodeChat(tokenizer: InternVLTokenizer, opts: ChatOptions): EncodedChat {
+export function encodeChat(tokenizer: ChatTokenizer, opts: ChatOptions): EncodedChat {
   const { img, imgEnd, imgContext } = tokenizer.specialIds;
   const ids: number[] = [];
   const mask: number[] = [];

@@ -10,7 +10,7 @@
  * Each distinct A or B block is staged once per job, so a weight broadcast
  * over the batch is copied once.
  */
-import type { MatmulPlan } from "../matmul.js";
+import type { MatmulPlan } from "../gemm-plan.js";
 import type { FloatKind } from "./gemm-module.js";
 import { inWasmMemory, type Block } from "./heap.js";
 import { wasmRuntime, type WasmRuntime } from "./runtime.js";

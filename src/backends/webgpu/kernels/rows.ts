@@ -25,7 +25,6 @@
  * whose logsumexps a second pass combines, so the whole device works.
  */
 import { sizeOf } from "../../../tensor/shape.js";
-import type { NormGradParams, NormParams } from "../../../prims/index.js";
 import { isSoftwareAdapter } from "../device.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { f32Bits } from "../runtime.js";

@@ -34,16 +34,16 @@ import { writeReport } from "../report/report.js";
 import { summaryTable, type DemoSummary, type ModelEval, type ObjectiveSummary } from "../report/summary.js";
 import { AnchorError } from "../tensor/errors.js";
 import { treeLeaves } from "../tensor/pytree.js";
-import type { Example } from "./examples.js";
-import { encodeRows } from "./examples.js";
-import { evaluatePope, visualReliance } from "./eval.js";
-import { PixelCache } from "./images.js";
-import { internvlModel } from "./internvl.js";
-import { train } from "./loop.js";
-import type { MetricRow } from "./metrics.js";
-import type { VisionLanguageModel } from "./model.js";
-import { referenceLogps } from "./reference.js";
-import { scoreAll } from "./scoring.js";
+import type { Example } from "../train/examples.js";
+import { encodeRows } from "../train/examples.js";
+import { evaluatePope, visualReliance } from "../train/eval.js";
+import { PixelCache } from "../train/images.js";
+import { internvlModel } from "../train/internvl.js";
+import { train } from "../train/loop.js";
+import type { MetricRow } from "../train/metrics.js";
+import type { VisionLanguageModel } from "../train/model.js";
+import { referenceLogps } from "../train/reference.js";
+import { scoreAll } from "../train/scoring.js";
 
 export interface DemoOptions {
   out: string;
