@@ -73,7 +73,7 @@ export function startTrainer(args: readonly string[]): Trainer {
 
 export const runTrainer = (args: readonly string[]): Promise<Exit> => startTrainer(args).exit;
 
-/** Rows in a run's metrics.jsonl (0 before it exists). */
+/** Complete rows in a run's metrics.jsonl (none before it exists; a line still being appended is not one). */
 export function metricRows(out: string): Array<Record<string, number>> {
   let text = "";
   try {
@@ -83,7 +83,7 @@ export function metricRows(out: string): Array<Record<string, number>> {
   }
   return text
     .split("\n")
-    .filter(Boolean)
+    .slice(0, -1)
     .map((l) => JSON.parse(l));
 }
 
