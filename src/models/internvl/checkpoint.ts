@@ -10,7 +10,16 @@ import { decodeUtf8, notRegular, readRegularFile } from "../../io/files.js";
 import { parseJson } from "../../io/json.js";
 import type { DType } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
-import { configJson, ConfigError, parseConfig, preprocessorJson, preset, type InternVLConfig, type Layout } from "./config.js";
+import {
+  configJson,
+  ConfigError,
+  parseConfig,
+  preprocessorJson,
+  preset,
+  WORD_LEVEL_PRESETS,
+  type InternVLConfig,
+  type Layout,
+} from "./config.js";
 import { initParams, type InternVLParams } from "./params.js";
 import { TINY_WORDS } from "./tiny-vocab.js";
 import { loadTokenizer, writeWordLevelTokenizer, type InternVLTokenizer } from "./tokenizer.js";
@@ -140,7 +149,7 @@ export interface CreateOptions {
   preset: string;
   layout: Layout;
   seed: number;
-  /** Words of the tiny presets' tokenizer (default TINY_WORDS). */
+  /** Words of the word-level presets' tokenizer (default TINY_WORDS). */
   words?: readonly string[];
   /** For the 1B presets: a directory holding the checkpoint's real tokenizer files. */
   tokenizerFrom?: string;
@@ -150,7 +159,7 @@ export interface CreateOptions {
 /**
  * A complete random model directory: config.json in the chosen layout,
  * model.safetensors, and the tokenizer (a word-level one carrying InternVL's
- * special tokens for the tiny presets; copied from `tokenizerFrom` for the
+ * special tokens for the word-level presets, tiny and small; copied from `tokenizerFrom` for the
  * 1B presets, whose 151k-token vocabularies we cannot make up).
  */
 export async function createModel(dir: string, opts: CreateOptions): Promise<InternVLModel> {
@@ -161,7 +170,8 @@ export async function createModel(dir: string, opts: CreateOptions): Promise<Int
     );
   }
   let tokenizer: InternVLTokenizer;
-  if (opts.preset.startsWith("tiny")) {
+  const wordLevel = WORD_LEVEL_PRESETS[opts.preset];
+  if (wordLevel) {
     tokenizer = await writeWordLevelTokenizer(dir, opts.words ?? TINY_WORDS, {
       template: config.template,
       modelMaxLength: config.text.maxPositionEmbeddings,
@@ -169,7 +179,7 @@ export async function createModel(dir: string, opts: CreateOptions): Promise<Int
     config = {
       ...config,
       imageTokenId: tokenizer.specialIds.imgContext,
-      text: { ...config.text, vocabSize: tokenizer.vocabSize, eosTokenId: tokenizer.specialIds.imEnd },
+      text: { ...config.text, vocabSize: Math.max(tokenizer.vocabSize, wordLevel.padVocabTo), eosTokenId: tokenizer.specialIds.imEnd },
     };
   } else {
     if (!opts.tokenizerFrom)

@@ -241,7 +241,56 @@ function tiny(arch: "qwen2" | "qwen3", vocabSize: number, imageTokenId: number):
   };
 }
 
-export const PRESETS = ["tiny", "tiny-qwen3", "internvl2-1b", "internvl2.5-1b", "internvl3-1b", "internvl3.5-1b"] as const;
+/**
+ * The benchmark's mid-size shapes (bench/models.ts, and the [perf-cpu] issue's
+ * comparison with PyTorch): the tiny model's 56-px tiles and word-level
+ * vocabulary, a 4-layer ViT of width 128 and a 4-layer Qwen2 of width 384
+ * (6 heads × 64, 2 KV heads, SwiGLU 1024), untied head: 7.7M parameters, big
+ * enough that the GEMMs dominate a training step. `small-v8k` pads the
+ * vocabulary to 8192 (13.8M parameters) so the embedding, LM head and
+ * log-softmax weigh as they do in a real model; the tokenizer still has only
+ * the tiny words, the ids above them are never produced.
+ */
+function small(vocabSize: number, imageTokenId: number): InternVLConfig {
+  const t = tiny("qwen2", vocabSize, imageTokenId);
+  return {
+    ...t,
+    vision: { ...t.vision, hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 512, initializerRange: 0.02 },
+    text: {
+      ...t.text,
+      hiddenSize: 384,
+      numLayers: 4,
+      numHeads: 6,
+      numKvHeads: 2,
+      headDim: 64,
+      intermediateSize: 1024,
+      initializerRange: 0.02,
+    },
+  };
+}
+
+/**
+ * Presets whose tokenizer is the word-level one `init-model` writes, with the
+ * vocabulary size each pads to (0: exactly the tokenizer's ids). The others
+ * need their checkpoint's real tokenizer.
+ */
+export const WORD_LEVEL_PRESETS: Readonly<Record<string, { readonly padVocabTo: number }>> = {
+  tiny: { padVocabTo: 0 },
+  "tiny-qwen3": { padVocabTo: 0 },
+  small: { padVocabTo: 0 },
+  "small-v8k": { padVocabTo: 8192 },
+};
+
+export const PRESETS = [
+  "tiny",
+  "tiny-qwen3",
+  "small",
+  "small-v8k",
+  "internvl2-1b",
+  "internvl2.5-1b",
+  "internvl3-1b",
+  "internvl3.5-1b",
+] as const;
 export type PresetName = (typeof PRESETS)[number];
 
 /** A named configuration; the 1B ones carry the public checkpoints' sizes and token ids. */
@@ -251,6 +300,12 @@ export function preset(name: PresetName | string): InternVLConfig {
     case "tiny-qwen3": {
       const ids = wordLevelIds(TINY_WORDS);
       const c = tiny(name === "tiny" ? "qwen2" : "qwen3", ids.vocabSize, ids.imageTokenId);
+      return { ...c, text: { ...c.text, eosTokenId: ids.eosTokenId } };
+    }
+    case "small":
+    case "small-v8k": {
+      const ids = wordLevelIds(TINY_WORDS);
+      const c = small(Math.max(ids.vocabSize, WORD_LEVEL_PRESETS[name]!.padVocabTo), ids.imageTokenId);
       return { ...c, text: { ...c.text, eosTokenId: ids.eosTokenId } };
     }
     case "internvl2-1b":
