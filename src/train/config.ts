@@ -28,7 +28,7 @@ import { AnchorError } from "../tensor/errors.js";
 import { formatIssues, trainConfigSchema, type OptimizerConfig, type TrainConfigParsed } from "./config-schema.js";
 import { internvlModel } from "./internvl.js";
 import { train, type TrainResult } from "./loop.js";
-import { objectiveFromSpec } from "./objectives.js";
+import { objectiveFromSpec, specUses } from "./objectives.js";
 
 export class ConfigFileError extends AnchorError {
   override name = "ConfigFileError";
@@ -101,6 +101,7 @@ export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {
     objective,
     data: rows,
     ...(c.kind === "sft" && { reference: null }),
+    corruptedImage: specUses(c.objective, "mdpo"),
     optimizer: makeOptimizer(c.optimizer, steps),
     steps,
     batchSize: c.batchSize,

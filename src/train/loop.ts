@@ -49,7 +49,8 @@ import { referenceLogps, type ReferenceLogps } from "./reference.js";
 import { lockRun } from "./lock.js";
 import { checkResume, dataFingerprint, type RunDescription } from "./resume.js";
 import { GracefulStop, type StopSignal } from "./stop.js";
-import { scoreSequences } from "./scoring.js";
+import { scoreAll, scoreSequences } from "./scoring.js";
+import { CorruptedPixelCache } from "./corrupt.js";
 
 export interface TrainOptions<P> {
   model: VisionLanguageModel<P>;
@@ -74,6 +75,12 @@ export interface TrainOptions<P> {
   out: string;
   /** Clip the gradient to this global norm (default 1, TRL's max_grad_norm); null: no clipping. */
   maxGradNorm?: number | null;
+  /**
+   * Also score each pair's chosen reply with a corrupted image, under the
+   * policy and the reference (mDPO's conditional term; see corrupt.ts): fills
+   * the batch's policyChosenLogpsNoImage and refChosenLogpsNoImage. Default false.
+   */
+  corruptedImage?: boolean;
   /** Save a checkpoint every this many steps (default: only at the end and on interrupt). */
   saveEvery?: number;
   /** Checkpoints kept on disk (default 2). */
@@ -151,6 +158,18 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
       ? null
       : await referenceLogps(model, reference, examples, pixels, batchSize * 2, opts.referenceCache ?? join(out, "reference_logps.json"));
 
+  const corrupted = opts.corruptedImage && !sft ? new CorruptedPixelCache(model, pixels, seed) : null;
+  const refNoImage =
+    corrupted && reference !== null
+      ? await scoreAll(
+          model,
+          reference,
+          examples.map((e) => ({ prompt: e.prompt, completion: e.chosen, images: e.row.images })),
+          corrupted,
+          batchSize * 2,
+        )
+      : null;
+
   let params = opts.params;
   let optState = optimizer.init(params);
   let step = 0;
@@ -217,16 +236,18 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
 
   try {
     while (step < steps && !stop.aborted) {
-      const passes: { batch: Example[]; seqs: ReturnType<typeof pairSequences>; px: Awaited<ReturnType<typeof gatherPixels>> }[] = [];
+      type Px = Awaited<ReturnType<typeof gatherPixels>>;
+      const passes: { batch: Example[]; seqs: ReturnType<typeof pairSequences>; px: Px; pxCorrupted: Px | null }[] = [];
       for (let a = 0; a < accum; a++) {
         const batch = Array.from({ length: batchSize }, (_, k) => examples[order(seen + a * batchSize + k)]!);
         const seqs = pairSequences(batch);
-        passes.push({ batch, seqs, px: await gatherPixels(seqs, pixels) });
+        const pxCorrupted = corrupted ? await gatherPixels(seqs.slice(0, batchSize), corrupted) : null;
+        passes.push({ batch, seqs, px: await gatherPixels(seqs, pixels), pxCorrupted });
       }
       const lr = optimizer.learningRate(optState.step);
       const result = await scope(async () => {
         /** One forward/backward pass: its gradients and its metrics as numbers (intermediates freed per pass). */
-        const pass = ({ batch, seqs, px }: (typeof passes)[number]) =>
+        const pass = ({ batch, seqs, px, pxCorrupted }: (typeof passes)[number]) =>
           scope(async () => {
             let metrics: Record<string, Tensor> = {};
             const lossOf = (p: P) => {
@@ -239,6 +260,13 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
                 policyRejectedLogps: side(1),
                 chosenLengths: lengths(0),
                 rejectedLengths: lengths(1),
+                ...(pxCorrupted && { policyChosenLogpsNoImage: scoreSequences(model, p, seqs.slice(0, B), pxCorrupted).sum }),
+                ...(refNoImage && {
+                  refChosenLogpsNoImage: tensor(
+                    batch.map((e) => refNoImage[e.index]!),
+                    { dtype: sum.dtype },
+                  ),
+                }),
                 ...(ref && {
                   refChosenLogps: tensor(
                     batch.map((e) => ref.chosen[e.index]!),
@@ -303,6 +331,7 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
     await saveNew();
   } finally {
     bar.stop();
+    await corrupted?.clear();
     await pixels.clear();
   }
   const history = await readMetrics(join(out, "metrics.jsonl"));

@@ -61,3 +61,14 @@ export function objectiveFromSpec(spec: ObjectiveSpec, where = "objective"): Obj
     throw new AnchorError(`${where}: unknown objective "${name}"; known: ${[...Object.keys(OBJECTIVES), "weighted"].join(", ")}`);
   return factory(options);
 }
+
+/**
+ * Whether the spec uses objective `name`, itself or as a term of a weighted
+ * sum: the loop must know before training which extra passes to run
+ * (mdpo needs the chosen replies scored with a corrupted image).
+ */
+export function specUses(spec: ObjectiveSpec, name: string): boolean {
+  if (spec.name === name) return true;
+  const terms = spec.name === "weighted" && Array.isArray(spec.terms) ? (spec.terms as unknown[]) : [];
+  return terms.some((t) => Array.isArray(t) && !!t[0] && typeof t[0] === "object" && specUses(t[0] as ObjectiveSpec, name));
+}
