@@ -11,6 +11,8 @@ export interface Row {
   ms?: number;
   ratio_vs: Record<string, number>;
   unavailable?: string;
+  /** A peer's configuration that gave this figure (PyTorch: the fastest of those tried, per row). */
+  config?: string;
 }
 
 export const PEERS = ["jax-js", "tfjs", "pytorch"] as const;
@@ -31,7 +33,7 @@ function groups(rows: readonly Row[]): Row[][] {
 }
 
 export function kernelTable(rows: readonly Row[]): string[][] {
-  const head = ["kernel", "size", "backend", "anchorgrad", ...PEERS, ...PEERS.map((p) => `× vs ${p}`)];
+  const head = ["kernel", "size", "backend", "anchorgrad", ...PEERS, ...PEERS.map((p) => `× vs ${p}`), "pytorch config"];
   const body = groups(rows).map((g) => {
     const ours = g.find((r) => r.impl === "anchorgrad");
     const peer = (p: string) => g.find((r) => r.impl === p);
@@ -42,23 +44,51 @@ export function kernelTable(rows: readonly Row[]): string[][] {
       figure(ours),
       ...PEERS.map((p) => figure(peer(p))),
       ...PEERS.map((p) => (ours?.ratio_vs[p] !== undefined ? `${ours.ratio_vs[p]!.toFixed(2)}×` : "")),
+      peer("pytorch")?.config ?? "",
     ];
   });
   return [head, ...body];
 }
 
+/** anchorgrad's own whole-model figures (no peer). */
 export function modelTable(rows: readonly ModelRow[]): string[][] {
   return [
     ["figure", "size", "result"],
-    ...rows.map((r) => [
-      r.kernel,
-      r.size,
-      r.unavailable
-        ? `unavailable: ${r.unavailable}`
-        : r.overhead !== undefined
-          ? `valueAndGrad ${fmt(r.ms, 2)} ms / forward ${fmt(r.forwardMs, 2)} ms = ${r.overhead.toFixed(2)}×`
-          : `${fmt(r.ms, 1)} ms/step = ${r.stepsPerS!.toFixed(2)} steps/s`,
-    ]),
+    ...rows
+      .filter((r) => !isVersusTorch(r))
+      .map((r) => [
+        r.kernel,
+        r.size,
+        r.unavailable
+          ? `unavailable: ${r.unavailable}`
+          : r.overhead !== undefined
+            ? `valueAndGrad ${fmt(r.ms, 2)} ms / forward ${fmt(r.forwardMs, 2)} ms = ${r.overhead.toFixed(2)}×`
+            : `${fmt(r.ms, 1)} ms/step = ${r.stepsPerS!.toFixed(2)} steps/s`,
+      ]),
+  ];
+}
+
+/** Rows timed against the whole-model PyTorch peer (models.ts, internvlVsTorch). */
+export const isVersusTorch = (r: ModelRow) => r.torch !== undefined || r.torchUnavailable !== undefined;
+
+/** Torch time / our time (above 1: anchorgrad is faster). */
+export const torchRatio = (r: ModelRow) => (r.torch && r.ms !== undefined ? r.torch.ms / r.ms : undefined);
+
+/** The whole model against PyTorch, side by side, with the configuration torch was fastest in and the loss check. */
+export function versusTorchTable(rows: readonly ModelRow[]): string[][] {
+  return [
+    ["figure", "model pairs×tokens", "anchorgrad", "pytorch", "× vs pytorch", "pytorch config", "loss check"],
+    ...rows
+      .filter(isVersusTorch)
+      .map((r) => [
+        r.kernel,
+        r.size,
+        r.unavailable ? `n/a: ${r.unavailable}` : `${fmt(r.ms, 2)} ms`,
+        r.torch ? `${fmt(r.torch.ms, 2)} ms` : `n/a: ${r.torchUnavailable}`,
+        torchRatio(r) !== undefined ? `${torchRatio(r)!.toFixed(2)}×` : "",
+        r.torch?.config ?? "",
+        r.check ?? "",
+      ]),
   ];
 }
 
@@ -112,17 +142,38 @@ export function writeResults(
   mkdirSync(dir, { recursive: true });
   const json = [
     ...rows.map((r) => ({ ...r })),
-    ...models.map((m) => ({
-      kernel: m.kernel,
-      size: m.size,
-      backend: "cpu",
-      impl: "anchorgrad",
-      ...(m.ms !== undefined && { ms: m.ms }),
-      ...(m.overhead !== undefined && { overhead: m.overhead, forward_ms: m.forwardMs }),
-      ...(m.stepsPerS !== undefined && { steps_per_s: m.stepsPerS }),
-      ...(m.unavailable && { unavailable: m.unavailable }),
-      ratio_vs: {},
-    })),
+    ...models
+      .filter((m) => !isVersusTorch(m))
+      .map((m) => ({
+        kernel: m.kernel,
+        size: m.size,
+        backend: "cpu",
+        impl: "anchorgrad",
+        ...(m.ms !== undefined && { ms: m.ms }),
+        ...(m.overhead !== undefined && { overhead: m.overhead, forward_ms: m.forwardMs }),
+        ...(m.stepsPerS !== undefined && { steps_per_s: m.stepsPerS }),
+        ...(m.unavailable && { unavailable: m.unavailable }),
+        ratio_vs: {},
+      })),
+    ...models.filter(isVersusTorch).flatMap((m) => [
+      {
+        kernel: m.kernel,
+        size: m.size,
+        backend: "cpu",
+        impl: "anchorgrad",
+        ...(m.ms !== undefined ? { ms: m.ms } : { unavailable: m.unavailable }),
+        ratio_vs: torchRatio(m) !== undefined ? { pytorch: torchRatio(m) } : {},
+        ...(m.check && { loss_check: m.check }),
+      },
+      {
+        kernel: m.kernel,
+        size: m.size,
+        backend: "cpu",
+        impl: "pytorch",
+        ...(m.torch ? { ms: m.torch.ms, config: m.torch.config } : { unavailable: m.torchUnavailable }),
+        ratio_vs: {},
+      },
+    ]),
   ];
   writeFileSync(`${dir}/latest.json`, JSON.stringify(json, null, 2) + "\n");
   const md = [
@@ -139,6 +190,10 @@ export function writeResults(
     "## Whole model",
     "",
     markdown(modelTable(models)),
+    "",
+    "## Whole model against PyTorch (bench/peers/internvl_torch.py, at its fastest configuration per row)",
+    "",
+    markdown(versusTorchTable(models)),
     "",
     "## Cost growth (fitted exponent of time against size)",
     "",

@@ -8,6 +8,8 @@
  *   npm run bench -- --only=softmax,attention   only these kernels (case kinds, as in cases.ts),
  *                            and the whole-model figures only if "models" is listed;
  *                            nothing written
+ *   npm run bench -- --torch-config="1 thread"  only these PyTorch configurations (names as in
+ *                            peers/torch.ts, comma-separated); nothing written
  *
  * Writes bench/results/latest.json and latest.md. Exit status 1 when a
  * target fails (a SKIP, for a backend that is not here, does not fail).
@@ -21,8 +23,8 @@ import { modelRows } from "./models.js";
 import { anchorgrad } from "./peers/anchorgrad.js";
 import { jaxjs } from "./peers/jaxjs.js";
 import { tfjs } from "./peers/tfjs.js";
-import { runTorch } from "./peers/torch.js";
-import { growthTable, kernelTable, modelTable, PEERS, render, writeResults, type Row, type Target } from "./report.js";
+import { runTorch, torchConfigs } from "./peers/torch.js";
+import { growthTable, kernelTable, modelTable, PEERS, render, versusTorchTable, writeResults, type Row, type Target } from "./report.js";
 import { wasmRuntime } from "../src/backends/cpu/wasm/runtime.js";
 
 const full = process.argv.includes("--full");
@@ -32,6 +34,19 @@ const only =
     .find((a) => a.startsWith("--only="))
     ?.slice("--only=".length)
     .split(",") ?? null;
+/** PyTorch configurations to try (--torch-config=a,b), or null for all of them. */
+const onlyTorch = process.argv.find((a) => a.startsWith("--torch-config="))?.slice("--torch-config=".length) ?? null;
+/**
+ * How the JS peers run here, each at its best under Node (checked 2026-12-04):
+ * both have multi-threaded Wasm builds, but their thread pools are made of
+ * the browser's Worker, which Node lacks (jax-js's pool; tfjs reports
+ * WASM_HAS_MULTITHREAD_SUPPORT false under Node, tensorflow/tfjs#3830), so
+ * both run single-threaded Wasm with SIMD. Forcing tfjs's flag on fails at
+ * init (Node's Worker refuses its blob: worker script); tfjs's plain-JS
+ * "cpu" backend was 15–25x slower than its Wasm one on matmul 512³,
+ * softmax 256×8192 and a 1024×4096 layer norm.
+ */
+const JS_PEER_CONFIGS = { "jax-js": "wasm (SIMD), 1 thread", tfjs: "wasm (XNNPACK, SIMD), 1 thread" } as const;
 const started = performance.now();
 const log = (s: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${s}`);
 
@@ -83,14 +98,15 @@ async function main(): Promise<void> {
       );
     }
   }
-  log("pytorch: one python process over the cpu cases");
-  const torch = runTorch(cases, (c) => iterationsFor(c, full), threads);
+  const configs = torchConfigs(threads, onlyTorch ?? undefined);
+  log(`pytorch: one python process per configuration over the cpu cases (${configs.map((c) => c.name).join("; ")})`);
+  const torch = runTorch(cases, (c) => iterationsFor(c, full), configs);
   cases.forEach((c, i) => {
     const r = torch.results.get(i);
     const base: Row = { kernel: c.kernel, size: c.size, backend: "cpu", impl: "pytorch", ratio_vs: {} };
     if (torch.unavailable || !r) rows.push({ ...base, unavailable: torch.unavailable ?? "no result" });
     else if ("error" in r) rows.push({ ...base, unavailable: r.error });
-    else rows.push({ ...base, ms: r.ms, ...(c.flops !== undefined && { gflops: c.flops / r.ms / 1e6 }) });
+    else rows.push({ ...base, ms: r.ms, config: r.config, ...(c.flops !== undefined && { gflops: c.flops / r.ms / 1e6 }) });
   });
   for (const ours of rows.filter((r) => r.impl === "anchorgrad" && r.ms !== undefined)) {
     for (const p of PEERS) {
@@ -100,7 +116,7 @@ async function main(): Promise<void> {
   }
   const withModels = !only || only.includes("models");
   log(withModels ? "whole-model figures" : "whole-model figures skipped (--only)");
-  const models = withModels ? await modelRows(full) : [];
+  const models = withModels ? await modelRows(full, configs, log) : [];
 
   const growth = [
     ...growthTable(rows, "matmul", (r) => parseInt(r.size, 10), "n"),
@@ -109,6 +125,7 @@ async function main(): Promise<void> {
   const targets = checkTargets(rows, models);
   console.log("\n" + render(kernelTable(rows)));
   console.log("\n" + render(modelTable(models)));
+  console.log("\nwhole model against PyTorch\n" + render(versusTorchTable(models)));
   console.log("\ncost growth (time ∝ size^exponent)\n" + render([["kernel", "backend", "series", "exponent"], ...growth]));
   console.log("\ntargets");
   for (const t of targets) console.log(`  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.detail}`);
@@ -120,11 +137,13 @@ async function main(): Promise<void> {
     cores: availableParallelism(),
     gemm_threads: threads,
     torch: torch.version ?? torch.unavailable ?? "?",
+    torch_configs: torch.tried,
+    js_peer_configs: JS_PEER_CONFIGS,
     unavailable: [
       ...new Set(rows.filter((r) => r.unavailable && r.kernel === "matmul").map((r) => `${r.impl}/${r.backend}: ${r.unavailable}`)),
     ],
   };
-  if (only) return; // a partial run does not replace the results of a whole one
+  if (only || onlyTorch) return; // a partial run does not replace the results of a whole one
   const dir = fileURLToPath(new URL("./results", import.meta.url));
   writeResults(dir, meta, rows, models, growth, targets);
   log(`wrote ${dir}/latest.json and latest.md`);

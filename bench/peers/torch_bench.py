@@ -2,7 +2,9 @@
 
 Reads {"threads": n, "cases": [{"id", "spec", "iterations", "warmup"}]} as JSON on
 stdin and writes {"torch": version, "results": {id: {"ms": median} | {"error": text}}}.
-Inputs are random; only the timings are compared.
+Inputs are random; only the timings are compared. bench/peers/torch.ts starts one
+process per configuration (threads, OMP_WAIT_POLICY, glibc malloc thresholds: the
+environment only counts when set before torch loads) and keeps the fastest per case.
 """
 import json
 import math
