@@ -28,6 +28,8 @@ export { keep, scope } from "./tensor/scope.js";
 export { customVjp, grad, jvp, stopGradient, valueAndGrad, vjp } from "./autograd/transforms.js";
 export { checkGrads, GradCheckError, type CheckGradsOptions } from "./autograd/check.js";
 export { setDebugNans } from "./ir/trace.js";
+export { makeGraph } from "./ir/make-graph.js";
+export type { Eqn, Graph, Var } from "./ir/graph.js";
 export { backends, currentBackend, releaseBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
 export type { Backend, BackendStatus } from "./backends/backend.js";
 export * as safetensors from "./io/safetensors.js";

@@ -17,6 +17,7 @@ import { isFloat, isHalf } from "../tensor/dtype.js";
 import { AnchorError } from "../tensor/errors.js";
 import { fmt } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
+import { AbstractDevice } from "./graph.js";
 
 export class Tape {
   private static nextLevel = 0;
@@ -105,12 +106,16 @@ export function setDebugNans(on: boolean): void {
 const backendOf = (x: Tensor): Backend => x._backend as Backend;
 
 function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): Tensor {
+  const staged = inputs.find((x) => x._backend instanceof AbstractDevice)?._backend as AbstractDevice | undefined;
+  if (staged) {
+    if (prim.impl) return prim.impl(inputs, params); // composites stage as the primitives they run
+    return staged.record(prim, params, inputs, prim.infer!(inputs, params));
+  }
   const backend = inputs[0] ? backendOf(inputs[0]) : currentBackend();
   for (const x of inputs) {
     if (x._backend !== backend) {
-      throw new AnchorError(
-        `${prim.name}: inputs live on different devices (${inputs.map((t) => t.device).join(", ")}); move them to one backend first`,
-      );
+      const devices = [...new Set(inputs.map((t) => t.device))].join(" and ");
+      throw new AnchorError(`${prim.name}: inputs live on two backends (${devices}); move them to one with ag.toBackend first`);
     }
   }
   if (prim.impl) return prim.impl(inputs, params);

@@ -1,6 +1,7 @@
 /** Creating tensors: from JS data, constants, ranges and seeded random draws. */
 import { currentBackend, getBackend } from "../backends/registry.js";
 import type { Backend } from "../backends/backend.js";
+import { ABSTRACT } from "../ir/graph.js";
 import { assertDType, fromNumbers, isFloat, type DType, type StorageArray } from "../tensor/dtype.js";
 import { ShapeError } from "../tensor/errors.js";
 import { normals, uniforms } from "../tensor/random.js";
@@ -13,8 +14,9 @@ export interface CreateOptions {
   device?: string;
 }
 
+/** The backend named, or the current one (also for values being traced, whose constants live there). */
 function backendFor(device: string | undefined): Backend {
-  return device ? getBackend(device) : currentBackend();
+  return device && device !== ABSTRACT ? getBackend(device) : currentBackend();
 }
 
 /** Wrap already-encoded storage values. */

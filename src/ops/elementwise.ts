@@ -3,10 +3,13 @@
  * (src/prims/pointwise.ts) with NumPy broadcasting and JAX's dtype
  * promotion. Their VJP rules are in ./derivatives.ts.
  */
+import { currentBackend } from "../backends/registry.js";
+import { ABSTRACT } from "../ir/graph.js";
 import { bind } from "../ir/trace.js";
 import { binaryPrims, unaryPrims, wherePrim, type BinaryName, type UnaryName } from "../prims/index.js";
 import { promoteTypes, promoteWeak, type DType } from "../tensor/dtype.js";
 import { DTypeError } from "../tensor/errors.js";
+import { keep } from "../tensor/scope.js";
 import { Tensor } from "../tensor/tensor.js";
 import { cast } from "./cast.js";
 import { full } from "./create.js";
@@ -59,10 +62,25 @@ function liftScalar(t: Tensor, v: TensorLike, op: string): [Tensor, Tensor] {
   return [cast(t, dtype), scalarLike(v, t, dtype)];
 }
 
-/** A scalar constant of `like`'s dtype (or `dtype`) on `like`'s device. */
+const scalars = new Map<string, Tensor>();
+/** Enough for every constant a model and its schedule use; past it, constants are made per op (and scoped). */
+const MAX_CACHED_SCALARS = 10_000;
+
+/**
+ * A scalar constant of `like`'s dtype (or `dtype`) on `like`'s device (on the
+ * current backend while `like` is being traced: it becomes a graph constant).
+ * Constants are cached per (device, dtype, value) and live for the process,
+ * so the implicit operands of `mul(x, 0.5)` leak nothing outside a scope().
+ */
 export function scalarLike(v: number, like: Tensor, dtype: DType = like.dtype): Tensor {
   if (typeof v !== "number") throw new DTypeError(`expected a tensor or a number, got ${typeof v}`);
-  return full([], v, { dtype, device: like.device });
+  const device = like.device === ABSTRACT ? currentBackend().name : like.device;
+  const key = `${device}|${dtype}|${Object.is(v, -0) ? "-0" : v}`;
+  let t = scalars.get(key);
+  if (t && !t.isDisposed) return t;
+  t = full([], v, { dtype, device });
+  if (scalars.size < MAX_CACHED_SCALARS) scalars.set(key, keep(t));
+  return t;
 }
 
 const binary =

@@ -7,6 +7,8 @@ import type { DType, StorageArray } from "./dtype.js";
 
 export interface Device<B = unknown> {
   readonly name: string;
+  /** Its values hold no memory (abstract values while a function is traced): not counted, not scoped. */
+  readonly holdsNoMemory?: boolean;
   /** Read a buffer back as a flat storage array of `size` elements. */
   read(buf: B, dtype: DType, size: number): Promise<StorageArray>;
   /** Synchronous readback; devices that cannot do it throw a clear error. */

@@ -37,7 +37,7 @@ export class Tensor {
     this._backend = backend;
     this._buf = buf;
     this._box = box;
-    if (!box) onAlloc(this, backend.name, this.size * byteSize(dtype));
+    if (!box && !backend.holdsNoMemory) onAlloc(this, backend.name, this.size * byteSize(dtype));
   }
 
   get device(): string {
@@ -61,14 +61,14 @@ export class Tensor {
 
   /** Flat values (float16/bfloat16 expanded to float32), from any device. */
   async data(): Promise<Float32Array | Float64Array | Int32Array | Uint8Array> {
-    const c = this.concrete();
+    const c = this.forHostRead("data()");
     const raw = await c._backend.read(c._buf, c.dtype, c.size);
     return toNumbers(raw, c.dtype) as Float32Array;
   }
 
   /** Flat values, synchronously; only backends that can read synchronously (cpu). */
   dataSync(): Float32Array | Float64Array | Int32Array | Uint8Array {
-    const c = this.concrete();
+    const c = this.forHostRead("dataSync()");
     return toNumbers(c._backend.readSync(c._buf, c.dtype, c.size), c.dtype) as Float32Array;
   }
 
@@ -92,9 +92,25 @@ export class Tensor {
     return this.dataSync()[0]!;
   }
 
+  /**
+   * The concrete tensor, for a read on the host. Under an active grad, vjp
+   * or jvp a read is refused: a JS number carries no gradient, so whatever
+   * is computed from it would silently get a zero gradient.
+   */
+  private forHostRead(what: string): Tensor {
+    for (let t: Tensor = this; t._box; t = t._box.primal) {
+      if (t._box.tape.active) {
+        throw new AnchorError(
+          `${what} of a value traced by grad/vjp/jvp ${fmt(this.shape)} ${this.dtype}: a JS number carries no gradient, so what is computed from it would get a silent zero gradient; read stopGradient(x) for a constant, or move the read outside the transform`,
+        );
+      }
+    }
+    return this.concrete();
+  }
+
   /** Release the buffer now instead of at the end of the enclosing scope. */
   dispose(): void {
-    if (this._box || this.disposed) return;
+    if (this._box || this.disposed || this._backend.holdsNoMemory) return;
     this.disposed = true;
     this._backend.free(this._buf, this.dtype, this.size);
     this._buf = null;
