@@ -82,6 +82,13 @@ export const trainConfigSchema = strict({
   $schema: z.string().optional().describe("JSON schema for editor completion: docs/train.schema.json"),
   model: z.string().min(1).describe("model directory (init-model output or an InternVL checkpoint); relative to the config file"),
   data: z.string().min(1).describe("an MPO meta JSON, or one .jsonl annotation file; relative to the config file"),
+  evalData: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "held-out pairs (MPO meta JSON or .jsonl) whose objective loss and metrics are logged as eval/...; relative to the config file",
+    ),
   kind: z.enum(["preference", "sft"]).default("preference").describe('"preference" (chosen/rejected pairs) or "sft" (chosen replies only)'),
   objective: objectiveSchema,
   optimizer: optimizerSchema.describe("the optimizer and its learning rate"),
@@ -91,10 +98,14 @@ export const trainConfigSchema = strict({
   seed: z.number().int().min(0).default(0).describe("seed of the data order"),
   out: z.string().min(1).default("runs/train").describe("run folder: metrics.jsonl, checkpoints, model/; relative to the config file"),
   maxGradNorm: z.union([z.number().positive(), z.null()]).default(1).describe("clip the gradient to this global norm; null: no clipping"),
+  evalEvery: positiveInt().optional().describe("evaluate on evalData every this many steps (default: after the last step only)"),
   saveEvery: positiveInt().optional().describe("save a checkpoint every this many steps (default: at the end and on interrupt)"),
   keepCheckpoints: positiveInt().default(2).describe("checkpoints kept on disk, newest first"),
   skipBad: z.boolean().default(false).describe("skip malformed data rows (counted and reported) instead of stopping"),
   system: z.string().optional().describe("system prompt (default: the model's chat template's)"),
+}).refine((c) => c.evalEvery === undefined || c.evalData !== undefined, {
+  path: ["evalEvery"],
+  message: "evalEvery needs evalData (the held-out pairs to evaluate on)",
 });
 
 /** A config as written in the file (defaults not yet applied). */

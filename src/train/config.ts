@@ -29,6 +29,7 @@ import { formatIssues, trainConfigSchema, type OptimizerConfig, type TrainConfig
 import { internvlModel } from "./internvl.js";
 import { train, type TrainResult } from "./loop.js";
 import { objectiveFromSpec, specUses } from "./objectives.js";
+import { pairEvaluator } from "./evaluate.js";
 
 export class ConfigFileError extends AnchorError {
   override name = "ConfigFileError";
@@ -50,7 +51,13 @@ export function readTrainConfig(file: string, overrides: Partial<TrainConfig> = 
   if (!parsed.success) throw new ConfigFileError(`${file}: ${formatIssues(parsed.error)} (fields: docs/train.md)`);
   const { $schema: _, ...c } = parsed.data;
   const base = dirname(resolve(file));
-  return { ...c, model: resolve(base, c.model), data: resolve(base, c.data), out: resolve(base, c.out) };
+  return {
+    ...c,
+    model: resolve(base, c.model),
+    data: resolve(base, c.data),
+    out: resolve(base, c.out),
+    ...(c.evalData !== undefined && { evalData: resolve(base, c.evalData) }),
+  };
 }
 
 function makeOptimizer(o: OptimizerConfig, steps: number): Optimizer {
@@ -71,9 +78,9 @@ function makeOptimizer(o: OptimizerConfig, steps: number): Optimizer {
       });
 }
 
-function readRows(c: TrainConfig): { rows: PreferenceRow[]; skipped: string[] } {
+function readRows(file: string, c: TrainConfig): { rows: PreferenceRow[]; skipped: string[] } {
   const opts = { skipBad: c.skipBad, kind: c.kind, seed: c.seed };
-  return c.data.endsWith(".jsonl") ? readMpoJsonl(c.data, opts) : readMpoMeta(c.data, opts);
+  return file.endsWith(".jsonl") ? readMpoJsonl(file, opts) : readMpoMeta(file, opts);
 }
 
 export interface RunConfigOptions {
@@ -87,7 +94,7 @@ export interface RunConfigOptions {
 export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {}): Promise<TrainResult<unknown> & { skipped: string[] }> {
   const log = opts.log ?? (() => {});
   const objective = objectiveFromSpec(c.objective);
-  const { rows, skipped } = readRows(c);
+  const { rows, skipped } = readRows(c.data, c);
   if (skipped.length) log(`skipped ${skipped.length} malformed rows (first: ${skipped[0]})`);
   const loaded = await load(c.model);
   const model = internvlModel(loaded, c.system !== undefined ? { system: c.system } : {});
@@ -95,13 +102,24 @@ export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {
   const steps = c.steps ?? Math.ceil(rows.length / perStep);
   const accum = c.gradientAccumulationSteps > 1 ? ` (${c.gradientAccumulationSteps} passes of ${c.batchSize})` : "";
   log(`${model.name}: ${rows.length} ${c.kind} rows, objective ${c.objective.name}, ${steps} steps of ${perStep} pairs${accum}`);
+  const corruptedImage = specUses(c.objective, "mdpo");
+  const evaluator =
+    c.evalData === undefined
+      ? null
+      : await pairEvaluator(model, objective, readRows(c.evalData, c).rows, {
+          reference: c.kind === "sft" ? null : loaded.params,
+          batchSize: 2 * c.batchSize,
+          corruptedImage,
+          seed: c.seed,
+        });
   const run = await train({
     model,
     params: loaded.params,
     objective,
     data: rows,
     ...(c.kind === "sft" && { reference: null }),
-    corruptedImage: specUses(c.objective, "mdpo"),
+    corruptedImage,
+    ...(evaluator && { evaluate: { every: c.evalEvery ?? steps, run: (p: typeof loaded.params) => evaluator.run(p) } }),
     optimizer: makeOptimizer(c.optimizer, steps),
     steps,
     batchSize: c.batchSize,
@@ -116,6 +134,7 @@ export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {
     progress: opts.progress ?? !!process.stderr.isTTY,
     config: c as unknown as Record<string, unknown>,
   });
+  await evaluator?.dispose();
   if (!run.interrupted) await save(resolve(c.out, "model"), loaded.config, run.params, { tokenizerFrom: c.model });
   return { ...run, skipped };
 }

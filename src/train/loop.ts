@@ -81,6 +81,8 @@ export interface TrainOptions<P> {
    * the batch's policyChosenLogpsNoImage and refChosenLogpsNoImage. Default false.
    */
   corruptedImage?: boolean;
+  /** Every `every` steps (and after the last), run `run` on the current parameters and add its metrics ("eval/...") to the step's row. */
+  evaluate?: { every: number; run: (params: P) => Promise<MetricRow> };
   /** Save a checkpoint every this many steps (default: only at the end and on interrupt). */
   saveEvery?: number;
   /** Checkpoints kept on disk (default 2). */
@@ -321,7 +323,8 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
       optState = result.next.state;
       step++;
       seen += batchSize * accum;
-      const row = { ...result.row, epoch: seen / examples.length, step };
+      const evaluated = opts.evaluate && (step % opts.evaluate.every === 0 || step === steps) ? await opts.evaluate.run(params) : {};
+      const row = { ...result.row, ...evaluated, epoch: seen / examples.length, step };
       await log.append(row);
       bar.update(step, row);
       opts.onStep?.(row);
