@@ -1,5 +1,4 @@
 /** `anchorgrad generate`: answer a prompt about an image with an InternVL model directory. */
-import { useBackend } from "../../backends/registry.js";
 import { fromStorage } from "../../ops/create.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { load } from "../../models/internvl/checkpoint.js";
@@ -7,36 +6,38 @@ import { tokensPerTile } from "../../models/internvl/config.js";
 import { encodePrompt } from "../../models/internvl/conversation.js";
 import { generate } from "../../models/internvl/generate.js";
 import { preprocessImages } from "../../models/internvl/image.js";
-import { intFlag, numberFlag, parseFlags, UsageError } from "../args.js";
-import type { Command } from "../command.js";
+import { NON_NEGATIVE_INT } from "../args.js";
+import { BACKEND_FLAG, selectBackend } from "../backend.js";
+import { defineCommand } from "../command.js";
 
-export const generateCommand: Command = {
+export const generateCommand = defineCommand({
   name: "generate",
   summary: "answer a prompt about an image with an InternVL model directory",
-  usage:
-    "anchorgrad generate --model DIR [--image FILE] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--system TEXT] [--backend cpu|webgpu]",
-  async run(argv) {
-    const { values } = parseFlags(argv, {
-      model: { type: "string" },
-      image: { type: "string" },
-      prompt: { type: "string" },
-      "max-new-tokens": { type: "string" },
-      temperature: { type: "string" },
-      "top-p": { type: "string" },
-      seed: { type: "string" },
-      system: { type: "string" },
-      backend: { type: "string", default: "cpu" },
-    });
-    if (!values.model) throw new UsageError("--model DIR is required");
-    if (values.prompt === undefined) throw new UsageError("--prompt TEXT is required");
-    const maxNewTokens = intFlag(values["max-new-tokens"], "max-new-tokens", 64);
-    const temperature = numberFlag(values.temperature, "temperature", 0, (v) => v >= 0, "≥ 0");
-    const topP = numberFlag(values["top-p"], "top-p", 1, (v) => v > 0 && v <= 1, "in (0, 1]");
-    const seed = intFlag(values.seed, "seed", 0, 0);
-    const backend = values.backend as string;
-    if (backend !== "cpu" && backend !== "webgpu") throw new UsageError(`--backend must be cpu or webgpu, got "${backend}"`);
-    await useBackend(backend);
-
+  flags: [
+    { name: "model", type: "path", required: true, description: "model directory (init-model output or an InternVL checkpoint)" },
+    { name: "image", type: "path", defaultText: "none (a text-only prompt)", description: "image to ask about (PNG, JPEG, WebP)" },
+    { name: "prompt", type: "string", required: true, description: "the question" },
+    { name: "max-new-tokens", type: "integer", default: 64, description: "stop after this many generated tokens" },
+    {
+      name: "temperature",
+      type: "number",
+      default: 0,
+      check: { ok: (t) => t >= 0, what: "a number >= 0" },
+      description: "sampling temperature; 0 is greedy",
+    },
+    {
+      name: "top-p",
+      type: "number",
+      default: 1,
+      check: { ok: (p) => p > 0 && p <= 1, what: "a number in (0, 1]" },
+      description: "nucleus sampling: keep the smallest set of tokens with this much probability",
+    },
+    { name: "seed", type: "integer", default: 0, check: NON_NEGATIVE_INT, description: "sampling seed" },
+    { name: "system", type: "string", defaultText: "the checkpoint template's system prompt", description: "system prompt" },
+    BACKEND_FLAG,
+  ],
+  async action(values) {
+    const backend = (await selectBackend(values.backend)).name;
     const model = await load(values.model as string);
     const { config, tokenizer } = model;
     if (!tokenizer) throw new AnchorError(`${values.model}: has no tokenizer.json; generate needs the checkpoint's tokenizer`);
@@ -59,10 +60,10 @@ export const generateCommand: Command = {
     const out = await generate(model, {
       inputIds: fromStorage(Int32Array.from(ids), [1, ids.length], "int32", "cpu"),
       pixelValues: images?.pixelValues ?? null,
-      maxNewTokens,
-      temperature,
-      topP,
-      seed,
+      maxNewTokens: values["max-new-tokens"] as number,
+      temperature: values.temperature as number,
+      topP: values["top-p"] as number,
+      seed: values.seed as number,
     });
     console.log(out.text![0]);
     const s = out.stats;
@@ -71,4 +72,4 @@ export const generateCommand: Command = {
       `${s.newTokens} tokens in ${((s.prefillMs + s.decodeMs) / 1000).toFixed(2)} s: ${s.tokensPerSecond.toFixed(1)} tokens/s (prompt ${s.promptTokens} tokens${tiles}, prefill ${s.prefillMs.toFixed(0)} ms, ${backend})`,
     );
   },
-};
+});
