@@ -6,6 +6,7 @@ import type { Backend, BackendStatus } from "./backend.js";
 import { cpuBackend } from "./cpu/index.js";
 import { defaultThreadCount } from "./cpu/wasm/threads.js";
 import { wasmEnabled } from "./cpu/wasm/runtime.js";
+import { gemmInfo } from "./cpu/matmul.js";
 
 const cpuKernelInfo = (): string =>
   wasmEnabled
@@ -25,7 +26,13 @@ interface Loader {
 }
 
 const loaders = new Map<string, Loader>([
-  ["cpu", { load: async () => cpuBackend, status: async () => ({ name: "cpu", available: true, info: { kernels: cpuKernelInfo() } }) }],
+  [
+    "cpu",
+    {
+      load: async () => cpuBackend,
+      status: async () => ({ name: "cpu", available: true, info: { kernels: cpuKernelInfo(), gemm: gemmInfo() } }),
+    },
+  ],
 ]);
 const loaded = new Map<string, Backend>([["cpu", cpuBackend]]);
 let current: Backend = cpuBackend;

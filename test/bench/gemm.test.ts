@@ -1,15 +1,17 @@
 /**
- * The WebAssembly SIMD GEMM (threaded) against the blocked JS GEMM, on
+ * Every fast GEMM of the cpu backend (the WebAssembly SIMD GEMM, threaded,
+ * and the native BLAS where one is found) against the blocked JS GEMM, on
  * random shapes: odd sizes, 1, primes, non-multiples of every tile size,
- * broadcast batches, the tiled path for operands too big to stage at once,
- * and the same products through ag.matmul with its gradients.
+ * broadcast batches, the Wasm GEMM's tiled path for operands too big to stage
+ * at once, and the same products through ag.matmul with its gradients.
  */
 import { availableParallelism } from "node:os";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
-import type { MatmulPlan } from "../../src/backends/cpu/gemm-plan.js";
-import { jsMatmul, setBatchedGemm } from "../../src/backends/cpu/matmul.js";
+import type { BatchedGemm, MatmulPlan } from "../../src/backends/cpu/gemm-plan.js";
+import { jsMatmul } from "../../src/backends/cpu/matmul.js";
+import { gemmPaths, withGemm } from "./gemm-paths.js";
 import { setStagingLimit, wasmMatmul } from "../../src/backends/cpu/wasm/gemm.js";
 import { wasmRuntime } from "../../src/backends/cpu/wasm/runtime.js";
 
@@ -27,17 +29,17 @@ function filled(Ctor: Ctor, n: number, seed: number): Arr {
 }
 
 /**
- * Both GEMMs on the same plan; every element must agree within the forward
+ * `gemm` and the JS GEMM on the same plan; every element must agree within the forward
  * error bound of a K-term dot product in the storage precision,
  * 2·γ_K·Σ|a||b| (γ_K = K·u / (1 − K·u)), doubled for the two summation orders.
  */
-function agree(Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, seed = 1): void {
+function agree(gemm: BatchedGemm, Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, seed = 1): void {
   const { M, K, N, batch, transposeA, transposeB } = plan;
   const A = filled(Ctor, nA * M * K, seed),
     B = filled(Ctor, nB * K * N, seed + 1);
   const got = new Ctor(batch * M * N),
     want = new Ctor(batch * M * N);
-  wasmMatmul(A, B, got, plan);
+  gemm(A, B, got, plan);
   jsMatmul(A, B, want, plan);
   const u = Ctor === Float32Array ? 2 ** -24 : 2 ** -53;
   const gamma = (K * u) / (1 - K * u);
@@ -55,7 +57,7 @@ function agree(Ctor: Ctor, plan: MatmulPlan, nA = plan.batch, nB = plan.batch, s
         const at = t * M * N + i * N + j;
         const tol = 4 * gamma * mag + 4 * u * Math.abs(want[at]!);
         if (!(Math.abs(got[at]! - want[at]!) <= tol)) {
-          throw new Error(`C[${t}][${i},${j}] of ${batch}x${M}x${K}x${N}: wasm ${got[at]} vs js ${want[at]} (tol ${tol})`);
+          throw new Error(`C[${t}][${i},${j}] of ${batch}x${M}x${K}x${N}: ${got[at]} vs js ${want[at]} (tol ${tol})`);
         }
       }
     }
@@ -82,11 +84,9 @@ const flagged = (p: MatmulPlan): MatmulPlan[] =>
 
 const dim = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(1, 2, 3, 7, 13, 16, 17, 31, 33, 61, 97));
 
-describe("wasm GEMM against the blocked JS GEMM", () => {
-  afterEach(() => {
-    setStagingLimit(256 << 20);
-  });
+const PATHS = gemmPaths();
 
+describe.each(PATHS)("$name GEMM against the blocked JS GEMM", ({ gemm }) => {
   it.each([
     ["float32", Float32Array],
     ["float64", Float64Array],
@@ -101,7 +101,7 @@ describe("wasm GEMM against the blocked JS GEMM", () => {
         fc.boolean(),
         fc.integer(),
         (M, K, N, batch, ta, tb, seed) => {
-          agree(Ctor, plan(M, K, N, batch, null, null, ta, tb), batch, batch, seed);
+          agree(gemm, Ctor, plan(M, K, N, batch, null, null, ta, tb), batch, batch, seed);
         },
       ),
       { numRuns: 40 },
@@ -116,35 +116,42 @@ describe("wasm GEMM against the blocked JS GEMM", () => {
       [191, 263, 67],
       [2, 700, 257],
     ] as const) {
-      agree(Float32Array, plan(M, K, N));
+      agree(gemm, Float32Array, plan(M, K, N));
     }
-    agree(Float64Array, plan(131, 271, 523));
+    agree(gemm, Float64Array, plan(131, 271, 523));
   });
 
   it("reads transposed operands in place across tile and thread boundaries", () => {
-    for (const p of flagged(plan(97, 300, 130))) agree(Float32Array, p);
-    for (const p of flagged(plan(257, 31, 1031))) agree(Float32Array, p);
-    for (const p of flagged(plan(131, 271, 61))) agree(Float64Array, p);
+    for (const p of flagged(plan(97, 300, 130))) agree(gemm, Float32Array, p);
+    for (const p of flagged(plan(257, 31, 1031))) agree(gemm, Float32Array, p);
+    for (const p of flagged(plan(131, 271, 61))) agree(gemm, Float64Array, p);
   });
 
   it("agrees on broadcast batches (an operand shared by several batch entries)", () => {
-    agree(Float32Array, plan(19, 23, 29, 6, Int32Array.from([0, 0, 1, 1, 2, 2]), Int32Array.from([0, 1, 2, 0, 1, 2])), 3, 3);
-    agree(Float32Array, plan(64, 64, 64, 4, Int32Array.from([0, 0, 0, 0]), null), 1, 4);
-  });
-
-  it("tiles over M, N and K when the operands do not fit the staging bound, accumulating K tiles", () => {
-    setStagingLimit(48 * 1024);
-    agree(Float32Array, plan(150, 170, 190));
-    agree(Float32Array, plan(40, 3000, 9));
-    agree(Float64Array, plan(3, 50, 2000, 2), 2, 2);
-    for (const p of flagged(plan(150, 170, 190))) agree(Float32Array, p);
+    agree(gemm, Float32Array, plan(19, 23, 29, 6, Int32Array.from([0, 0, 1, 1, 2, 2]), Int32Array.from([0, 1, 2, 0, 1, 2])), 3, 3);
+    agree(gemm, Float32Array, plan(64, 64, 64, 4, Int32Array.from([0, 0, 0, 0]), null), 1, 4);
   });
 
   it("handles empty dimensions: K = 0 gives zeros, M or N = 0 gives nothing", () => {
     const C = new Float32Array(6).fill(7);
-    wasmMatmul(new Float32Array(0), new Float32Array(0), C, plan(2, 0, 3));
+    gemm(new Float32Array(0), new Float32Array(0), C, plan(2, 0, 3));
     expect([...C]).toEqual([0, 0, 0, 0, 0, 0]);
-    expect(() => wasmMatmul(new Float32Array(0), new Float32Array(12), new Float32Array(0), plan(0, 4, 3))).not.toThrow();
+    expect(() => gemm(new Float32Array(0), new Float32Array(12), new Float32Array(0), plan(0, 4, 3))).not.toThrow();
+  });
+});
+
+describe("wasm GEMM: staging and threads", () => {
+  const gemm = wasmMatmul;
+  afterEach(() => {
+    setStagingLimit(256 << 20);
+  });
+
+  it("tiles over M, N and K when the operands do not fit the staging bound, accumulating K tiles", () => {
+    setStagingLimit(48 * 1024);
+    agree(gemm, Float32Array, plan(150, 170, 190));
+    agree(gemm, Float32Array, plan(40, 3000, 9));
+    agree(gemm, Float64Array, plan(3, 50, 2000, 2), 2, 2);
+    for (const p of flagged(plan(150, 170, 190))) agree(gemm, Float32Array, p);
   });
 
   it("runs on more than one thread where the machine has more than one core", () => {
@@ -153,16 +160,9 @@ describe("wasm GEMM against the blocked JS GEMM", () => {
   });
 });
 
-describe("ag.matmul on the wasm GEMM", () => {
+describe.each(PATHS)("ag.matmul on the $name GEMM", ({ gemm }) => {
   /** The same product with the JS GEMM only. */
-  function viaJs(a: ag.Tensor, b: ag.Tensor): Float32Array | Float64Array {
-    const prev = setBatchedGemm(null);
-    try {
-      return ag.matmul(a, b).dataSync() as Float32Array;
-    } finally {
-      setBatchedGemm(prev);
-    }
-  }
+  const viaJs = (a: ag.Tensor, b: ag.Tensor) => withGemm(null, () => ag.matmul(a, b).dataSync());
 
   it.each([
     [
@@ -183,7 +183,7 @@ describe("ag.matmul on the wasm GEMM", () => {
     const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
     const a = ag.tensor(filled(Float32Array, size(sa), 3), { shape: sa }),
       b = ag.tensor(filled(Float32Array, size(sb), 4), { shape: sb });
-    const got = ag.matmul(a, b).dataSync(),
+    const got = withGemm(gemm, () => ag.matmul(a, b).dataSync()),
       want = viaJs(a, b);
     expect(got.length).toBe(want.length);
     // entries in [-2, 2]: Σ|a||b| <= 4K, and the two summation orders each err by at most γ_K of that
@@ -192,14 +192,15 @@ describe("ag.matmul on the wasm GEMM", () => {
     for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(tol);
   });
 
-  it("gradients through ag.matmul pass checkGrads in float64 (orders 1 and 2) on the wasm path", () => {
-    const a = ag.tensor(filled(Float64Array, 2 * 9 * 17, 5), { shape: [2, 9, 17], dtype: "float64" });
-    const b = ag.tensor(filled(Float64Array, 17 * 31, 6), { shape: [17, 31], dtype: "float64" });
-    const f = (x: ag.Tensor, y: ag.Tensor) => ag.sum(ag.tanh(ag.matmul(x, y)));
-    ag.checkGrads(f, [a, b]);
-    ag.checkGrads((x: ag.Tensor) => f(x, b), [a], { order: 2 });
-    const c = ag.tensor(filled(Float64Array, 3 * 40 * 50, 7), { shape: [3, 40, 50], dtype: "float64" });
-    const d = ag.tensor(filled(Float64Array, 3 * 50 * 20, 8), { shape: [3, 50, 20], dtype: "float64" });
-    ag.checkGrads((x: ag.Tensor, y: ag.Tensor) => ag.sum(ag.mul(ag.matmul(x, y), ag.matmul(x, y))), [c, d]);
-  });
+  it("gradients through ag.matmul pass checkGrads in float64 (orders 1 and 2) on this GEMM", () =>
+    withGemm(gemm, () => {
+      const a = ag.tensor(filled(Float64Array, 2 * 9 * 17, 5), { shape: [2, 9, 17], dtype: "float64" });
+      const b = ag.tensor(filled(Float64Array, 17 * 31, 6), { shape: [17, 31], dtype: "float64" });
+      const f = (x: ag.Tensor, y: ag.Tensor) => ag.sum(ag.tanh(ag.matmul(x, y)));
+      ag.checkGrads(f, [a, b]);
+      ag.checkGrads((x: ag.Tensor) => f(x, b), [a], { order: 2 });
+      const c = ag.tensor(filled(Float64Array, 3 * 40 * 50, 7), { shape: [3, 40, 50], dtype: "float64" });
+      const d = ag.tensor(filled(Float64Array, 3 * 50 * 20, 8), { shape: [3, 50, 20], dtype: "float64" });
+      ag.checkGrads((x: ag.Tensor, y: ag.Tensor) => ag.sum(ag.mul(ag.matmul(x, y), ag.matmul(x, y))), [c, d]);
+    }));
 });

@@ -26,3 +26,10 @@ export function expectClose(actual: ag.Tensor, expected: ag.Tensor, { rtol = 1e-
 
 /** ⟨a, b⟩ as a number (float64). */
 export const dot = (a: ag.Tensor, b: ag.Tensor): number => ag.sum(ag.mul(ag.cast(a, "float64"), ag.cast(b, "float64"))).item();
+
+/** float32 against a float64 reference: rtol 1e-4, atol scaled by the reference's largest magnitude (sums of many terms cancel). */
+export function expectFloat32Close(actual: ag.Tensor, expected: ag.Tensor, label: string): void {
+  const ref = Array.from(expected.dataSync());
+  const scale = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  expectClose(ag.cast(actual, "float64"), ag.cast(expected, "float64"), { rtol: 1e-4, atol: 1e-5 * (1 + scale) }, label);
+}

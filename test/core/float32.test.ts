@@ -5,19 +5,12 @@
  */
 import { describe, it } from "vitest";
 import * as ag from "../../src/index.js";
-import { expectClose } from "./close.js";
+import { expectFloat32Close } from "./close.js";
 import { OP_TABLE, sampleCases } from "./op-table.js";
 import { evaluateRow } from "./run-row.js";
 
 const CASES_PER_ROW = process.env.ANCHORGRAD_FULL === "1" ? 50 : 8;
 const SEED = Number(process.env.FC_SEED ?? 99);
-
-/** float32 tolerance, scaled by the largest magnitude in the reference (sums of many terms cancel). */
-function expectFloat32Close(actual: ag.Tensor, expected: ag.Tensor, label: string): void {
-  const ref = Array.from(expected.dataSync());
-  const scale = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  expectClose(ag.cast(actual, "float64"), ag.cast(expected, "float64"), { rtol: 1e-4, atol: 1e-5 * (1 + scale) }, label);
-}
 
 describe("op table: float32 agrees with float64 (cpu)", () => {
   for (const row of OP_TABLE) {

@@ -1,9 +1,10 @@
 /**
  * Batched matmul on the CPU: batch broadcasting around a GEMM that reads
- * either operand transposed in place (by strides). float32 and
- * float64 products run on the WebAssembly SIMD GEMM (wasm/gemm.ts, threaded)
- * when WebAssembly is there and the product is big enough to repay staging;
- * otherwise, and for ANCHORGRAD_WASM=0, on the cache-blocked JS GEMM below.
+ * either operand transposed in place (by strides). float32 and float64
+ * products big enough to repay a call run on a native BLAS where the machine
+ * has one (blas.ts; ANCHORGRAD_BLAS=off turns it off), else on the
+ * WebAssembly SIMD GEMM (wasm/gemm.ts, threaded); small ones, and all of them
+ * for ANCHORGRAD_WASM=0 without a BLAS, on the cache-blocked JS GEMM below.
  */
 import type { BufferRef, OutSpec } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
@@ -14,6 +15,7 @@ import type { MatmulParams } from "../../prims/index.js";
 import type { BatchedGemm, MatmulPlan } from "./gemm-plan.js";
 import { wasmMatmul } from "./wasm/gemm.js";
 import { wasmEnabled } from "./wasm/runtime.js";
+import { blasGemm, blasStatus } from "./blas.js";
 
 type Arr = Float32Array | Float64Array;
 
@@ -60,16 +62,42 @@ export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex,
   }
 };
 
-/** Products with fewer multiply-adds than this stay in JS (staging would cost more than it saves). */
-const WASM_MIN_MACS = 4096;
+/** Products with fewer multiply-adds than this stay in JS (a Wasm or BLAS call, and Wasm staging, would cost more than they save). */
+let minMacs = 4096;
 
-let fast: BatchedGemm | null = wasmEnabled ? wasmMatmul : null;
+/** Change that size cut (tests set 0 to run the op table's tiny products on the Wasm or BLAS GEMM). Returns the previous one. */
+export function setGemmCut(macs: number): number {
+  const prev = minMacs;
+  minMacs = macs;
+  return prev;
+}
+
+/** The Wasm GEMM where WebAssembly is on, else none (JS only). */
+export const wasmGemm: BatchedGemm | null = wasmEnabled ? wasmMatmul : null;
+
+/** The GEMM for products past the size cut; chosen on the first product, so that a process without one never loads a BLAS. */
+let fast: BatchedGemm | null | undefined;
+
+const defaultGemm = (): BatchedGemm | null => blasGemm() ?? wasmGemm;
 
 /** Swap the GEMM used for products past the size cut (null: JS only). Returns the previous one. */
 export function setBatchedGemm(fn: BatchedGemm | null): BatchedGemm | null {
-  const prev = fast;
+  const prev = fast === undefined ? defaultGemm() : fast;
   fast = fn;
   return prev;
+}
+
+/** Which GEMM large products use, and why (for `anchorgrad doctor`). */
+export function gemmInfo(): string {
+  if (fast !== undefined && fast !== blasGemm())
+    return fast === wasmGemm
+      ? "WebAssembly SIMD (set by setBatchedGemm)"
+      : fast
+        ? "custom (set by setBatchedGemm)"
+        : "JS (set by setBatchedGemm)";
+  const s = blasStatus();
+  if (s.provider) return `${s.provider} (${s.library}${s.threads ? `, ${s.threads} threads` : ""}; ${s.reason})`;
+  return `${wasmGemm ? "WebAssembly SIMD" : "JS"} (no native BLAS: ${s.reason})`;
 }
 
 /**
@@ -97,6 +125,7 @@ export function matmulPlan(
 export function matmul([a, b]: readonly BufferRef<StorageArray>[], params: MatmulParams, out: OutSpec): StorageArray {
   const plan = matmulPlan(a!.shape, b!.shape, out.shape, params);
   const C = takeBuffer(out.dtype, sizeOf(out.shape), true) as Arr;
-  (fast && plan.M * plan.K * plan.N >= WASM_MIN_MACS ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);
+  if (fast === undefined) fast = defaultGemm();
+  (fast && plan.M * plan.K * plan.N >= minMacs ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);
   return C;
 }
