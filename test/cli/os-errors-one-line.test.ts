@@ -1,4 +1,8 @@
 /** OS errors (ENOSPC, EACCES, EROFS, ENOENT) print one line naming the path and the error; --verbose / ANCHORGRAD_DEBUG=1 add the stack. */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { defineCommand } from "../../src/cli/command.js";
 import { reportError } from "../../src/cli/errors.js";
@@ -60,5 +64,23 @@ describe("runCli", () => {
     await runCli(["train"], [failing]);
     expect(err.mock.calls[2]![0]).toMatch(/\n\s+at /);
     err.mockRestore();
+  });
+});
+
+describe("the anchorgrad process", () => {
+  it("an OS error from a real command is one line on stderr and exit 1; ANCHORGRAD_DEBUG=1 adds the stack", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "ag-os-")), "a-file");
+    writeFileSync(file, "");
+    const run = (env: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "init-model", "--out", join(file, "model")], {
+        cwd: join(import.meta.dirname, "../.."),
+        encoding: "utf8",
+        env: { ...process.env, ...env },
+        timeout: 60_000,
+      });
+    const r = run({ ANCHORGRAD_DEBUG: "" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`anchorgrad init-model: ${join(file, "model")}: not a directory (ENOTDIR, mkdir)\n`);
+    expect(run({ ANCHORGRAD_DEBUG: "1" }).stderr).toMatch(/\(ENOTDIR, mkdir\)\nError: ENOTDIR.*\n\s+at /);
   });
 });
