@@ -22,7 +22,34 @@ function backendFor(device: string | undefined): Backend {
 /** Wrap already-encoded storage values. */
 export function fromStorage(values: StorageArray, shape: Shape, dtype: DType, device?: string): Tensor {
   const b = backendFor(device);
-  return new Tensor(shape, dtype, b, b.upload(values, dtype));
+  const t = new Tensor(shape, dtype, b, b.upload(values, dtype));
+  if ((dtype === "int32" || dtype === "bool") && b.name !== "cpu" && values.length <= HOST_COPY_LIMIT) hostCopies.set(t, values.slice());
+  return t;
+}
+
+/**
+ * Integer tensors made from host values on a backend that cannot read
+ * synchronously (webgpu) remember those values, so that code which must
+ * know them on the host (token ids decide where InternVL's image features
+ * go and are checked against the vocabulary) needs no GPU readback. Only
+ * int32 and bool, and only up to this many elements: ids and masks, not
+ * data. Tensors are immutable, so the copy stays true; it goes with the tensor.
+ */
+const HOST_COPY_LIMIT = 1 << 22;
+const hostCopies = new WeakMap<Tensor, StorageArray>();
+
+/**
+ * The values of `t` known on the host without a GPU readback: a
+ * synchronous read where the backend allows one (cpu), else the values it
+ * was created from (see hostCopies), else null (it was computed on the GPU;
+ * reading it needs `await t.data()`).
+ */
+export function knownValues(t: Tensor): StorageArray | null {
+  const c = t.concrete();
+  const copy = hostCopies.get(c);
+  if (copy) return copy;
+  // cpu reads synchronously; the makeGraph device's read throws its own message (the values are abstract)
+  return c._backend.name === "cpu" || c._backend.holdsNoMemory ? c.rawSync() : null;
 }
 
 type Data = number | boolean | NestedData[] | ArrayLike<number>;
@@ -143,3 +170,10 @@ export function randomUniform(shape: Shape, opts: RandomOptions & { min?: number
 }
 
 export type { NestedArray };
+
+/**
+ * The widest float a backend stores: float64 on the cpu; WebGPU has no
+ * float64, so float32 there. For sums and host values that should lose
+ * nothing where they can (norms, reference log-probs).
+ */
+export const widestFloat = (device: string): DType => (device === "webgpu" ? "float32" : "float64");

@@ -37,3 +37,4 @@ export { broadcastTo, concat, expandDims, flatten, mT, pad, reshape, slice, spli
 export { matmul, type MatmulOptions } from "./linalg.js";
 export { gather, oneHot, scatterAdd, take } from "./indexing.js";
 export { clip, conv2d, gelu, logSigmoid, relu, silu, softplus, type Conv2dOptions } from "./nn.js";
+export { toBackend } from "./move.js"; // explicit moves between backends; ops never mix them

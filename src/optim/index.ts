@@ -13,5 +13,5 @@ export {
   type ScheduleSpec,
   type WarmupOptions,
 } from "./schedule.js";
-export { clipByGlobalNorm, globalNorm } from "./clip.js";
+export { clipByGlobalNorm, clipByGlobalNormOnDevice, globalNorm, globalNormTensor } from "./clip.js";
 export { freeze, leavesWithPaths, type ParamMask, type PathLeaf } from "./paths.js";

@@ -17,7 +17,10 @@ import type { PopeRow } from "../data/pope.js";
 import type { PreferenceRow } from "../data/mpo.js";
 import { gather } from "../ops/indexing.js";
 import { logSoftmax } from "../ops/rows.js";
-import { reshape } from "../ops/shape.js";
+import { sub } from "../ops/elementwise.js";
+import { deviceOf, toBackend } from "../ops/move.js";
+import { concat, reshape, slice } from "../ops/shape.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { tensor } from "../ops/create.js";
 import { AnchorError } from "../tensor/errors.js";
 import { scope } from "../tensor/scope.js";
@@ -79,26 +82,34 @@ async function yesNoMargins<P>(
   batchSize: number,
 ): Promise<number[]> {
   const [yes, no] = answerTokens(model);
-  const out: number[] = [];
-  for (let i = 0; i < prompts.length; i += batchSize) {
-    const part = prompts.slice(i, i + batchSize);
-    const px = await gatherPixels(part, cache);
-    out.push(
-      ...scope(() => {
-        const c = collate(model.padId, part, px);
-        const logits = model.forward(params, c.inputs);
-        const [N, T, V] = logits.shape as [number, number, number];
-        const rows = tensor(
-          part.map((s, k) => k * T + s.prompt.length - 1),
-          { dtype: "int32" },
-        );
-        const lp = logSoftmax(gather(reshape(logits, [N * T, V]), rows, 0), -1);
-        const v = lp.dataSync();
-        return part.map((_, k) => v[k * V + yes]! - v[k * V + no]!);
-      }),
-    );
+  if (prompts.length === 0) return [];
+  const device = deviceOf(params, "evaluatePope: the parameters") ?? undefined;
+  const margins: Tensor[] = []; // per batch, on the device until one read at the end
+  try {
+    for (let i = 0; i < prompts.length; i += batchSize) {
+      const part = prompts.slice(i, i + batchSize);
+      const px = await gatherPixels(part, cache);
+      margins.push(
+        scope(() => {
+          const c = collate(model.padId, part, px, undefined, device);
+          const logits = model.forward(params, c.inputs);
+          const [N, T, V] = logits.shape as [number, number, number];
+          const rows = tensor(
+            part.map((s, k) => k * T + s.prompt.length - 1),
+            { dtype: "int32", device },
+          );
+          const lp = logSoftmax(gather(reshape(logits, [N * T, V]), rows, 0), -1);
+          return reshape(sub(slice(lp, [0, yes], [N, yes + 1]), slice(lp, [0, no], [N, no + 1])), [N]);
+        }),
+      );
+    }
+    const all = scope(() => concat(margins, 0));
+    const values = Array.from(await all.data());
+    all.dispose();
+    return values;
+  } finally {
+    for (const m of margins) m.dispose();
   }
-  return out;
 }
 
 /** POPE scores per split. */
@@ -108,7 +119,7 @@ export async function evaluatePope<P>(
   splits: Record<string, readonly PopeRow[]>,
   opts: { batchSize?: number } = {},
 ): Promise<Record<string, PopeScores>> {
-  const cache = new PixelCache(model);
+  const cache = new PixelCache(model, undefined, deviceOf(params, "evaluatePope: the parameters") ?? undefined);
   try {
     // the same (image, question) appears in several splits (the positives): answer it once
     const unique = new Map<string, PopeRow>();
@@ -145,8 +156,11 @@ export async function visualReliance<P>(
 ): Promise<number> {
   const withImages = rows.filter((r) => r.images.length > 0);
   if (withImages.length === 0) throw new AnchorError("visualReliance: no row has an image");
-  const cache = new PixelCache(model);
-  const blank = await model.blankImage();
+  const device = deviceOf(params, "visualReliance: the parameters") ?? undefined;
+  const cache = new PixelCache(model, undefined, device);
+  const made = await model.blankImage();
+  const blank = device === undefined ? made : { ...made, pixelValues: await toBackend(made.pixelValues, device) };
+  if (blank.pixelValues !== made.pixelValues) made.pixelValues.dispose();
   try {
     const seqs: Sequence[] = [];
     for (const r of withImages) {

@@ -68,10 +68,17 @@ export async function gatherPixels(seqs: readonly Sequence[], pixels: PixelCache
 
 /**
  * Right-pad sequences into one batch with their pixels in row order. Call
- * it inside the step's scope: the tensors it makes are the step's.
+ * it inside the step's scope: the tensors it makes are the step's, made on
+ * `device` (the parameters' backend; default the current one).
  * `blank` (one tile, [1, C, H, W]) replaces every tile.
  */
-export function collate(padId: number, seqs: readonly Sequence[], pixels: readonly (Tensor | null)[], blank?: Tensor): Collated {
+export function collate(
+  padId: number,
+  seqs: readonly Sequence[],
+  pixels: readonly (Tensor | null)[],
+  blank?: Tensor,
+  device?: string,
+): Collated {
   const T = Math.max(...seqs.map((s) => s.prompt.length + s.completion.length));
   const N = seqs.length;
   const ids = new Int32Array(N * T).fill(padId);
@@ -95,12 +102,12 @@ export function collate(padId: number, seqs: readonly Sequence[], pixels: readon
     );
   return {
     inputs: {
-      inputIds: tensor(ids, { shape: [N, T], dtype: "int32" }),
+      inputIds: tensor(ids, { shape: [N, T], dtype: "int32", device }),
       pixelValues: tiles.length === 0 ? null : tiles.length === 1 ? tiles[0]! : concat(tiles, 0),
-      attentionMask: tensor(attn, { shape: [N, T], dtype: "float32" }),
+      attentionMask: tensor(attn, { shape: [N, T], dtype: "float32", device }),
     },
-    labels: tensor(ids, { shape: [N, T], dtype: "int32" }),
-    mask: tensor(mask, { shape: [N, T], dtype: "float32" }),
+    labels: tensor(ids, { shape: [N, T], dtype: "int32", device }),
+    mask: tensor(mask, { shape: [N, T], dtype: "float32", device }),
   };
 }
 

@@ -29,11 +29,12 @@ import { valueAndGrad } from "../autograd/transforms.js";
 import type { PreferenceRow } from "../data/mpo.js";
 import { Stream } from "../data/rng.js";
 import type { Objective, PreferenceBatch } from "../objectives/types.js";
-import { clipByGlobalNorm } from "../optim/clip.js";
+import { clipByGlobalNormOnDevice } from "../optim/clip.js";
 import type { Optimizer, OptState } from "../optim/optimizer.js";
 import { add, mul } from "../ops/elementwise.js";
 import { slice } from "../ops/shape.js";
-import { tensor } from "../ops/create.js";
+import { deviceOf } from "../ops/move.js";
+import { currentBackend } from "../backends/registry.js";
 import { AnchorError } from "../tensor/errors.js";
 import { scope } from "../tensor/scope.js";
 import { treeLeaves, treeMap } from "../tensor/pytree.js";
@@ -50,6 +51,7 @@ import { lockRun } from "./lock.js";
 import { checkResume, dataFingerprint, type RunDescription } from "./resume.js";
 import { GracefulStop, type StopSignal } from "./stop.js";
 import { scoreAll, scoreSequences } from "./scoring.js";
+import { DeviceColumn, meanScalars, readScalars } from "./on-device.js";
 import { CorruptedPixelCache } from "./corrupt.js";
 
 export interface TrainOptions<P> {
@@ -152,9 +154,11 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
   const { model, objective, optimizer, steps, batchSize, out } = opts;
   const seed = opts.seed ?? 0;
   const accum = opts.gradientAccumulationSteps ?? 1;
-  const pixels = new PixelCache(model);
-  const examples = await encodeRows(model, opts.data, pixels);
   const reference = opts.reference === undefined ? opts.params : opts.reference;
+  // one device rule: the step's data is made where the parameters live (see on-device.ts)
+  const device = deviceOf([opts.params, reference], "train: the parameters and the reference parameters") ?? currentBackend().name;
+  const pixels = new PixelCache(model, undefined, device);
+  const examples = await encodeRows(model, opts.data, pixels);
   const ref: ReferenceLogps | null =
     reference === null || sft
       ? null
@@ -171,6 +175,9 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
           batchSize * 2,
         )
       : null;
+  const refOnDevice = ref && { chosen: new DeviceColumn(ref.chosen, device), rejected: new DeviceColumn(ref.rejected, device) };
+  const refNoImageOnDevice = refNoImage && new DeviceColumn(refNoImage, device);
+  const indices = (batch: readonly Example[]) => batch.map((e) => e.index);
 
   let params = opts.params;
   let optState = optimizer.init(params);
@@ -248,7 +255,7 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
       }
       const lr = optimizer.learningRate(optState.step);
       const result = await scope(async () => {
-        /** One forward/backward pass: its gradients and its metrics as numbers (intermediates freed per pass). */
+        /** One forward/backward pass: its gradients and its metrics, still on the device (intermediates freed per pass). */
         const pass = ({ batch, seqs, px, pxCorrupted }: (typeof passes)[number]) =>
           scope(async () => {
             let metrics: Record<string, Tensor> = {};
@@ -263,21 +270,10 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
                 chosenLengths: lengths(0),
                 rejectedLengths: lengths(1),
                 ...(pxCorrupted && { policyChosenLogpsNoImage: scoreSequences(model, p, seqs.slice(0, B), pxCorrupted).sum }),
-                ...(refNoImage && {
-                  refChosenLogpsNoImage: tensor(
-                    batch.map((e) => refNoImage[e.index]!),
-                    { dtype: sum.dtype },
-                  ),
-                }),
-                ...(ref && {
-                  refChosenLogps: tensor(
-                    batch.map((e) => ref.chosen[e.index]!),
-                    { dtype: sum.dtype },
-                  ),
-                  refRejectedLogps: tensor(
-                    batch.map((e) => ref.rejected[e.index]!),
-                    { dtype: sum.dtype },
-                  ),
+                ...(refNoImageOnDevice && { refChosenLogpsNoImage: refNoImageOnDevice.rows(indices(batch), sum.dtype) }),
+                ...(refOnDevice && {
+                  refChosenLogps: refOnDevice.chosen.rows(indices(batch), sum.dtype),
+                  refRejectedLogps: refOnDevice.rejected.rows(indices(batch), sum.dtype),
                 }),
               };
               const r = objective(pb);
@@ -285,9 +281,9 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
               return r.loss;
             };
             const [loss, grads] = valueAndGrad(lossOf)(params);
-            const row: MetricRow = { loss: (await loss.data())[0]! };
-            for (const [k, t] of Object.entries(metrics)) if (!(sft && PAIR_ONLY.test(k))) row[k] = (await t.data())[0]!;
-            return { grads, row };
+            const scalars: Record<string, Tensor> = { loss };
+            for (const [k, t] of Object.entries(metrics)) if (!(sft && PAIR_ONLY.test(k))) scalars[k] = t;
+            return { grads, scalars };
           });
         const done = [];
         for (const p of passes) done.push(await pass(p));
@@ -303,16 +299,17 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
                 done[0]!.grads,
                 ...done.slice(1).map((d) => d.grads),
               );
-        const row = meanRows(done.map((d) => d.row));
-        const { grads, norm } =
-          opts.maxGradNorm === null ? { grads: rawGrads, norm: NaN } : clipByGlobalNorm(rawGrads, opts.maxGradNorm ?? 1);
-        if (!Number.isFinite(norm) && opts.maxGradNorm !== null) {
+        const scalars = meanScalars(done.map((d) => d.scalars));
+        const clipped = opts.maxGradNorm === null ? null : clipByGlobalNormOnDevice(rawGrads, opts.maxGradNorm ?? 1);
+        const next = optimizer.update(clipped?.grads ?? rawGrads, optState, params);
+        // the step's one host read: its metrics, after the update has been queued
+        const row = await readScalars({ ...scalars, ...(clipped && { grad_norm: clipped.norm }) });
+        if (clipped && !Number.isFinite(row.grad_norm)) {
           throw new AnchorError(
-            `train: step ${step + 1}: the gradient norm is ${norm}; loss ${row.loss}. Lower the learning rate, or run with ANCHORGRAD_DEBUG_NANS=1 to find the op`,
+            `train: step ${step + 1}: the gradient norm is ${row.grad_norm}; loss ${row.loss}. Lower the learning rate, or run with ANCHORGRAD_DEBUG_NANS=1 to find the op`,
           );
         }
-        const next = optimizer.update(grads, optState, params);
-        return { next, row: { ...row, grad_norm: norm, learning_rate: lr } };
+        return { next, row: { ...row, grad_norm: row.grad_norm ?? NaN, learning_rate: lr } };
       });
       disposeAllBut(
         [...treeLeaves(params), ...treeLeaves(optState.slots)],
@@ -336,16 +333,12 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
     bar.stop();
     await corrupted?.clear();
     await pixels.clear();
+    refOnDevice?.chosen.dispose();
+    refOnDevice?.rejected.dispose();
+    refNoImageOnDevice?.dispose();
   }
   const history = await readMetrics(join(out, "metrics.jsonl"));
   return { params, optState, history, step, interrupted: step < steps, signal: stop.caught, checkpoint };
-}
-
-/** The mean of each metric over a step's passes. */
-function meanRows(rows: readonly MetricRow[]): MetricRow {
-  const out: MetricRow = {};
-  for (const k of Object.keys(rows[0]!)) out[k] = rows.reduce((s, r) => s + (r[k] as number), 0) / rows.length;
-  return out;
 }
 
 /** Position p of the endless example stream -> example index, a fresh seeded shuffle per epoch. */

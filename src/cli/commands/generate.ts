@@ -58,7 +58,7 @@ export const generateCommand = defineCommand({
       ...(values.system !== undefined && { system: values.system as string }),
     });
     const out = await generate(model, {
-      inputIds: fromStorage(Int32Array.from(ids), [1, ids.length], "int32", "cpu"),
+      inputIds: fromStorage(Int32Array.from(ids), [1, ids.length], "int32", model.params.language.embed.weight.device), // ids live with the params
       pixelValues: images?.pixelValues ?? null,
       maxNewTokens: values["max-new-tokens"] as number,
       temperature: values.temperature as number,

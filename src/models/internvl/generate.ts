@@ -6,6 +6,7 @@
  * first stop token (<|im_end|> and the config's eos).
  */
 import { fromStorage, randomUniform } from "../../ops/create.js";
+import { argmax } from "../../ops/reduce.js";
 import { scope } from "../../tensor/scope.js";
 import { treeLeaves } from "../../tensor/pytree.js";
 import type { Tensor } from "../../tensor/tensor.js";
@@ -102,7 +103,12 @@ export async function generate(model: InternVLModel, opts: GenerateOptions): Pro
   let step = scope(() => forwardWithCache(c, p, { inputIds: opts.inputIds, pixelValues: opts.pixelValues ?? null }, { lastOnly: true }));
   let prefillMs = 0;
   for (let k = 0; ; k++) {
-    const logits = await step.logits.data();
+    // greedy: the argmax runs where the logits are and only B ids come back; sampling reads the logits
+    const greedy = !(temperature > 0);
+    const ids = greedy ? argmax(step.logits, -1) : null;
+    const picked = ids && (await ids.data());
+    ids?.dispose();
+    const logits = greedy ? null : await step.logits.data();
     step.logits.dispose();
     if (k === 0) prefillMs = performance.now() - t0;
     const draws = temperature > 0 ? randomUniform([B], { seed, offset: k * B, dtype: "float64", device: "cpu" }) : null;
@@ -114,14 +120,16 @@ export async function generate(model: InternVLModel, opts: GenerateOptions): Pro
         next[b] = tokens[b]![tokens[b]!.length - 1]!;
         continue;
       }
-      const id = pickToken(logits.subarray(b * V, (b + 1) * V), temperature, topP, u?.[b] ?? 0);
+      const id = picked ? picked[b]! : pickToken(logits!.subarray(b * V, (b + 1) * V), temperature, topP, u?.[b] ?? 0);
       tokens[b]!.push(id);
       next[b] = id;
       if (stops.has(id)) done[b] = true;
     }
     if (done.every(Boolean) || k + 1 >= maxNew) break;
     const prev = step.cache;
-    step = scope(() => forwardWithCache(c, p, { inputIds: fromStorage(next, [B, 1], "int32", "cpu") }, { cache: prev, lastOnly: true }));
+    step = scope(() =>
+      forwardWithCache(c, p, { inputIds: fromStorage(next, [B, 1], "int32", opts.inputIds.device) }, { cache: prev, lastOnly: true }),
+    );
     disposeCache(prev);
   }
   disposeCache(step.cache);

@@ -6,7 +6,7 @@
 import { embedding } from "../../nn/embedding.js";
 import { gather } from "../../ops/indexing.js";
 import { concat, reshape, slice } from "../../ops/shape.js";
-import { fromStorage } from "../../ops/create.js";
+import { fromStorage, knownValues } from "../../ops/create.js";
 import { AnchorError, DTypeError, ShapeError } from "../../tensor/errors.js";
 import { fmt } from "../../tensor/shape.js";
 import type { Tensor } from "../../tensor/tensor.js";
@@ -17,9 +17,11 @@ import type { InternVLParams } from "./params.js";
 
 export interface ForwardInputs {
   /**
-   * int32 [B, T], on the cpu (or any device readable synchronously); they are
-   * copied to the parameters' device. Pad batches on the right: attention is
-   * causal, so padding never reaches earlier tokens.
+   * int32 [B, T] on the parameters' device, made from host values
+   * (ag.tensor(ids, { dtype: "int32" })): their values decide where the image
+   * features go, and ids made from host values are known without a GPU
+   * readback (ops/create.ts knownValues). Pad batches on the right:
+   * attention is causal, so padding never reaches earlier tokens.
    */
   readonly inputIds: Tensor;
   /** float [N, C, H, W]: every tile of every image, in the order their <IMG_CONTEXT> runs appear (row by row). */
@@ -33,19 +35,21 @@ export class InputError extends AnchorError {
 
 /**
  * Host copy of the ids, checked against the vocabulary. Their values decide
- * where the image features go, so they must be readable synchronously.
+ * where the image features go, so they must be known on the host without a
+ * readback: on the cpu, or made from host values on the GPU.
  */
-function readIds(c: InternVLConfig, ids: Tensor): Int32Array {
+function readIds(c: InternVLConfig, ids: Tensor, device: string): Int32Array {
   if (ids.dtype !== "int32") throw new DTypeError(`internvl.forward: inputIds must be int32, got ${ids.dtype}`);
   if (ids.ndim !== 2) throw new ShapeError(`internvl.forward: inputIds must be [B, T], got ${fmt(ids.shape)}`);
-  let host: Int32Array;
-  try {
-    host = ids.dataSync() as Int32Array;
-  } catch {
+  if (ids.device !== device)
     throw new InputError(
-      `internvl.forward: inputIds live on ${ids.device}, which cannot be read synchronously; make them on the cpu (ag.tensor(ids, { dtype: "int32", device: "cpu" })): their values decide where the image features go`,
+      `internvl.forward: inputIds live on ${ids.device} and the parameters on ${device}; make the ids there (ag.tensor(ids, { dtype: "int32", device: "${device}" })) or move them with ag.toBackend`,
     );
-  }
+  const host = knownValues(ids) as Int32Array | null;
+  if (!host)
+    throw new InputError(
+      `internvl.forward: inputIds were computed on ${ids.device}, so their values are not known on the host without a readback; make them from host values (ag.tensor(ids, { dtype: "int32" })): their values decide where the image features go`,
+    );
   const V = c.text.vocabSize;
   for (let i = 0; i < host.length; i++) {
     const id = host[i]!;
@@ -63,11 +67,9 @@ function readIds(c: InternVLConfig, ids: Tensor): Int32Array {
  * token. One gather from [text rows; image rows], so gradients reach both.
  */
 export function embedInputs(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs): Tensor {
-  const ids = readIds(c, inputs.inputIds);
+  const ids = readIds(c, inputs.inputIds, p.language.embed.weight.device);
   const [B, T] = inputs.inputIds.shape as [number, number];
-  const device = p.language.embed.weight.device;
-  const onDevice = inputs.inputIds.device === device ? inputs.inputIds : fromStorage(ids, [B, T], "int32", device);
-  const text = embedding(p.language.embed, onDevice);
+  const text = embedding(p.language.embed, inputs.inputIds);
   const slots: number[] = [];
   ids.forEach((id, i) => {
     if (id === c.imageTokenId) slots.push(i);
