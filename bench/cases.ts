@@ -72,7 +72,7 @@ export function kernelCases(full: boolean): Case[] {
   return specs.map(describe);
 }
 
-/** Runs per measurement: fewer for the big cases, and a time budget, so the quick run stays under 3 minutes. */
+/** Runs per measurement: fewer for the big cases, and a time budget, so the kernel part of the quick run stays short. */
 export function iterationsFor(c: Case, full: boolean): Plan {
   const work = c.flops ?? 1e9;
   const iterations = work > 5e9 ? 3 : work > 1e9 ? 5 : 9;

@@ -3,7 +3,7 @@
  * WebGPU), TensorFlow.js (Wasm) and PyTorch (OpenBLAS) in the same run, the
  * whole-model figures, a cost-growth fit, and the speed targets.
  *
- *   npm run bench            reduced sizes, under 3 minutes
+ *   npm run bench            reduced sizes (several minutes: PyTorch runs once per configuration)
  *   npm run bench -- --full  every size
  *   npm run bench -- --only=softmax,attention   only these kernels (case kinds, as in cases.ts),
  *                            and the whole-model figures only if "models" is listed;
