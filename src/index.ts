@@ -29,6 +29,7 @@ export { customVjp, grad, jvp, stopGradient, valueAndGrad, vjp } from "./autogra
 export { checkGrads, GradCheckError, type CheckGradsOptions } from "./autograd/check.js";
 export { setDebugNans } from "./ir/trace.js";
 export { makeGraph } from "./ir/make-graph.js";
+export { jit, type JitOptions, type Jitted } from "./ir/jit.js";
 export type { Eqn, Graph, Var } from "./ir/graph.js";
 export { backends, currentBackend, releaseBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
 export type { Backend, BackendStatus } from "./backends/backend.js";

@@ -4,7 +4,7 @@
  * never know which backend ran. Kernels are keyed by primitive name and
  * typed by its parameter record (src/prims/params.ts).
  */
-import type { KernelPrim, ParamsOf } from "../prims/index.js";
+import type { KernelPrim, ParamsOf, PointwiseProgram } from "../prims/index.js";
 import type { Device } from "../tensor/device.js";
 import type { DType, StorageArray } from "../tensor/dtype.js";
 import type { Shape } from "../tensor/shape.js";
@@ -34,6 +34,12 @@ export interface Backend<B = unknown> extends Device<B> {
   run<P extends KernelPrim>(prim: P, inputs: readonly BufferRef<B>[], params: ParamsOf<P>, out: OutSpec): B;
   /** Names of the primitives this backend has kernels for. */
   kernelNames(): string[];
+  /**
+   * Run a fused pointwise program (the jit's elementwise chains) as one
+   * kernel, returning one buffer per program output. Optional: without it
+   * the jit runs such chains one primitive at a time.
+   */
+  runPointwise?(program: PointwiseProgram, inputs: readonly BufferRef<B>[]): B[];
 }
 
 /** Status of one backend on this machine, for `backends()` and `anchorgrad doctor`. */

@@ -2,6 +2,7 @@
 import type { Backend, Kernel } from "../backend.js";
 import type { StorageArray } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
+import { runPointwise } from "./fused.js";
 import { cpuKernels } from "./kernels.js";
 import { releaseBuffer, takeBuffer } from "./pool.js";
 
@@ -21,4 +22,9 @@ export const cpuBackend: Backend<StorageArray> = {
     return k(inputs, params, out);
   },
   kernelNames: () => Object.keys(cpuKernels),
+  runPointwise: (program, inputs) =>
+    runPointwise(
+      program,
+      inputs.map((x) => x.buf),
+    ),
 };

@@ -1,0 +1,78 @@
+/**
+ * The cpu renderer of fused pointwise programs (src/prims/fused.ts): one
+ * generated JavaScript loop per program shape, which V8 compiles to a tight
+ * loop with each row's scalar function inlined. Intermediates stay in locals;
+ * each is rounded to its dtype exactly as the single-op kernels store it
+ * (Math.fround for float32, ToInt32 for int32), so fused and eager results
+ * are bit-identical.
+ */
+import { BINARY, UNARY, type PointwiseProgram, type PointwiseStep } from "../../prims/index.js";
+import type { DType, StorageArray } from "../../tensor/dtype.js";
+import { AnchorError } from "../../tensor/errors.js";
+import { sizeOf } from "../../tensor/shape.js";
+import { takeBuffer } from "./pool.js";
+
+type Loop = (ins: readonly StorageArray[], outs: StorageArray[], n: number, fns: readonly ((...xs: number[]) => number)[]) => void;
+
+const ROW_FN = new Map<string, (...xs: number[]) => number>([
+  ...UNARY.map((r) => [r.name, r.js] as const),
+  ...BINARY.map((r) => [r.name, r.js] as const),
+]);
+
+const round: Record<DType, (e: string) => string> = {
+  float32: (e) => `fround(${e})`,
+  float64: (e) => e,
+  int32: (e) => `(${e}) | 0`,
+  bool: (e) => `+!!(${e})`,
+  float16: () => {
+    throw new AnchorError("fused kernels do not store half precision");
+  },
+  bfloat16: () => {
+    throw new AnchorError("fused kernels do not store half precision");
+  },
+};
+
+function stepExpr(s: PointwiseStep, k: number, v: (i: number) => string): string {
+  if (s.prim === "where") return `(${v(s.args[0]!)} ? ${v(s.args[1]!)} : ${v(s.args[2]!)})`;
+  if (s.prim === "cast") return s.dtype === "int32" ? `Math.trunc(${v(s.args[0]!)})` : v(s.args[0]!);
+  return `f${k}(${s.args.map(v).join(", ")})`;
+}
+
+/** The loop's source: signature-keyed, so programs of one structure share a compiled function. */
+function render(p: PointwiseProgram): { source: string; fns: ((...xs: number[]) => number)[] } {
+  const n = p.inputs.length;
+  const v = (i: number) => `v${i}`;
+  const fns: ((...xs: number[]) => number)[] = [];
+  const head = [`const fround = Math.fround;`];
+  p.steps.forEach((s, k) => {
+    if (s.prim !== "where" && s.prim !== "cast") {
+      head.push(`const f${k} = fns[${fns.length}];`);
+      fns.push(ROW_FN.get(s.prim)!);
+    }
+  });
+  p.inputs.forEach((x, i) => head.push(`const in${i} = ins[${i}];`, ...(x.scalar ? [`const v${i} = in${i}[0];`] : [])));
+  p.outputs.forEach((_, j) => head.push(`const out${j} = outs[${j}];`));
+  const body = [
+    ...p.inputs.flatMap((x, i) => (x.scalar ? [] : [`const v${i} = in${i}[i];`])),
+    ...p.steps.map((s, k) => `const v${n + k} = ${round[s.dtype](stepExpr(s, k, v))};`),
+    ...p.outputs.map((o, j) => `out${j}[i] = ${v(o)};`),
+  ];
+  return { source: [...head, `for (let i = 0; i < n; i++) {`, ...body.map((l) => "  " + l), `}`].join("\n"), fns };
+}
+
+const compiled = new Map<string, Loop>();
+
+/** Run a fused program over typed arrays; returns one new buffer per output. */
+export function runPointwise(p: PointwiseProgram, inputs: readonly StorageArray[]): StorageArray[] {
+  const { source, fns } = render(p);
+  let loop = compiled.get(source);
+  if (!loop) {
+    loop = new Function("ins", "outs", "n", "fns", source) as Loop;
+    compiled.set(source, loop);
+  }
+  const n = sizeOf(p.shape);
+  const value = (i: number) => (i < p.inputs.length ? p.inputs[i]!.dtype : p.steps[i - p.inputs.length]!.dtype);
+  const outs = p.outputs.map((o) => takeBuffer(value(o), n, true));
+  loop(inputs, outs, n, fns);
+  return outs;
+}

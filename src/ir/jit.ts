@@ -1,0 +1,241 @@
+/**
+ * jit(f): trace f once per signature (pytree structure, shapes, dtypes,
+ * devices, static values) into a Graph, plan it, and run the plan on later
+ * calls. The plan fuses runs of elementwise primitives into one pointwise
+ * program per run (src/prims/fused.ts), which the backend renders as one
+ * kernel (a generated JS loop on the cpu), so the intermediates of a chain
+ * are never materialized; every other primitive runs through bind as in
+ * eager mode, and each intermediate is released after its last use.
+ *
+ * Under a gradient transform (arguments boxed by an active tape) or inside
+ * another trace, a jitted function runs f itself, so the outer transform
+ * sees every primitive: grad(jit(f)) and jit(grad(f)) both work.
+ */
+import type { Backend } from "../backends/backend.js";
+import { BINARY, UNARY, castPrim, wherePrim, type PointwiseProgram, type PointwisePrim, type Primitive } from "../prims/index.js";
+import { isHalf } from "../tensor/dtype.js";
+import { AnchorError } from "../tensor/errors.js";
+import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
+import { fmt, sameShape, sizeOf } from "../tensor/shape.js";
+import { Tensor } from "../tensor/tensor.js";
+import { ABSTRACT, stopGradientPrim, type Eqn, type Graph, type Var } from "./graph.js";
+import { traceGraph } from "./make-graph.js";
+import { bind } from "./trace.js";
+
+export interface JitOptions {
+  /** Positions of arguments that are compile-time values (JSON-comparable): a new value retraces. */
+  static?: readonly number[];
+}
+
+/** How often a signature may change before jit warns that it keeps retracing. */
+export const RETRACE_WARNING = 8;
+const CACHE_SIZE = 32;
+
+type Step =
+  | { kind: "eqn"; eqn: Eqn }
+  | { kind: "fused"; eqns: readonly Eqn[]; inputs: readonly Var[]; outputs: readonly Var[]; program: PointwiseProgram };
+
+interface Plan {
+  readonly graph: Graph;
+  readonly steps: readonly Step[];
+  /** The graph's outputs, identities (stopGradient) resolved. */
+  readonly outputs: readonly Var[];
+  /** For each Var id, how many steps (and outputs) read it: when the count runs out, its tensor is released. */
+  readonly uses: ReadonlyMap<number, number>;
+}
+
+export interface Jitted<F extends (...args: any[]) => any> {
+  (...args: Parameters<F>): ReturnType<F>;
+  /** How many times f was traced (once per new signature). */
+  readonly traces: number;
+  /** The graph of the last trace, for inspection. */
+  readonly lastGraph: Graph | null;
+}
+
+/** f compiled per call signature; same results as f (see the module comment for what is fused). */
+export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = {}): Jitted<F> {
+  const statics = new Set(opts.static ?? []);
+  const cache = new Map<string, Plan>();
+  let traces = 0;
+  let lastKeys: string[] | null = null;
+  let lastGraph: Graph | null = null;
+
+  const call = (...args: Parameters<F>): ReturnType<F> => {
+    const dynamic = args.map((a, i) => (statics.has(i) ? null : a));
+    const { leaves } = treeFlatten(dynamic);
+    if (leaves.some((t) => t._box?.tape.active || t.device === ABSTRACT)) return f(...args); // an outer transform traces f itself
+    const keys = args.map((a, i) => argKey(a, statics.has(i), i));
+    const key = keys.join("|");
+    let plan = cache.get(key);
+    if (!plan) {
+      traces++;
+      if (traces > RETRACE_WARNING && lastKeys) warnRetrace(f, traces, lastKeys, keys);
+      const graph = traceGraph((...dyn: unknown[]) => f(...args.map((a, i) => (statics.has(i) ? a : dyn[i]))), dynamic, "jit");
+      plan = planGraph(graph);
+      if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      cache.set(key, plan);
+      lastGraph = graph;
+    }
+    lastKeys = keys;
+    return treeUnflatten(plan.graph.outTree, execute(plan, leaves)) as ReturnType<F>;
+  };
+  return Object.defineProperties(call, {
+    traces: { get: () => traces },
+    lastGraph: { get: () => lastGraph },
+  }) as Jitted<F>;
+}
+
+/** One argument's part of the signature. */
+function argKey(a: unknown, isStatic: boolean, i: number): string {
+  if (isStatic) {
+    if (treeFlatten(a).leaves.length) throw new AnchorError(`jit: static argument ${i} holds tensors; only JSON values can be static`);
+    return `static:${JSON.stringify(a)}`;
+  }
+  const { leaves, def } = treeFlatten(a);
+  const types = leaves.map((t) => `${t.dtype}${fmt(t.shape)}@${t.device}`).join(", ");
+  return def.kind === "leaf" ? types : `${JSON.stringify(def)} ${types}`;
+}
+
+function warnRetrace(f: (...args: any[]) => unknown, traces: number, before: string[], after: string[]): void {
+  const i = after.findIndex((k, j) => k !== before[j]);
+  const what = i < 0 ? "the number of arguments" : `argument ${i} (${before[i]} -> ${after[i]})`;
+  console.warn(
+    `jit: ${f.name || "a function"} was traced ${traces} times; ${what} changes between calls. Keep shapes fixed, or mark it static.`,
+  );
+}
+
+// --- planning -------------------------------------------------------------------
+
+const ROWS = new Set<string>([...UNARY.map((r) => r.name), ...BINARY.map((r) => r.name)]);
+
+/** The pointwise name of an elementwise primitive, or null for every other primitive. */
+function pointwiseOf(prim: Primitive): PointwisePrim | null {
+  if (prim === wherePrim) return "where";
+  if (prim === castPrim) return "cast";
+  return ROWS.has(prim.name) ? (prim.name as PointwisePrim) : null;
+}
+
+/** Whether `e` can run inside a fused pointwise program. */
+function fusible(e: Eqn): boolean {
+  return pointwiseOf(e.prim) !== null && !isHalf(e.out.dtype) && e.inputs.every((x) => !isHalf(x.dtype));
+}
+
+function planGraph(graph: Graph): Plan {
+  // stopGradient only marks the graph for the transforms and the exporter: running, it is the identity
+  const alias = new Map<number, Var>();
+  const resolve = (v: Var) => alias.get(v.id) ?? v;
+  const eqns: Eqn[] = [];
+  for (const e of graph.eqns) {
+    if (e.prim === stopGradientPrim) alias.set(e.out.id, resolve(e.inputs[0]!));
+    else eqns.push({ ...e, inputs: e.inputs.map(resolve) });
+  }
+  const outputs = graph.outputs.map(resolve);
+
+  const reads = new Map<number, number>();
+  const read = (v: Var) => reads.set(v.id, (reads.get(v.id) ?? 0) + 1);
+  eqns.forEach((e) => e.inputs.forEach(read));
+  outputs.forEach(read);
+
+  const steps: Step[] = [];
+  let run: Eqn[] = [];
+  const flush = () => {
+    if (run.length > 1) steps.push(fuse(run, reads));
+    else if (run.length === 1) steps.push({ kind: "eqn", eqn: run[0]! });
+    run = [];
+  };
+  for (const e of eqns) {
+    if (!fusible(e)) {
+      flush();
+      steps.push({ kind: "eqn", eqn: e });
+      continue;
+    }
+    const shape = run.length ? run[0]!.out.shape : e.out.shape;
+    const inRun = new Set(run.map((r) => r.out.id));
+    const fits =
+      sameShape(e.out.shape, shape) && e.inputs.every((x) => inRun.has(x.id) || sizeOf(x.shape) === 1 || sameShape(x.shape, shape));
+    if (!fits) flush();
+    const fitsAlone = e.inputs.every((x) => sizeOf(x.shape) === 1 || sameShape(x.shape, e.out.shape));
+    if (fitsAlone) run.push(e);
+    else steps.push({ kind: "eqn", eqn: e }); // a true broadcast: its single-op kernel handles it
+  }
+  flush();
+
+  // releases count per step: a fused step reads each of its inputs once
+  const uses = new Map<number, number>();
+  const use = (v: Var) => uses.set(v.id, (uses.get(v.id) ?? 0) + 1);
+  for (const st of steps) (st.kind === "eqn" ? st.eqn.inputs : st.inputs).forEach(use);
+  outputs.forEach(use);
+  return { graph, steps, outputs, uses };
+}
+
+/** A run of elementwise equations as one pointwise program. */
+function fuse(run: readonly Eqn[], uses: ReadonlyMap<number, number>): Step {
+  const produced = new Map(run.map((e, k) => [e.out.id, k]));
+  const inputs: Var[] = [];
+  const number = new Map<number, number>();
+  for (const e of run) {
+    for (const x of e.inputs) {
+      if (!produced.has(x.id) && !number.has(x.id)) {
+        number.set(x.id, inputs.length);
+        inputs.push(x);
+      }
+    }
+  }
+  const shape = run[0]!.out.shape;
+  run.forEach((e, k) => number.set(e.out.id, inputs.length + k));
+  const usedInside = new Map<number, number>();
+  for (const e of run) for (const x of e.inputs) usedInside.set(x.id, (usedInside.get(x.id) ?? 0) + 1);
+  const outputs = run.map((e) => e.out).filter((v) => (uses.get(v.id) ?? 0) > (usedInside.get(v.id) ?? 0));
+  const program: PointwiseProgram = {
+    shape,
+    inputs: inputs.map((x) => ({ dtype: x.dtype, scalar: sizeOf(x.shape) === 1 && !sameShape(x.shape, shape) })),
+    steps: run.map((e) => ({ prim: pointwiseOf(e.prim)!, args: e.inputs.map((x) => number.get(x.id)!), dtype: e.out.dtype })),
+    outputs: outputs.map((v) => number.get(v.id)!),
+  };
+  return { kind: "fused", eqns: run, inputs, outputs, program };
+}
+
+// --- execution ----------------------------------------------------------------------
+
+function execute(plan: Plan, args: readonly Tensor[]): Tensor[] {
+  const { graph } = plan;
+  const env = new Map<number, Tensor>();
+  graph.inputs.forEach((v, i) => env.set(v.id, args[i]!));
+  for (const c of graph.consts) env.set(c.v.id, c.value);
+  const owned = new Set(graph.inputs.map((v) => v.id).concat(graph.consts.map((c) => c.v.id)));
+  const left = new Map(plan.uses);
+  const get = (v: Var) => env.get(v.id)!;
+  const release = (vs: readonly Var[]) => {
+    for (const v of vs) {
+      const n = left.get(v.id)! - 1;
+      left.set(v.id, n);
+      if (n === 0 && !owned.has(v.id)) env.get(v.id)!.dispose();
+    }
+  };
+  for (const step of plan.steps) {
+    if (step.kind === "eqn") {
+      env.set(step.eqn.out.id, bind(step.eqn.prim, step.eqn.inputs.map(get), step.eqn.params));
+      release(step.eqn.inputs);
+      continue;
+    }
+    const ins = step.inputs.map(get);
+    const backend = ins[0]!._backend as Backend;
+    if (backend.runPointwise && ins.every((x) => x._backend === backend)) {
+      const bufs = backend.runPointwise(
+        step.program,
+        ins.map((x) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype })),
+      );
+      step.outputs.forEach((v, j) => env.set(v.id, new Tensor(v.shape, v.dtype, backend, bufs[j])));
+      release(step.inputs);
+    } else {
+      // no fused kernel on this backend: the run's primitives one at a time
+      const local = new Map<number, Tensor>();
+      const at = (v: Var) => local.get(v.id) ?? get(v);
+      for (const e of step.eqns) local.set(e.out.id, bind(e.prim, e.inputs.map(at), e.params));
+      const keepIds = new Set(step.outputs.map((v) => v.id));
+      for (const [id, t] of local) keepIds.has(id) ? env.set(id, t) : t.dispose();
+      release(step.inputs);
+    }
+  }
+  return plan.outputs.map(get);
+}
