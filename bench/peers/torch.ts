@@ -17,6 +17,14 @@ import type { Case } from "../cases.js";
 
 export const PYTHON = process.env.ANCHORGRAD_PYTHON ?? "/usr/bin/python3";
 
+/**
+ * The environment the bench started in. anchorgrad's cpu backend sets
+ * variables in its own process when it opens a BLAS (OPENBLAS_THREAD_TIMEOUT),
+ * and torch would inherit them unannounced: each configuration starts from
+ * this copy plus its own settings only.
+ */
+const STARTING_ENV = { ...process.env };
+
 /** One way of starting torch: its intra-op threads and the environment it starts in. */
 export interface TorchConfig {
   /** How the tables name it, e.g. "2 threads +passive +malloc" (no commas: --torch-config lists names with them). */
@@ -72,7 +80,7 @@ export function runPython<T>(script: string, job: object, config: TorchConfig, t
     encoding: "utf8",
     maxBuffer: 1 << 26,
     timeout: timeoutMs,
-    env: { ...process.env, ...config.env },
+    env: { ...STARTING_ENV, ...config.env },
   });
   if (r.error) return { unavailable: `${PYTHON}: ${r.error.message}` };
   if (r.status !== 0) {
