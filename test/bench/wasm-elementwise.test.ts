@@ -2,7 +2,8 @@
  * Large float32 elementwise ops and row reductions, which run on the
  * threaded Wasm SIMD kernels, against the same ops computed in float64 and
  * rounded once: bit-identical for arithmetic, min/max, neg, abs, sqrt,
- * where and (almost always) sum; exp within one ulp. Shapes cover every
+ * where and (almost always) sum; exp, log, log1p, tanh, sigmoid and erf
+ * within one ulp (bit-identical on special values). Shapes cover every
  * broadcasting pattern the kernels collapse to (same shape, scalar, row and
  * column statistics, repeated blocks, leading batch axes) and rows that are
  * not multiples of the vector width.
@@ -11,6 +12,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { inWasmMemory } from "../../src/backends/cpu/wasm/heap.js";
+import { UNARY, type UnaryName } from "../../src/prims/pointwise.js";
+
+const TRANSCENDENTALS = ["exp", "log", "log1p", "tanh", "sigmoid", "erf"] as const;
 
 const pairs: [number[], number[]][] = [
   [
@@ -94,21 +98,65 @@ describe("float32 elementwise ops on the wasm kernels", () => {
     sameBits(ag.exp(a).dataSync(), Float32Array.from(a.dataSync(), Math.exp), "exp");
   });
 
-  it("exp is within one ulp of Math.exp rounded to float32 over the whole float32 exp range", () => {
+  /** Each transcendental's domain, wide enough to reach both saturations and every method's pieces. */
+  const transcendentals: [UnaryName, number, number][] = [
+    ["exp", -110, 100],
+    ["log", 0, 3e38],
+    ["log", 0, 2],
+    ["log1p", -1, 4],
+    ["log1p", -1e-6, 1e-6],
+    ["tanh", -12, 12],
+    ["tanh", -1e-3, 1e-3],
+    ["sigmoid", -110, 110],
+    ["erf", -5, 5],
+    ["erf", -1.2, 1.2],
+  ];
+
+  it.each(transcendentals)("%s is within one ulp of the JS kernel's float64 value rounded to float32 on [%d, %d]", (name, lo, hi) => {
+    const js = UNARY.find((r) => r.name === name)!.js;
+    const op = ag[name] as (x: ag.Tensor) => ag.Tensor;
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1 << 30 }), (seed) => {
-        const x = ag.mul(ag.randomUniform([40_001], { seed }), 210);
-        const xs = ag.sub(x, 110).dataSync(),
-          got = ag.exp(ag.sub(x, 110)).dataSync();
+        const x = ag.add(ag.mul(ag.randomUniform([40_001], { seed }), hi - lo), lo);
+        const xs = x.dataSync(),
+          got = op(x).dataSync();
         for (let i = 0; i < xs.length; i++) {
-          const want = Math.fround(Math.exp(xs[i]!));
-          if (got[i] === want) continue;
+          const want = Math.fround(js(xs[i]!));
+          if (Object.is(got[i], want)) continue;
           const ulp = Math.max(Math.abs(want) * 2 ** -23, 2 ** -149);
-          if (!(Math.abs(got[i]! - want) <= ulp)) throw new Error(`exp(${xs[i]}) = ${got[i]}, Math.exp gives ${want}`);
+          if (!(Math.abs(got[i]! - want) <= ulp)) throw new Error(`${name}(${xs[i]}) = ${got[i]}, the JS kernel gives ${want}`);
         }
       }),
-      { numRuns: 5 },
+      { numRuns: 3 },
     );
+  });
+
+  it("transcendentals give the JS kernels' values on special inputs, bit for bit", () => {
+    const specials = [
+      NaN,
+      Infinity,
+      -Infinity,
+      0,
+      -0,
+      1,
+      -1,
+      1e-45,
+      -1e-45,
+      1.1754944e-38,
+      3.4e38,
+      -3.4e38,
+      88.8,
+      -103.9,
+      -150,
+      4,
+      -4,
+      2 ** -12,
+    ];
+    const a = ag.tensor(Float32Array.from({ length: 1 << 12 }, (_, i) => specials[i % specials.length]!));
+    for (const name of TRANSCENDENTALS) {
+      const js = UNARY.find((r) => r.name === name)!.js;
+      sameBits((ag[name] as (x: ag.Tensor) => ag.Tensor)(a).dataSync(), Float32Array.from(a.dataSync(), js), name);
+    }
   });
 
   it("row sum and max match float64 sums rounded once and exact maxima (odd row lengths, NaN rows)", () => {

@@ -8,7 +8,7 @@
  *
  * Exports (ws, the thread's scratch, comes first and is unused here):
  *   bin_<op>(ws, out, a, b, rows, cols, aRow, aCol, bRow, bCol)   op: add sub mul div maximum minimum
- *   un_<op>(ws, out, x, n)                                          op: neg abs sqrt exp
+ *   un_<op>(ws, out, x, n)     op: neg abs sqrt, and exp log log1p tanh sigmoid erf (transcendentals.ts)
  *   where(ws, out, c, a, b, rows, cols, cRow, cCol, aRow, aCol, bRow, bCol)   c: one byte per element
  *   rowsum(ws, out, x, rows, cols), rowmax(ws, out, x, rows, cols)
  *   colsum(ws, out, x, rows, cols, ld): out[j] = Σ_r x[r·ld + j] for j < cols
@@ -17,13 +17,14 @@
  * Numerics. add, sub, mul, div, sqrt, neg, abs, min and max are correctly
  * rounded in float32, which is what the JS kernels' double arithmetic
  * rounded once to float32 gives, so results are bit-identical (min/max
- * propagate NaN and order -0 below +0, as the op table's rows do). exp is
- * computed in float64 lanes (2^k · e^r with k = round(x·log2 e), Taylor
- * series to r^10, relative error < 3e-13) and rounded once, so it equals Math.exp rounded to float32
- * except within ~1e-5 ulp of a rounding boundary. rowsum and colsum
+ * propagate NaN and order -0 below +0, as the op table's rows do). The
+ * transcendentals are computed in float64 lanes and rounded once (see
+ * transcendentals.ts), so they equal the JS kernels' results except within
+ * ~1e-3 ulp of a rounding boundary. rowsum and colsum
  * accumulate in float64 like the JS sum kernel (colsum in the same order).
  */
 import { FunctionBuilder, ModuleBuilder, SCALAR_OPS, SIMD_OPS, type Local } from "./encoder.js";
+import { addTranscendentals, TRANSCENDENTAL_NAMES } from "./transcendentals.js";
 
 type SimdOp = keyof typeof SIMD_OPS;
 type ScalarOp = keyof typeof SCALAR_OPS;
@@ -43,13 +44,13 @@ const SIMPLE_UNARY: Readonly<Record<string, [SimdOp, ScalarOp]>> = {
   sqrt: ["f32x4.sqrt", "f32.sqrt"],
 };
 
-export const WASM_UNARY: readonly string[] = [...Object.keys(SIMPLE_UNARY), "exp"];
+export const WASM_UNARY: readonly string[] = [...Object.keys(SIMPLE_UNARY), ...TRANSCENDENTAL_NAMES];
 
 export function buildElementwiseModule(memory: { initialPages: number; maxPages: number }): { bytes: Uint8Array; exports: string[] } {
   const m = new ModuleBuilder();
   for (const [name, ops] of Object.entries(WASM_BINARY)) binaryFn(m, `bin_${name}`, ops);
   for (const [name, ops] of Object.entries(SIMPLE_UNARY)) unaryFn(m, `un_${name}`, ops);
-  expFn(m);
+  addTranscendentals(m);
   whereFn(m);
   rowSumFn(m);
   rowMaxFn(m);
@@ -214,58 +215,6 @@ function unaryFn(m: ModuleBuilder, name: string, [vop, sop]: [SimdOp, ScalarOp])
       f.scalar(sop);
     },
   );
-}
-
-/** 1.5 · 2^52: adding it rounds a double of magnitude < 2^51 to an integer held in the low mantissa bits. */
-const ROUNDER = 1.5 * 2 ** 52;
-
-/**
- * e^x for the f64x2 on the stack (see the header for the method). Clamping
- * to [-104, 89] first makes both ends right (0 and Infinity after rounding
- * to float32) and keeps 2^k a normal double; pmin/pmax keep NaN.
- */
-function expF64x2(f: FunctionBuilder, x: Local, t: Local, r: Local): void {
-  f.f64x2Const(89).simd("f64x2.pmin").f64x2Const(-104).simd("f64x2.pmax").set(x);
-  // t = x·log2(e) + ROUNDER: k = t − ROUNDER is x·log2(e) rounded to an integer, and t's low bits hold k
-  f.get(x).f64x2Const(Math.LOG2E).simd("f64x2.mul").f64x2Const(ROUNDER).simd("f64x2.add").set(t);
-  f.get(x).get(t).f64x2Const(ROUNDER).simd("f64x2.sub").f64x2Const(Math.LN2).simd("f64x2.mul").simd("f64x2.sub").set(r);
-  let fact = 1;
-  for (let i = 2; i <= 10; i++) fact *= i;
-  f.f64x2Const(1 / fact); // 1/10!
-  for (let i = 9; i >= 0; i--) {
-    fact /= i + 1;
-    f.get(r)
-      .simd("f64x2.mul")
-      .f64x2Const(1 / fact)
-      .simd("f64x2.add");
-  }
-  // 2^k as float64 bits: (k + 1023) << 52; ROUNDER's own bits shift out
-  f.get(t).i64x2Const(1023).simd("i64x2.add").i32(52).simd("i64x2.shl");
-  f.simd("f64x2.mul");
-}
-
-function expFn(m: ModuleBuilder): void {
-  const f = m.fn("un_exp", ["i32", "i32", "i32", "i32"]);
-  const [, out, x, n] = f.params as [Local, Local, Local, Local];
-  const j = f.local("i32"),
-    pairs = f.local("i32"),
-    o = f.local("i32"),
-    p = f.local("i32");
-  const vx = f.local("v128"),
-    vk = f.local("v128"),
-    vr = f.local("v128");
-  f.get(n).i32(-2).and().set(pairs).get(out).set(o).get(x).set(p);
-  f.forRange(j, 0, pairs, 2, () => {
-    f.get(o).get(p).load64Zero().simd("f64x2.promote_low_f32x4");
-    expF64x2(f, vx, vk, vr);
-    f.simd("f32x4.demote_f64x2_zero").store64Lane0();
-    f.inc(o, 8).inc(p, 8);
-  });
-  f.forRange(j, pairs, n, 1, () => {
-    f.get(o).get(p).f32Load().scalar("f64.promote_f32").simd("f64x2.splat");
-    expF64x2(f, vx, vk, vr);
-    f.simd("f32x4.demote_f64x2_zero").f32x4ExtractLane(0).f32Store();
-  });
 }
 
 function whereFn(m: ModuleBuilder): void {

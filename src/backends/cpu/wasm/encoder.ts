@@ -90,6 +90,16 @@ export const SIMD_OPS = {
   "f64x2.pmin": 0xf6,
   "f64x2.pmax": 0xf7,
   "i32x4.trunc_sat_f64x2_s_zero": 0xfc,
+  "v128.and": 0x4e,
+  "v128.or": 0x50,
+  "f64x2.eq": 0x47,
+  "f64x2.lt": 0x49,
+  "f64x2.gt": 0x4a,
+  "f64x2.ge": 0x4c,
+  "f64x2.abs": 0xec,
+  "f64x2.neg": 0xed,
+  "f64x2.div": 0xf3,
+  "i64x2.shr_u": 0xcd,
 } as const;
 
 /** Scalar opcodes used by `scalar(name)`. */
