@@ -3,6 +3,7 @@
  * objectives are written in: S (or A = S / L), and the log-ratios r = S − Ŝ.
  */
 import { cast } from "../ops/cast.js";
+import { knownValues } from "../ops/create.js";
 import { div, sub } from "../ops/elementwise.js";
 import { isFloat, type DType } from "../tensor/dtype.js";
 import { DTypeError, ShapeError } from "../tensor/errors.js";
@@ -51,12 +52,16 @@ export interface Terms {
 const REF_HINT =
   "it compares against the reference model; compute the reference log-probs, or build the objective with referenceFree: true";
 
-/** Host values of a small tensor, or null on a backend that cannot read synchronously. */
+/**
+ * Host values of a small tensor for a validity check, or null where knowing
+ * them would take a GPU readback (checks are then skipped: a training step
+ * reads the GPU once, at its end).
+ */
 export function hostValues(t: Tensor): ArrayLike<number> | null {
   try {
-    return t.dataSync();
+    return knownValues(t);
   } catch {
-    return null;
+    return null; // abstract values (makeGraph) have none
   }
 }
 

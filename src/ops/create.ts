@@ -44,12 +44,12 @@ const hostCopies = new WeakMap<Tensor, StorageArray>();
  * was created from (see hostCopies), else null (it was computed on the GPU;
  * reading it needs `await t.data()`).
  */
-export function knownValues(t: Tensor): StorageArray | null {
+export function knownValues(t: Tensor): ArrayLike<number> | null {
   const c = t.concrete();
-  const copy = hostCopies.get(c);
+  const copy = hostCopies.get(c); // int32 and bool: storage values are the numbers
   if (copy) return copy;
   // cpu reads synchronously; the makeGraph device's read throws its own message (the values are abstract)
-  return c._backend.name === "cpu" || c._backend.holdsNoMemory ? c.rawSync() : null;
+  return c._backend.name === "cpu" || c._backend.holdsNoMemory ? c.dataSync() : null;
 }
 
 type Data = number | boolean | NestedData[] | ArrayLike<number>;
