@@ -34,12 +34,13 @@ export function adamw(opts: AdamWOptions): Optimizer {
     { beta1: b1, beta2: b2, eps, weightDecay: wd },
     {
       slotNames: ["m", "v"],
-      apply(p, g, [m0, v0], lr, t) {
+      scalars: (lr, t) => ({ decay: 1 - lr * wd, biasV: Math.sqrt(1 - b2 ** t), stepSize: lr / (1 - b1 ** t) }),
+      apply(p, g, [m0, v0], s) {
         const m = add(mul(m0!, b1), mul(g, 1 - b1));
         const v = add(mul(v0!, b2), mul(mul(g, g), 1 - b2));
-        const denom = add(div(sqrt(v), Math.sqrt(1 - b2 ** t)), eps);
-        const decayed = wd !== 0 ? mul(p, 1 - lr * wd) : p;
-        return { p: sub(decayed, mul(div(m, denom), lr / (1 - b1 ** t))), slots: [m, v] };
+        const denom = add(div(sqrt(v), s.biasV!), eps);
+        const decayed = wd !== 0 ? mul(p, s.decay!) : p;
+        return { p: sub(decayed, mul(div(m, denom), s.stepSize!)), slots: [m, v] };
       },
     },
   );

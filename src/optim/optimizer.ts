@@ -11,7 +11,8 @@
  * null for a frozen one. Frozen leaves come back as the very same tensors.
  */
 import { AnchorError, ShapeError } from "../tensor/errors.js";
-import { zerosLike } from "../ops/create.js";
+import { jit } from "../ir/jit.js";
+import { full, zerosLike } from "../ops/create.js";
 import { scope } from "../tensor/scope.js";
 import { assertSameKeys, treeFlatten, treeUnflatten } from "../tensor/pytree.js";
 import { fmt, sameShape } from "../tensor/shape.js";
@@ -38,17 +39,35 @@ export interface CommonOptions {
   lr: LearningRate;
   /** Which leaves to train; default all. */
   mask?: ParamMask;
+  /**
+   * Compile the update of all leaves into one jitted program (default true):
+   * each leaf's chain of elementwise ops becomes one fused kernel. false runs
+   * it op by op (the same numbers; for debugging).
+   */
+  jit?: boolean;
 }
 
 /**
- * What one optimizer defines: the slot names it keeps and the rule that maps
- * (param, grad, slots, lr, t) to the new param and slots for one leaf, where
- * t = step + 1 is the 1-based update count.
+ * What one optimizer defines: the slot names it keeps, the step's scalars
+ * (learning rate, bias corrections) as numbers of the learning rate and of
+ * t = step + 1, the 1-based update count, and the rule that maps (param,
+ * grad, slots, scalars) to the new param and slots for one leaf. The scalars
+ * reach the rule as 0-d tensors of the leaf's dtype, so one compiled update
+ * serves every step; `first` is true on the first update only.
  */
 export interface LeafRule {
   readonly slotNames: readonly string[];
-  apply(p: Tensor, g: Tensor, slots: Tensor[], lr: number, t: number): { p: Tensor; slots: Tensor[] };
+  scalars(lr: number, t: number): Record<string, number>;
+  apply(p: Tensor, g: Tensor, slots: Tensor[], s: Record<string, Tensor>, first: boolean): { p: Tensor; slots: Tensor[] };
 }
+
+type Scalars = Record<string, Record<string, Tensor>>;
+
+/** Every trainable leaf's update, as one function of the leaves (jitted once per parameter structure). */
+const updateAll =
+  (rule: LeafRule) =>
+  (ps: Tensor[], gs: Tensor[], slots: Tensor[][], s: Scalars, first: boolean): { p: Tensor; slots: Tensor[] }[] =>
+    ps.map((p, i) => rule.apply(p, gs[i]!, slots[i]!, s[p.dtype]!, first));
 
 /**
  * A constant learning rate must be a finite number > 0 (a negative one trains
@@ -67,6 +86,7 @@ function checkLearningRate(name: string, lr: LearningRate): void {
 /** Builds an Optimizer from a per-leaf rule; the pytree and mask handling lives here. */
 export function makeOptimizer(name: string, opts: CommonOptions, hparams: Record<string, unknown>, rule: LeafRule): Optimizer {
   checkLearningRate(name, opts.lr);
+  const applyAll = opts.jit === false ? updateAll(rule) : jit(updateAll(rule), { static: [4] });
   const trainable = (params: unknown): boolean[] =>
     leavesWithPaths(params).map(({ path, leaf }) => (opts.mask ? opts.mask(path, leaf) : true));
   return {
@@ -96,23 +116,36 @@ export function makeOptimizer(name: string, opts: CommonOptions, hparams: Record
       const lr = lrAt(opts.lr, state.step);
       if (!Number.isFinite(lr)) throw new AnchorError(`${name}.update: learning rate at step ${state.step} is ${lr}`);
       return scope(() => {
-        const newSlots: Record<string, (Tensor | null)[]> = Object.fromEntries(rule.slotNames.map((s) => [s, [] as (Tensor | null)[]]));
-        const newPs = ps.map((p, i) => {
+        const live: number[] = [];
+        ps.forEach((p, i) => {
           const g = gs[i]!;
           if (!sameShape(p.shape, g.shape))
             throw new ShapeError(`${name}.update: gradient of "${paths[i]!.path}" has shape ${fmt(g.shape)}, parameter ${fmt(p.shape)}`);
           const cur = rule.slotNames.map((s) => state.slots[s]![i]);
-          if (!mask[i] || cur.some((c) => c === null)) {
-            if (mask[i])
-              throw new AnchorError(
-                `${name}.update: "${paths[i]!.path}" is trainable but has no optimizer state (the mask changed since init)`,
-              );
-            rule.slotNames.forEach((s) => newSlots[s]!.push(null));
-            return p;
-          }
-          const r = rule.apply(p, g, cur as Tensor[], lr, state.step + 1);
-          rule.slotNames.forEach((s, k) => newSlots[s]!.push(r.slots[k]!));
-          return r.p;
+          if (mask[i] && cur.some((c) => c === null))
+            throw new AnchorError(
+              `${name}.update: "${paths[i]!.path}" is trainable but has no optimizer state (the mask changed since init)`,
+            );
+          if (mask[i]) live.push(i);
+        });
+        const values = rule.scalars(lr, state.step + 1);
+        const scalars: Scalars = {};
+        for (const i of live) {
+          const { dtype, device } = ps[i]!;
+          scalars[dtype] ??= Object.fromEntries(Object.entries(values).map(([k, v]) => [k, full([], v, { dtype, device })]));
+        }
+        const updated = applyAll(
+          live.map((i) => ps[i]!),
+          live.map((i) => gs[i]!),
+          live.map((i) => rule.slotNames.map((s) => state.slots[s]![i]!)),
+          scalars,
+          state.step === 0,
+        );
+        const newPs = ps.slice();
+        const newSlots: Record<string, (Tensor | null)[]> = Object.fromEntries(rule.slotNames.map((s) => [s, ps.map(() => null)]));
+        live.forEach((i, k) => {
+          newPs[i] = updated[k]!.p;
+          rule.slotNames.forEach((s, j) => (newSlots[s]![i] = updated[k]!.slots[j]!));
         });
         return { params: treeUnflatten<P>(def, newPs), state: { step: state.step + 1, slots: newSlots } };
       });

@@ -29,12 +29,13 @@ export function sgd(opts: SgdOptions): Optimizer {
     { momentum, dampening, weightDecay: wd, nesterov },
     {
       slotNames: momentum > 0 ? ["momentum"] : [],
-      apply(p, g, slots, lr, t) {
+      scalars: (lr) => ({ lr }),
+      apply(p, g, slots, s, first) {
         const d = wd !== 0 ? add(g, mul(p, wd)) : g;
-        if (momentum === 0) return { p: sub(p, mul(d, lr)), slots: [] };
-        const buf = t === 1 ? d : add(mul(slots[0]!, momentum), mul(d, 1 - dampening));
+        if (momentum === 0) return { p: sub(p, mul(d, s.lr!)), slots: [] };
+        const buf = first ? d : add(mul(slots[0]!, momentum), mul(d, 1 - dampening));
         const step = nesterov ? add(d, mul(buf, momentum)) : buf;
-        return { p: sub(p, mul(step, lr)), slots: [buf] };
+        return { p: sub(p, mul(step, s.lr!)), slots: [buf] };
       },
     },
   );
