@@ -35,6 +35,7 @@ export { backends, currentBackend, releaseBackend, useBackend, useBackendFromEnv
 export type { Backend, BackendStatus } from "./backends/backend.js";
 export * as safetensors from "./io/safetensors.js";
 export * as objectives from "./objectives/index.js";
+export { exportTorch, ExportError, type ExportTorchOptions } from "./objectives/export-torch.js";
 export { sequenceLogps } from "./objectives/sequence-logps.js";
 export * as nn from "./nn/index.js";
 export * as models from "./models/index.js";

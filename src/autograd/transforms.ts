@@ -6,6 +6,7 @@
 import { isFloat } from "../tensor/dtype.js";
 import { AnchorError, DTypeError } from "../tensor/errors.js";
 import { fmt, sameShape } from "../tensor/shape.js";
+import { stageStopGradient } from "../ir/graph.js";
 import { bind, leaf, Tape, type Node } from "../ir/trace.js";
 import { full, zerosLike, onesLike } from "../ops/create.js";
 import { add } from "../ops/elementwise.js";
@@ -109,7 +110,7 @@ export function jvp<A>(f: Fn<A, Tensor>, x: A, v: A, ...rest: any[]): [Tensor, T
 
 /** The same value, with no gradient flowing through it at any level. */
 export function stopGradient<T extends Tensor>(x: T): Tensor {
-  return x.concrete();
+  return stageStopGradient(x.concrete());
 }
 
 /**

@@ -113,6 +113,25 @@ export class AbstractDevice implements Device<Var> {
   }
 }
 
+/**
+ * The identity that marks where gradients stop. stopGradient on a concrete
+ * value just drops the tapes; on a staged one it records this equation, so a
+ * Graph still says which values carry no gradient (the torch exporter emits
+ * `.detach()` there, which ACPO's frozen α needs). Not a kernel primitive:
+ * backends never see it.
+ */
+export const stopGradientPrim: Primitive = {
+  name: "stopGradient",
+  infer: ([x]) => ({ shape: x!.shape.slice(), dtype: x!.dtype }),
+};
+
+/** x itself, or a staged stopGradient equation of x when x is abstract. */
+export function stageStopGradient(x: Tensor): Tensor {
+  return x._backend instanceof AbstractDevice
+    ? x._backend.record(stopGradientPrim, {}, [x], { shape: x.shape.slice(), dtype: x.dtype })
+    : x;
+}
+
 // --- printing -------------------------------------------------------------
 
 const SHORT: Record<DType, string> = { float32: "f32", float64: "f64", float16: "f16", bfloat16: "bf16", int32: "i32", bool: "bool" };

@@ -33,3 +33,4 @@ export { logistic } from "./losses.js";
 export { type NllReduction } from "./nll.js";
 export { fromTrl, trlStateToJson, type TrlConfig, type TrlObjective, type TrlState } from "./trl/index.js";
 export { sequenceLogps, type SequenceLogpsOptions } from "./sequence-logps.js";
+export { exportTorch, ExportError, type ExportTorchOptions } from "./export-torch.js";
