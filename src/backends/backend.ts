@@ -36,10 +36,11 @@ export interface Backend<B = unknown> extends Device<B> {
   kernelNames(): string[];
   /**
    * Run a fused pointwise program (the jit's elementwise chains) as one
-   * kernel, returning one buffer per program output. Optional: without it
-   * the jit runs such chains one primitive at a time.
+   * kernel, returning one buffer per program output, or null for a program
+   * it does not render. Optional: without it (or on null) the jit runs the
+   * chain one primitive at a time.
    */
-  runPointwise?(program: PointwiseProgram, inputs: readonly BufferRef<B>[]): B[];
+  runPointwise?(program: PointwiseProgram, inputs: readonly BufferRef<B>[]): B[] | null;
 }
 
 /** Status of one backend on this machine, for `backends()` and `anchorgrad doctor`. */

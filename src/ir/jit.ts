@@ -220,22 +220,23 @@ function execute(plan: Plan, args: readonly Tensor[]): Tensor[] {
     }
     const ins = step.inputs.map(get);
     const backend = ins[0]!._backend as Backend;
-    if (backend.runPointwise && ins.every((x) => x._backend === backend)) {
-      const bufs = backend.runPointwise(
-        step.program,
-        ins.map((x) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype })),
-      );
+    const bufs = ins.every((x) => x._backend === backend)
+      ? backend.runPointwise?.(
+          step.program,
+          ins.map((x) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype })),
+        )
+      : null;
+    if (bufs) {
       step.outputs.forEach((v, j) => env.set(v.id, new Tensor(v.shape, v.dtype, backend, bufs[j])));
-      release(step.inputs);
     } else {
-      // no fused kernel on this backend: the run's primitives one at a time
+      // no fused kernel for this program here: the run's primitives one at a time
       const local = new Map<number, Tensor>();
       const at = (v: Var) => local.get(v.id) ?? get(v);
       for (const e of step.eqns) local.set(e.out.id, bind(e.prim, e.inputs.map(at), e.params));
       const keepIds = new Set(step.outputs.map((v) => v.id));
       for (const [id, t] of local) keepIds.has(id) ? env.set(id, t) : t.dispose();
-      release(step.inputs);
     }
+    release(step.inputs);
   }
   return plan.outputs.map(get);
 }

@@ -25,6 +25,7 @@ import { cast } from "./kernels/cast.js";
 import { broadcastTo, concat, pad, reshape, slice, transpose } from "./kernels/layout.js";
 import { argmax, max, sum } from "./kernels/reduce.js";
 import { gather, scatterAdd } from "./kernels/indexing.js";
+import { runFused } from "./kernels/fused.js";
 import { matmul } from "./kernels/matmul.js";
 import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./kernels/rows.js";
 
@@ -114,6 +115,10 @@ function makeBackend(handle: DeviceHandle): WebGPUBackend {
       return k(rt, inputs, params, out);
     },
     kernelNames: () => Object.keys(webgpuKernels),
+    runPointwise: (program, inputs) => {
+      rt.assertAlive();
+      return sizeOf(program.shape) === 0 ? null : runFused(rt, program, inputs);
+    },
     sync: () => rt.sync(),
   };
 }

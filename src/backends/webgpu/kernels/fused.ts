@@ -1,0 +1,63 @@
+/**
+ * The WebGPU renderer of fused pointwise programs (src/prims/fused.ts): one
+ * generated WGSL shader per program, each step's expression the pointwise
+ * row's own `wgsl` with its operands substituted, intermediates in `let`
+ * bindings, only the program's outputs stored. Programs with a cast are
+ * not rendered (null): the jit then runs them one primitive at a time.
+ */
+import { BINARY, UNARY, type PointwiseProgram, type PointwiseStep } from "../../../prims/index.js";
+import type { DType } from "../../../tensor/dtype.js";
+import { sizeOf } from "../../../tensor/shape.js";
+import type { GpuBuffer, Runtime } from "../runtime.js";
+import { PRELUDE, decl, deviceBytes, entryLoop, loopGroups, paramsDecl, storageType } from "../wgsl.js";
+import type { GpuRef } from "./types.js";
+
+const WG = 256;
+const ROWS = new Map<string, { wgsl: string; compare?: boolean }>([...UNARY, ...BINARY].map((r) => [r.name, r]));
+
+/** `expr` with its operand names (x; a, b) replaced by value expressions. */
+const substitute = (expr: string, names: Record<string, string>): string => expr.replace(/\b([xab])\b/g, (m) => `(${names[m] ?? m})`);
+
+function stepExpr(s: PointwiseStep, v: (i: number) => string): string {
+  if (s.prim === "where") return `select(${v(s.args[2]!)}, ${v(s.args[1]!)}, ${v(s.args[0]!)} != 0u)`;
+  const row = ROWS.get(s.prim)!;
+  const [a, b] = s.args.map(v);
+  const e = s.args.length === 1 ? substitute(row.wgsl, { x: a! }) : substitute(row.wgsl, { a: a!, b: b! });
+  return row.compare ? `select(0u, 1u, ${e})` : e;
+}
+
+/** Run `p` as one dispatch; null when the program holds a step this renderer does not take (cast). */
+export function runFused(rt: Runtime, p: PointwiseProgram, inputs: readonly GpuRef[]): GpuBuffer[] | null {
+  if (p.steps.some((s) => s.prim === "cast")) return null;
+  const n = sizeOf(p.shape);
+  const nIn = p.inputs.length;
+  const dtypeOf = (i: number): DType => (i < nIn ? p.inputs[i]!.dtype : p.steps[i - nIn]!.dtype);
+  const type = (i: number) => storageType(dtypeOf(i), "a fused kernel");
+  const v = (i: number) => `v${i}`;
+  const outs = p.outputs.map((o) => rt.alloc(deviceBytes(dtypeOf(o), n, "a fused kernel"), "an output of a fused kernel"));
+  const body = [
+    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : "idx"}];`),
+    ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v)};`),
+    ...p.outputs.map((o, j) => `  Out${j}[idx] = ${v(o)};`),
+  ].join("\n");
+  const key = `fused:${p.inputs.map((x, i) => `${type(i)}${x.scalar ? "s" : ""}`).join(",")}|${body}`;
+  rt.dispatch({
+    name: `fused(${p.steps.map((s) => s.prim).join(",")})`,
+    key,
+    wgsl: () =>
+      [
+        ...p.inputs.map((_, i) => decl(i, `In${i}`, type(i), "read")),
+        ...p.outputs.map((o, j) => decl(nIn + j, `Out${j}`, type(o), "read_write")),
+        paramsDecl(nIn + p.outputs.length, 1),
+        PRELUDE,
+        entryLoop(WG, "p(0u)", body),
+      ].join("\n"),
+    bindings: [
+      ...inputs.map((x) => ({ buf: x.buf.buffer, access: "read" as const })),
+      ...outs.map((o) => ({ buf: o.buffer, access: "read_write" as const })),
+    ],
+    params: [n],
+    workgroups: loopGroups(n, WG),
+  });
+  return outs;
+}

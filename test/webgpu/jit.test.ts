@@ -1,0 +1,58 @@
+/**
+ * jit on webgpu: equal to eager webgpu over the op table (float32, the
+ * parity tolerances), and fused elementwise chains as one dispatch each.
+ */
+import { expect, it } from "vitest";
+import * as ag from "../../src/index.js";
+import { OP_TABLE, materialize, sampleCases } from "../core/op-table.js";
+import { cotangentFor } from "../core/run-row.js";
+import { describeWebGPU, expectClose, gpu } from "./setup.js";
+
+const CASES = process.env.ANCHORGRAD_FULL === "1" ? 16 : 3;
+
+describeWebGPU("jit on webgpu", () => {
+  for (const row of OP_TABLE) {
+    it(`${row.name}: jit equals eager (values and VJPs)`, async () => {
+      for (const [k, c] of sampleCases(row, CASES, 11).entries()) {
+        await ag.scope(async () => {
+          const xs = materialize(c, { dtype: "float32", device: "webgpu" });
+          const isFloat = c.inputs.map((s) => s.kind === "float");
+          const f = (args: ag.Tensor[]) => row.fn(args, c.params);
+          const where = `${row.name} case ${k}`;
+          const eager = f(xs);
+          expectClose(await ag.jit(f)(xs).data(), await eager.data(), `${where} value`, { exact: !ag.isFloat(eager.dtype) });
+          if (!row.differentiable) return;
+          const withFloats = (floats: ag.Tensor[]) => {
+            let i = 0;
+            return f(xs.map((x, j) => (isFloat[j] ? floats[i++]! : x)));
+          };
+          const floats = xs.filter((_, j) => isFloat[j]);
+          const ct = cotangentFor(eager, k);
+          const pull = (fl: ag.Tensor[], g: ag.Tensor) => ag.vjp(withFloats, fl)[1](g);
+          const [got, ref] = [ag.jit(pull)(floats, ct), pull(floats, ct)];
+          for (let i = 0; i < ref.length; i++) expectClose(await got[i]!.data(), await ref[i]!.data(), `${where} gradient ${i}`);
+        });
+      }
+    });
+  }
+
+  it("runs a chain of 8 elementwise ops as one dispatch", async () => {
+    const x = ag.randomNormal([1024], { seed: 3, device: "webgpu" });
+    const f = (a: ag.Tensor) => ag.tanh(ag.sub(ag.mul(ag.exp(ag.neg(ag.mul(a, a))), 0.5), ag.sigmoid(ag.add(a, 1))));
+    const jf = ag.jit(f);
+    await jf(x).data();
+    const real = gpu.runtime.dispatch.bind(gpu.runtime);
+    const names: string[] = [];
+    gpu.runtime.dispatch = (d) => (names.push(d.name), real(d));
+    try {
+      ag.scope(() => void jf(x));
+      expect(names).toEqual(["fused(mul,neg,exp,mul,add,sigmoid,sub,tanh)"]);
+      names.length = 0;
+      ag.scope(() => void f(x));
+      expect(names.length).toBe(8);
+    } finally {
+      gpu.runtime.dispatch = real;
+    }
+    expectClose(await jf(x).data(), await f(x).data(), "fused chain");
+  });
+});
