@@ -3,6 +3,7 @@
  * or a weighted sum { "name": "weighted", "terms": [[{ "name": "dpo" }, 0.8], [{ "name": "sft" }, 1]] }.
  */
 import * as objectives from "../objectives/index.js";
+import type { TrlConfig } from "../objectives/trl/index.js";
 import type { Objective } from "../objectives/types.js";
 import { AnchorError } from "../tensor/errors.js";
 
@@ -40,7 +41,25 @@ export interface ObjectiveSpec {
   [option: string]: unknown;
 }
 
-export function objectiveFromSpec(spec: ObjectiveSpec, where = "objective"): Objective {
+/** { "trl": { ...TRL fields } }: the objective TRL would compute (fromTrl, docs/trl.md). */
+export interface TrlObjectiveSpec {
+  trl: TrlConfig;
+}
+
+export const isTrlSpec = (spec: unknown): spec is TrlObjectiveSpec => !!spec && typeof spec === "object" && "trl" in spec;
+
+/**
+ * The objective of a config spec. A TRL spec gives a TrlObjective: called
+ * with one argument it uses a fresh state, so a loop that carries TRL's
+ * batch-to-batch state (v0.25 bco_pair) reads `.stateful` and threads it.
+ */
+export function objectiveFromSpec(spec: ObjectiveSpec | TrlObjectiveSpec, where = "objective"): Objective {
+  if (isTrlSpec(spec)) {
+    const extra = Object.keys(spec).filter((k) => k !== "trl");
+    if (extra.length)
+      throw new AnchorError(`${where}: a "trl" objective takes its fields inside "trl", not ${extra.map((k) => `"${k}"`).join(", ")}`);
+    return objectives.fromTrl(spec.trl) as unknown as Objective;
+  }
   if (!spec || typeof spec !== "object" || typeof spec.name !== "string")
     throw new AnchorError(`${where}: expected { "name": "<objective>", ...options }, got ${JSON.stringify(spec)}`);
   const { name, ...options } = spec;
@@ -67,7 +86,8 @@ export function objectiveFromSpec(spec: ObjectiveSpec, where = "objective"): Obj
  * sum: the loop must know before training which extra passes to run
  * (mdpo needs the chosen replies scored with a corrupted image).
  */
-export function specUses(spec: ObjectiveSpec, name: string): boolean {
+export function specUses(spec: ObjectiveSpec | TrlObjectiveSpec, name: string): boolean {
+  if (isTrlSpec(spec)) return false;
   if (spec.name === name) return true;
   const terms = spec.name === "weighted" && Array.isArray(spec.terms) ? (spec.terms as unknown[]) : [];
   return terms.some((t) => Array.isArray(t) && !!t[0] && typeof t[0] === "object" && specUses(t[0] as ObjectiveSpec, name));
