@@ -26,9 +26,15 @@ function stepExpr(s: PointwiseStep, v: (i: number) => string): string {
   return row.compare ? `select(0u, 1u, ${e})` : e;
 }
 
-/** Run `p` as one dispatch; null when the program holds a step this renderer does not take (cast). */
+/**
+ * Run `p` as one dispatch; null when the program holds a step this renderer
+ * does not take (cast), or binds more storage buffers (inputs + outputs)
+ * than the device allows a shader stage (16 on lavapipe; a multi-tensor
+ * optimizer update easily has more).
+ */
 export function runFused(rt: Runtime, p: PointwiseProgram, inputs: readonly GpuRef[]): GpuBuffer[] | null {
   if (p.steps.some((s) => s.prim === "cast")) return null;
+  if (p.inputs.length + p.outputs.length > rt.limits.maxStorageBuffersPerShaderStage) return null;
   const n = sizeOf(p.shape);
   const nIn = p.inputs.length;
   const dtypeOf = (i: number): DType => (i < nIn ? p.inputs[i]!.dtype : p.steps[i - nIn]!.dtype);
