@@ -488,13 +488,14 @@ export async function internvlVsTorch(
   }
   measured.forEach((row, i) => {
     const why = failed.get(i) ?? unavailable ?? "no configuration ran";
-    // a configuration whose losses disagreed never counts, even if another one agreed
-    const bad = failed.get(i)?.startsWith("loss check failed");
+    // a configuration whose losses disagreed never counts; the others still do, and the check says which was left out
+    if (failed.get(i)?.startsWith("loss check failed"))
+      row.fwd.check = row.step.check = `${row.fwd.check ?? "no configuration agreed"}; ${failed.get(i)}`;
     for (const [r, best] of [
       [row.fwd, bestFwd.get(i)],
       [row.step, bestStep.get(i)],
     ] as const) {
-      if (best && !bad) r.torch = best;
+      if (best) r.torch = best;
       else r.torchUnavailable = why;
     }
   });
