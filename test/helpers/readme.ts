@@ -43,10 +43,10 @@ export interface ReadmeRun {
   cleanup(): void;
 }
 
-/** Start running and type-checking a README block side by side. */
-export function runReadmeBlock(name: string): ReadmeRun {
+/** Start running and type-checking a README block side by side; `edit` changes the code first (a variant of the example). */
+export function runReadmeBlock(name: string, edit: (code: string) => string = (c) => c): ReadmeRun {
   const dir = mkdtempSync(join(tmpdir(), "anchorgrad-readme-"));
-  const code = readmeBlock(name);
+  const code = edit(readmeBlock(name));
   const file = join(dir, "example.mts"); // .mts: an ES module wherever the temp dir is
   const source = code.replace(/from "anchorgrad"/g, `from ${JSON.stringify(join(ROOT, "src/index.ts"))}`);
   writeFileSync(file, source);
