@@ -86,6 +86,7 @@ export class AbstractDevice implements Device<Var> {
       this.constDevice = t.device;
       v = this.newVar(t.shape, t.dtype, null);
       this.constOf.set(t, v);
+      t._heldByGraph = true; // code that made it may dispose it later in the trace (scopes do): the graph owns it now
       this.consts.push({ v, value: keep(t) });
     }
     return v;

@@ -28,6 +28,12 @@ export class Tensor {
   /** @internal set on tracers only */
   readonly _box: Box | null;
   private disposed = false;
+  /**
+   * @internal set when a staged graph (makeGraph, jit) captures this tensor
+   * as a constant: the graph owns it from then on, and dispose() leaves it
+   * alive (tensors are immutable, so the graph stays true).
+   */
+  _heldByGraph = false;
 
   /** @internal use ag.tensor(), ag.zeros(), ... */
   constructor(shape: Shape, dtype: DType, backend: Device, buf: unknown, box: Box | null = null) {
@@ -110,7 +116,7 @@ export class Tensor {
 
   /** Release the buffer now instead of at the end of the enclosing scope. */
   dispose(): void {
-    if (this._box || this.disposed || this._backend.holdsNoMemory) return;
+    if (this._box || this.disposed || this._heldByGraph || this._backend.holdsNoMemory) return;
     this.disposed = true;
     this._backend.free(this._buf, this.dtype, this.size);
     this._buf = null;

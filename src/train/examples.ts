@@ -44,6 +44,9 @@ export async function encodeRows(model: VisionLanguageModel<any>, rows: readonly
   return out;
 }
 
+/** Token rows are padded to a multiple of this (see collate). */
+export const PAD_MULTIPLE = 16;
+
 /** One sequence to score: prompt ids, then completion ids (the tokens that are scored). */
 export interface Sequence {
   prompt: readonly number[];
@@ -70,7 +73,12 @@ export async function gatherPixels(seqs: readonly Sequence[], pixels: PixelCache
  * Right-pad sequences into one batch with their pixels in row order. Call
  * it inside the step's scope: the tensors it makes are the step's, made on
  * `device` (the parameters' backend; default the current one).
- * `blank` (one tile, [1, C, H, W]) replaces every tile.
+ * `blank` (one tile, [1, C, H, W]) replaces every tile. Rows are padded to
+ * the longest sequence rounded up to a multiple of PAD_MULTIPLE, so that
+ * batches share few shapes (each new shape costs a jit trace) and every
+ * path that scores a sequence (training, reference, evaluation) pads it the
+ * same way, so their sums round alike. Right padding is exact: attention is
+ * causal and padded tokens are not scored.
  */
 export function collate(
   padId: number,
@@ -79,7 +87,7 @@ export function collate(
   blank?: Tensor,
   device?: string,
 ): Collated {
-  const T = Math.max(...seqs.map((s) => s.prompt.length + s.completion.length));
+  const T = Math.ceil(Math.max(...seqs.map((s) => s.prompt.length + s.completion.length)) / PAD_MULTIPLE) * PAD_MULTIPLE;
   const N = seqs.length;
   const ids = new Int32Array(N * T).fill(padId);
   const mask = new Float32Array(N * T),

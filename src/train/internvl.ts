@@ -8,7 +8,8 @@
 import { tokensPerTile, type InternVLConfig } from "../models/internvl/config.js";
 import { encodePrompt } from "../models/internvl/conversation.js";
 import { preprocessImages, solidImage } from "../models/internvl/image.js";
-import { forward } from "../models/internvl/model.js";
+import { embedIndex, forward } from "../models/internvl/model.js";
+import { fromStorage, knownValues } from "../ops/create.js";
 import type { InternVLParams } from "../models/internvl/params.js";
 import type { InternVLTokenizer } from "../models/internvl/tokenizer.js";
 import { AnchorError } from "../tensor/errors.js";
@@ -52,6 +53,14 @@ export function internvlModel(
         ...(opts.system !== undefined && { system: opts.system }),
       }),
     encodeReply: (text) => [...tokenizer.encode(text), tokenizer.specialIds.imEnd],
-    forward: (params, inputs) => forward(config, params, { inputIds: inputs.inputIds, pixelValues: inputs.pixelValues }),
+    prepare(inputs) {
+      const ids = inputs.pixelValues && knownValues(inputs.inputIds);
+      if (!ids) return inputs; // no images, or ids the forward reads itself
+      const tokens = inputs.pixelValues!.shape[0]! * tokensPerTile(config);
+      const index = embedIndex(config, ids, tokens, `the batch's ${inputs.pixelValues!.shape[0]} tiles`);
+      return { ...inputs, extra: { embedIndex: fromStorage(index, [index.length], "int32", inputs.inputIds.device) } };
+    },
+    forward: (params, inputs) =>
+      forward(config, params, { inputIds: inputs.inputIds, pixelValues: inputs.pixelValues, embedIndex: inputs.extra?.embedIndex ?? null }),
   };
 }

@@ -25,14 +25,14 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import "../ops/index.js"; // registers the op set that autodiff sums cotangents with
-import { valueAndGrad } from "../autograd/transforms.js";
+import { jit } from "../ir/jit.js";
+import { widestFloat } from "../ops/create.js";
 import type { PreferenceRow } from "../data/mpo.js";
 import { Stream } from "../data/rng.js";
-import type { Objective, PreferenceBatch } from "../objectives/types.js";
+import type { Objective } from "../objectives/types.js";
 import { clipByGlobalNormOnDevice } from "../optim/clip.js";
 import type { Optimizer, OptState } from "../optim/optimizer.js";
 import { add, mul } from "../ops/elementwise.js";
-import { slice } from "../ops/shape.js";
 import { deviceOf } from "../ops/move.js";
 import { currentBackend } from "../backends/registry.js";
 import { AnchorError } from "../tensor/errors.js";
@@ -50,7 +50,8 @@ import { referenceLogps, type ReferenceLogps } from "./reference.js";
 import { lockRun } from "./lock.js";
 import { checkResume, dataFingerprint, type RunDescription } from "./resume.js";
 import { GracefulStop, type StopSignal } from "./stop.js";
-import { scoreAll, scoreSequences } from "./scoring.js";
+import { scoreAll } from "./scoring.js";
+import { makeFeed, passFunction } from "./pass.js";
 import { DeviceColumn, meanScalars, readScalars } from "./on-device.js";
 import { CorruptedPixelCache } from "./corrupt.js";
 
@@ -105,6 +106,12 @@ export interface TrainOptions<P> {
   onStep?: (row: MetricRow) => void;
   /** Stored in trainer_state.json. */
   config?: Record<string, unknown>;
+  /**
+   * Compile each forward/backward pass with jit (default true): elementwise
+   * chains fused, one trace per batch shape (see collate's padding). false
+   * runs op by op; objectives that carry state run op by op.
+   */
+  jit?: boolean;
 }
 
 export interface TrainResult<P> {
@@ -178,6 +185,10 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
   const refOnDevice = ref && { chosen: new DeviceColumn(ref.chosen, device), rejected: new DeviceColumn(ref.rejected, device) };
   const refNoImageOnDevice = refNoImage && new DeviceColumn(refNoImage, device);
   const indices = (batch: readonly Example[]) => batch.map((e) => e.index);
+  const compiled = opts.jit !== false && !(objective as { stateful?: boolean }).stateful;
+  const passFn = passFunction(model, objective, sft);
+  const passStep = compiled ? jit(passFn) : passFn;
+  const refDtype = widestFloat(device);
 
   let params = opts.params;
   let optState = optimizer.init(params);
@@ -258,29 +269,21 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
         /** One forward/backward pass: its gradients and its metrics, still on the device (intermediates freed per pass). */
         const pass = ({ batch, seqs, px, pxCorrupted }: (typeof passes)[number]) =>
           scope(async () => {
-            let metrics: Record<string, Tensor> = {};
-            const lossOf = (p: P) => {
-              const { sum, count } = scoreSequences(model, p, seqs, px);
-              const B = batch.length;
-              const side = (k: 0 | 1) => (sft ? sum : slice(sum, [k * B], [(k + 1) * B]));
-              const lengths = (k: 0 | 1) => (sft ? count : slice(count, [k * B], [(k + 1) * B]));
-              const pb: PreferenceBatch = {
-                policyChosenLogps: side(0),
-                policyRejectedLogps: side(1),
-                chosenLengths: lengths(0),
-                rejectedLengths: lengths(1),
-                ...(pxCorrupted && { policyChosenLogpsNoImage: scoreSequences(model, p, seqs.slice(0, B), pxCorrupted).sum }),
-                ...(refNoImageOnDevice && { refChosenLogpsNoImage: refNoImageOnDevice.rows(indices(batch), sum.dtype) }),
-                ...(refOnDevice && {
-                  refChosenLogps: refOnDevice.chosen.rows(indices(batch), sum.dtype),
-                  refRejectedLogps: refOnDevice.rejected.rows(indices(batch), sum.dtype),
-                }),
-              };
-              const r = objective(pb);
-              metrics = r.metrics;
-              return r.loss;
-            };
-            const [loss, grads] = valueAndGrad(lossOf)(params);
+            const feed = makeFeed(
+              model,
+              seqs,
+              px,
+              pxCorrupted && { seqs: seqs.slice(0, batch.length), pixels: pxCorrupted },
+              {
+                ref: refOnDevice && {
+                  chosen: refOnDevice.chosen.rows(indices(batch), refDtype),
+                  rejected: refOnDevice.rejected.rows(indices(batch), refDtype),
+                },
+                refNoImage: refNoImageOnDevice && refNoImageOnDevice.rows(indices(batch), refDtype),
+              },
+              device,
+            );
+            const { loss, grads, metrics } = passStep(params, feed);
             const scalars: Record<string, Tensor> = { loss };
             for (const [k, t] of Object.entries(metrics)) if (!(sft && PAIR_ONLY.test(k))) scalars[k] = t;
             return { grads, scalars };

@@ -20,6 +20,8 @@ export interface ModelInputs {
   pixelValues: Tensor | null;
   /** [N, T] 1 for real tokens and 0 for padding (float32). */
   attentionMask: Tensor;
+  /** Whatever else the model's prepare() derives on the host from the ids (InternVL: where image tokens go). */
+  extra?: Record<string, Tensor>;
 }
 
 export interface VisionLanguageModel<P = unknown> {
@@ -33,6 +35,12 @@ export interface VisionLanguageModel<P = unknown> {
   /** The reply's ids, ending with the end-of-turn token. */
   encodeReply(text: string): number[];
   readonly padId: number;
+  /**
+   * Host work on concrete inputs before the forward (optional): what it
+   * derives from the ids' values goes into `extra`, so that a jitted forward,
+   * whose inputs are abstract, never reads ids on the host.
+   */
+  prepare?(inputs: ModelInputs): ModelInputs;
   /** Logits [N, T, V]; must be pure in `params` so it can be differentiated. */
   forward(params: P, inputs: ModelInputs): Tensor;
 }

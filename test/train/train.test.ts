@@ -118,8 +118,9 @@ describe("train (preference rows)", () => {
     ]) {
       expect(run.history[0]).toHaveProperty([k]);
     }
-    // the first step's rewards are exactly 0: policy = reference
-    expect(run.history[0]!["rewards/margins"]).toBe(0);
+    // the first step's rewards are 0 (policy = reference) up to float32 rounding: the reference was scored in
+    // other batches, and a native BLAS rounds a row differently by its place in the batch
+    expect(Math.abs(run.history[0]!["rewards/margins"]!)).toBeLessThan(1e-6);
     expect(run.history[0]!.learning_rate).toBe(0);
     const margins = run.history.map((r) => r["rewards/margins"]!);
     expect(margins.at(-1)).toBeGreaterThan(margins[1]!);
@@ -175,10 +176,13 @@ describe("train (preference rows)", () => {
     expect(process.listenerCount("SIGINT")).toBe(0);
   });
 
-  it("memory stays flat across steps", async () => {
+  it("memory stays flat across steps (jitted, once each batch shape is compiled; and op by op)", async () => {
     const live: number[] = [];
-    await dpoRun(tmp("mem"), { steps: 8, onStep: () => live.push(ag.memoryStats().cpu!.tensors) });
-    expect(new Set(live.slice(1)).size).toBe(1);
+    await dpoRun(tmp("mem"), { steps: 12, onStep: () => live.push(ag.memoryStats().cpu!.tensors) });
+    expect(new Set(live.slice(6)).size).toBe(1);
+    const eager: number[] = [];
+    await dpoRun(tmp("mem-eager"), { steps: 8, jit: false, onStep: () => eager.push(ag.memoryStats().cpu!.tensors) });
+    expect(new Set(eager.slice(1)).size).toBe(1);
   });
 
   it("the reference log-probs are computed once and cached by content", async () => {

@@ -26,6 +26,12 @@ export interface ForwardInputs {
   readonly inputIds: Tensor;
   /** float [N, C, H, W]: every tile of every image, in the order their <IMG_CONTEXT> runs appear (row by row). */
   readonly pixelValues?: Tensor | null;
+  /**
+   * int32 [B·T]: for each position, its row of [text embeddings; image
+   * tokens] (embedIndex below). Given, the forward reads no ids on the
+   * host, so it can be traced by jit with the ids abstract.
+   */
+  readonly embedIndex?: Tensor | null;
 }
 
 /** A forward pass that does not fit the inputs (the message names the counts or ids). */
@@ -67,34 +73,46 @@ function readIds(c: InternVLConfig, ids: Tensor, device: string): Int32Array {
  * token. One gather from [text rows; image rows], so gradients reach both.
  */
 export function embedInputs(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs): Tensor {
-  const ids = readIds(c, inputs.inputIds, p.language.embed.weight.device);
   const [B, T] = inputs.inputIds.shape as [number, number];
+  const given = inputs.embedIndex ?? null;
+  const ids = given ? null : readIds(c, inputs.inputIds, p.language.embed.weight.device);
   const text = embedding(p.language.embed, inputs.inputIds);
-  const slots: number[] = [];
-  ids.forEach((id, i) => {
-    if (id === c.imageTokenId) slots.push(i);
-  });
   const pixels = inputs.pixelValues ?? null;
   if (!pixels) {
-    if (slots.length)
-      throw new InputError(
-        `internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but no pixelValues were given`,
-      );
+    if (given) throw new InputError("internvl.forward: an embedIndex was given without pixelValues");
+    embedIndex(c, ids!, 0, "no pixelValues were given"); // an error if there are image tokens
     return text;
   }
   const feats = imageFeatures(c, p, pixels); // [N, perTile, d]
   const [N, perTile, d] = feats.shape as [number, number, number];
-  if (slots.length !== N * perTile) {
-    throw new InputError(
-      `internvl.forward: inputIds hold ${slots.length} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but pixelValues ${fmt(pixels.shape)} give ${N} tiles × ${perTile} = ${N * perTile} image tokens`,
+  const index =
+    given ??
+    fromStorage(
+      embedIndex(c, ids!, N * perTile, `pixelValues ${fmt(pixels.shape)} give ${N} tiles × ${perTile}`),
+      [B * T],
+      "int32",
+      text.device,
     );
-  }
-  const index = Int32Array.from({ length: B * T }, (_, i) => i);
-  slots.forEach((pos, k) => {
-    index[pos] = B * T + k;
-  });
   const rows = concat([reshape(text, [B * T, d]), reshape(feats, [N * perTile, d])], 0);
-  return reshape(gather(rows, fromStorage(index, [B * T], "int32", text.device), 0), [B, T, d]);
+  return reshape(gather(rows, index, 0), [B, T, d]);
+}
+
+/**
+ * The gather index that splices image tokens into the text embeddings, from
+ * the host ids [B·T]: position i takes text row i, except that the k-th
+ * <IMG_CONTEXT> position (row-major) takes image token k, row B·T + k.
+ * `imageTokens` must equal the number of such positions; `given` says where
+ * they come from, for the error.
+ */
+export function embedIndex(c: InternVLConfig, ids: ArrayLike<number>, imageTokens: number, given: string): Int32Array {
+  const index = Int32Array.from({ length: ids.length }, (_, i) => i);
+  let k = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i] === c.imageTokenId) index[i] = ids.length + k++;
+  if (k !== imageTokens) {
+    const total = imageTokens === 0 ? "" : ` = ${imageTokens} image tokens`;
+    throw new InputError(`internvl.forward: inputIds hold ${k} <IMG_CONTEXT> tokens (id ${c.imageTokenId}) but ${given}${total}`);
+  }
+  return index;
 }
 
 export interface StepOptions {
