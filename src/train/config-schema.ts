@@ -102,6 +102,7 @@ export const trainConfigSchema = strict({
   saveEvery: positiveInt().optional().describe("save a checkpoint every this many steps (default: at the end and on interrupt)"),
   keepCheckpoints: positiveInt().default(2).describe("checkpoints kept on disk, newest first"),
   skipBad: z.boolean().default(false).describe("skip malformed data rows (counted and reported) instead of stopping"),
+  jit: z.boolean().default(true).describe("compile each forward/backward pass with jit (fused kernels); false runs op by op"),
   system: z.string().optional().describe("system prompt (default: the model's chat template's)"),
 }).refine((c) => c.evalEvery === undefined || c.evalData !== undefined, {
   path: ["evalEvery"],

@@ -129,6 +129,7 @@ export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {
     maxGradNorm: c.maxGradNorm,
     ...(c.saveEvery && { saveEvery: c.saveEvery }),
     keepCheckpoints: c.keepCheckpoints,
+    jit: c.jit,
     resume: opts.resume ?? false,
     force: opts.force ?? false,
     progress: opts.progress ?? !!process.stderr.isTTY,

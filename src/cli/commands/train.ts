@@ -19,6 +19,11 @@ export const trainCommand = defineCommand({
     { name: "steps", type: "integer", defaultText: "the config's steps, else one epoch", description: "optimizer steps to run" },
     { name: "out", type: "path", defaultText: "the config's out", description: "run folder: metrics.jsonl, checkpoints, the final model" },
     { name: "no-progress", type: "boolean", description: "no progress bar (it is shown only on a terminal anyway)" },
+    {
+      name: "no-jit",
+      type: "boolean",
+      description: "run each pass op by op instead of as a jit-compiled program (same numbers; for debugging)",
+    },
     BACKEND_FLAG,
   ],
   epilog: "example:\n  npx anchorgrad train --config run.json --backend cpu --steps 10",
@@ -28,6 +33,7 @@ export const trainCommand = defineCommand({
       ...(v["skip-bad"] === true && { skipBad: true }),
       ...(v.steps !== undefined && { steps: v.steps as number }),
       ...(v.out !== undefined && { out: v.out as string }),
+      ...(v["no-jit"] === true && { jit: false }),
     });
     console.log(`backend ${backend.name}${backend.adapter ? ` (${backend.adapter})` : ""}`);
     const run = await trainFromConfig(config, {
