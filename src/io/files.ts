@@ -16,10 +16,13 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
-import type { AnchorError } from "../tensor/errors.js";
 
-/** Builds the caller's error from a reason ("is a FIFO ...", "cannot open (ENOENT)"). */
-export type Fail = (reason: string) => AnchorError;
+/**
+ * Builds the caller's error from a reason ("is a FIFO ...", "cannot open (ENOENT)").
+ * `code` is the OS error code when there is one, so a caller can treat a
+ * missing file (ENOENT) as "nothing there yet" rather than as an error.
+ */
+export type Fail = (reason: string, code?: string) => Error;
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
@@ -41,16 +44,18 @@ export function notRegular(st: Stats): string | null {
 }
 
 const errnoReason = (e: unknown, what: string) => `cannot ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+/** The caller's error for an OS error `e` while doing `what`, carrying its code. */
+const osFail = (fail: Fail, e: unknown, what: string) => fail(errnoReason(e, what), (e as NodeJS.ErrnoException).code);
 
 /** Open `path` for reading, refusing anything but a regular file before it is opened. */
 export async function openRegular(path: string, fail: Fail): Promise<FileHandle> {
   const before = await stat(path).catch((e: unknown) => {
-    throw fail(errnoReason(e, "open"));
+    throw osFail(fail, e, "open");
   });
   const why = notRegular(before);
   if (why) throw fail(why);
   const handle = await open(path, OPEN_FLAGS).catch((e: unknown) => {
-    throw fail(errnoReason(e, "open"));
+    throw osFail(fail, e, "open");
   });
   const after = notRegular(await handle.stat());
   if (after) {
@@ -66,14 +71,14 @@ export function openRegularSync(path: string, fail: Fail): number {
   try {
     why = notRegular(statSync(path));
   } catch (e) {
-    throw fail(errnoReason(e, "open"));
+    throw osFail(fail, e, "open");
   }
   if (why) throw fail(why);
   let fd: number;
   try {
     fd = openSync(path, OPEN_FLAGS);
   } catch (e) {
-    throw fail(errnoReason(e, "open"));
+    throw osFail(fail, e, "open");
   }
   const after = notRegular(fstatSync(fd));
   if (after) {
@@ -105,7 +110,7 @@ export async function readRegularFile(path: string, limits: ReadLimits, fail: Fa
     }
     return buf.subarray(0, done);
   } catch (e) {
-    if (e instanceof Error && "code" in e) throw fail(errnoReason(e, "read"));
+    if (e instanceof Error && "code" in e) throw osFail(fail, e, "read");
     throw e;
   } finally {
     await handle.close();
@@ -127,7 +132,7 @@ export function readRegularFileSync(path: string, limits: ReadLimits, fail: Fail
     }
     return buf.subarray(0, done);
   } catch (e) {
-    if (e instanceof Error && "code" in e) throw fail(errnoReason(e, "read"));
+    if (e instanceof Error && "code" in e) throw osFail(fail, e, "read");
     throw e;
   } finally {
     closeSync(fd);
@@ -140,5 +145,31 @@ export function decodeUtf8(bytes: Uint8Array, fail: Fail): string {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw fail("not valid UTF-8 text");
+  }
+}
+
+/** readRegularFile decoded as UTF-8 text (BOM dropped): the one way to read a user's JSON or text file. */
+export async function readRegularText(path: string, limits: ReadLimits, fail: Fail): Promise<string> {
+  return decodeUtf8(await readRegularFile(path, limits, fail), fail);
+}
+
+/** The synchronous twin of readRegularText. */
+export function readRegularTextSync(path: string, limits: ReadLimits, fail: Fail): string {
+  return decodeUtf8(readRegularFileSync(path, limits, fail), fail);
+}
+
+/**
+ * readRegularText, or null where nothing exists at `path` (ENOENT): for files
+ * a run writes itself (lock, metrics, caches), whose absence is a normal state
+ * rather than a user's mistake. Anything else there that is not a regular
+ * file is still refused through `fail`.
+ */
+export async function readRegularTextIfAny(path: string, limits: ReadLimits, fail: Fail): Promise<string | null> {
+  const missing = new Error("ENOENT");
+  try {
+    return await readRegularText(path, limits, (why, code) => (code === "ENOENT" ? missing : fail(why, code)));
+  } catch (e) {
+    if (e === missing) return null;
+    throw e;
   }
 }

@@ -9,8 +9,10 @@
  * temporary folder behind; `removeStaleTemps` clears those when the next
  * trainer takes the run lock (so no live writer can own them).
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { readRegularText } from "../io/files.js";
+import { parseJson } from "../io/json.js";
 import { openSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { leavesWithPaths } from "../optim/paths.js";
 import type { OptState } from "../optim/optimizer.js";
@@ -80,13 +82,13 @@ export async function removeStaleTemps(out: string): Promise<string[]> {
   return stale;
 }
 
+/** trainer_state.json holds a step, a seed, an RNG state and the config: kilobytes. */
+const MAX_STATE_BYTES = 16 << 20;
+
 /** The trainer_state.json of a checkpoint folder. */
 export async function readTrainerState(dir: string): Promise<TrainerState> {
-  try {
-    return JSON.parse(await readFile(join(dir, "trainer_state.json"), "utf8")) as TrainerState;
-  } catch (e) {
-    throw new AnchorError(`${dir}: cannot read trainer_state.json (${(e as Error).message})`);
-  }
+  const fail = (why: string) => new AnchorError(`${dir}: cannot read trainer_state.json: ${why}`);
+  return parseJson(await readRegularText(join(dir, "trainer_state.json"), { maxBytes: MAX_STATE_BYTES }, fail), fail) as TrainerState;
 }
 
 /**

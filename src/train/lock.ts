@@ -20,12 +20,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { link, mkdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { link, mkdir, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { readRegularTextIfAny } from "../io/files.js";
 import { AnchorError } from "../tensor/errors.js";
 
 export const LOCK_FILE = ".anchorgrad.lock";
+/** A lock holds a pid, a host name, a date and a token: far under this. */
+const MAX_LOCK_BYTES = 64 << 10;
 
 export interface LockHolder {
   pid: number;
@@ -105,13 +108,12 @@ async function release(file: string, token: string): Promise<void> {
 }
 
 async function readHolder(file: string): Promise<LockHolder | "gone"> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return "gone";
-    throw e;
-  }
+  const text = await readRegularTextIfAny(
+    file,
+    { maxBytes: MAX_LOCK_BYTES },
+    (why) => new AnchorError(`${file}: cannot read the run lock: ${why}`),
+  );
+  if (text === null) return "gone";
   try {
     const h = JSON.parse(text) as LockHolder;
     if (Number.isInteger(h.pid) && typeof h.host === "string" && typeof h.token === "string") return h;

@@ -3,12 +3,23 @@
  * ("loss", "rewards/chosen", "rewards/margins", "logps/chosen", "grad_norm",
  * "learning_rate", "epoch", "step", ...), so existing plotting habits carry over.
  */
-import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { appendFile, writeFile } from "node:fs/promises";
+import { readRegularTextIfAny } from "../io/files.js";
+import { AnchorError } from "../tensor/errors.js";
 
 export type MetricRow = Record<string, number>;
 
+/** About a million steps of a few dozen metrics. */
+const MAX_METRICS_BYTES = 1 << 30;
+
+/** The rows of a metrics.jsonl; none where the file does not exist yet. */
 export async function readMetrics(file: string): Promise<MetricRow[]> {
-  const text = await readFile(file, "utf8").catch(() => "");
+  const text =
+    (await readRegularTextIfAny(
+      file,
+      { maxBytes: MAX_METRICS_BYTES },
+      (why) => new AnchorError(`${file}: cannot read the metrics: ${why}`),
+    )) ?? "";
   return text
     .split("\n")
     .filter((l) => l.trim())

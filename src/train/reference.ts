@@ -7,7 +7,8 @@
  * instead of recomputing; a changed model or data set is a cache miss.
  */
 import { createHash } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
+import { readRegularText } from "../io/files.js";
 import type { Example } from "./examples.js";
 import type { PixelCache } from "./images.js";
 import type { VisionLanguageModel } from "./model.js";
@@ -17,6 +18,9 @@ export interface ReferenceLogps {
   chosen: number[];
   rejected: number[];
 }
+
+/** Two numbers per pair as JSON: ten million pairs fit. */
+const MAX_CACHE_BYTES = 1 << 30;
 
 function dataFingerprint(examples: readonly Example[]): string {
   const h = createHash("sha256");
@@ -34,7 +38,8 @@ export async function referenceLogps<P>(
 ): Promise<ReferenceLogps> {
   const fingerprint = `${dataFingerprint(examples)}:${await paramsFingerprint(params)}`;
   if (file) {
-    const cached = await readFile(file, "utf8").then(
+    // any unreadable cache (missing, corrupt, not a regular file) is a miss: it is recomputed and replaced
+    const cached = await readRegularText(file, { maxBytes: MAX_CACHE_BYTES }, (why) => new Error(why)).then(
       (t) => JSON.parse(t) as ReferenceLogps & { fingerprint: string },
       () => null,
     );

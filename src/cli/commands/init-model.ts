@@ -1,5 +1,7 @@
 /** `anchorgrad init-model`: write a complete random InternVL model directory. */
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
+import { readRegularText } from "../../io/files.js";
+import { parseJson } from "../../io/json.js";
 import { createModel } from "../../models/internvl/checkpoint.js";
 import { PRESETS } from "../../models/internvl/config.js";
 import { parameterCount } from "../../models/internvl/params.js";
@@ -8,13 +10,15 @@ import { defineCommand } from "../command.js";
 
 const DTYPES = { f32: "F32", bf16: "BF16", f16: "F16" } as const;
 
+/** A vocabulary of a million words is far past any tokenizer this command makes. */
+const MAX_WORDS_BYTES = 64 << 20;
+
 /** A word list: a JSON array of strings, or one word per line. */
 async function readWords(path: string): Promise<string[]> {
-  const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new UsageError(`--words ${path}: cannot read (${e.code ?? e.message})`);
-  });
+  const fail = (why: string) => new UsageError(`--words ${path}: ${why}`);
+  const text = await readRegularText(path, { maxBytes: MAX_WORDS_BYTES }, fail);
   if (text.trimStart().startsWith("[")) {
-    const v = JSON.parse(text) as unknown;
+    const v = parseJson(text, fail);
     if (!Array.isArray(v) || !v.every((w) => typeof w === "string"))
       throw new UsageError(`--words ${path}: expected a JSON array of strings`);
     return v as string[];
