@@ -23,7 +23,6 @@ export {
 } from "./ops/create.js";
 export { foldIn } from "./tensor/random.js";
 export { treeFlatten, treeLeaves, treeMap, treeUnflatten, type PyTree, type TreeDef } from "./tensor/pytree.js";
-export { memoryStats } from "./tensor/memory.js";
 export { keep, scope } from "./tensor/scope.js";
 export { customVjp, grad, jvp, stopGradient, valueAndGrad, vjp } from "./autograd/transforms.js";
 export { checkGrads, GradCheckError, type CheckGradsOptions } from "./autograd/check.js";
@@ -31,7 +30,16 @@ export { setDebugNans } from "./ir/trace.js";
 export { makeGraph } from "./ir/make-graph.js";
 export { jit, type JitOptions, type Jitted } from "./ir/jit.js";
 export type { Eqn, Graph, Var } from "./ir/graph.js";
-export { backends, currentBackend, releaseBackend, useBackend, useBackendFromEnv, type BackendName } from "./backends/registry.js";
+export {
+  backends,
+  currentBackend,
+  memoryStats,
+  releaseBackend,
+  useBackend,
+  useBackendFromEnv,
+  type BackendName,
+  type DeviceMemory,
+} from "./backends/registry.js";
 export type { Backend, BackendStatus } from "./backends/backend.js";
 export * as safetensors from "./io/safetensors.js";
 export * as objectives from "./objectives/index.js";

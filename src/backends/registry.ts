@@ -13,6 +13,7 @@ const cpuKernelInfo = (): string =>
     ? `WebAssembly SIMD on ${defaultThreadCount()} threads (GEMM, elementwise, rows), typed arrays elsewhere`
     : "typed arrays (WebAssembly off: ANCHORGRAD_WASM=0 or no SIMD)";
 import { AnchorError } from "../tensor/errors.js";
+import { memoryStats as liveTensors } from "../tensor/memory.js";
 
 export type BackendName = "cpu" | "webgpu";
 
@@ -101,4 +102,33 @@ export async function backends(): Promise<BackendStatus[]> {
 export async function useBackendFromEnv(): Promise<Backend> {
   const name = process.env.ANCHORGRAD_BACKEND;
   return name ? useBackend(name) : current;
+}
+
+/** A backend that reports device-side figures (webgpu: GPU buffers, pool, counters). */
+type ReportsDevice = Backend & { deviceStats?(): Record<string, number> };
+
+/** Live tensors and bytes per device, plus what each loaded backend reports of its device. */
+export interface DeviceMemory {
+  tensors: number;
+  bytes: number;
+  /**
+   * Where the backend reports it (webgpu): GPU buffers alive, their bytes
+   * and the pool's free bytes (flat in a steady loop), and counters since the
+   * device started: dispatches, allocations (new GPU buffers), poolHits,
+   * readbacks, submits.
+   */
+  gpu?: Record<string, number>;
+}
+
+/**
+ * `ag.memoryStats()`: live tensors and bytes per device (see tensor/memory.ts),
+ * with a `gpu` record for backends that have one.
+ */
+export function memoryStats(): Record<string, DeviceMemory> {
+  const out: Record<string, DeviceMemory> = liveTensors();
+  for (const [name, b] of loaded) {
+    const gpu = (b as ReportsDevice).deviceStats?.();
+    if (gpu) out[name] = { ...(out[name] ?? { tensors: 0, bytes: 0 }), gpu };
+  }
+  return out;
 }

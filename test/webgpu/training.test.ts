@@ -92,17 +92,17 @@ describeWebGPU("webgpu training", () => {
     for (let s = 0; s < 50; s++) step().dispose();
     await ag.scope(async () => step().data());
     const start = { ...live() },
-      pool = gpu.runtime.stats.allocatedBytes;
+      pool = gpu.runtime.stats.bufferBytes;
     for (let s = 1; s <= 1000; s++) {
       const l = step();
       if (s % 250 === 0) {
         expect(Number.isFinite((await l.data())[0]!)).toBe(true);
         expect(live().tensors, `live tensors after step ${s}`).toBe(start.tensors + 1);
-        expect(gpu.runtime.stats.allocatedBytes, `pool bytes after step ${s}`).toBe(pool);
+        expect(gpu.runtime.stats.bufferBytes, `pool bytes after step ${s}`).toBe(pool);
       }
       l.dispose();
     }
     expect(live()).toEqual(start);
-    expect(gpu.runtime.stats.allocatedBytes).toBe(pool);
+    expect(gpu.runtime.stats.bufferBytes).toBe(pool);
   });
 });

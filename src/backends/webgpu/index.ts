@@ -80,6 +80,8 @@ function fromDevice(bytes: ArrayBuffer, dtype: DType, size: number): StorageArra
 export type WebGPUBackend = Backend<GpuBuffer> & {
   readonly runtime: Runtime;
   readonly handle: DeviceHandle;
+  /** GPU buffers, pool bytes and dispatch/allocation/readback counters, for ag.memoryStats(). */
+  deviceStats(): Record<string, number>;
   /** Wait for all submitted work, surfacing device errors. */
   sync(): Promise<void>;
 };
@@ -119,6 +121,7 @@ function makeBackend(handle: DeviceHandle): WebGPUBackend {
       rt.assertAlive();
       return sizeOf(program.shape) === 0 ? null : runFused(rt, program, inputs);
     },
+    deviceStats: () => ({ ...rt.stats }),
     sync: () => rt.sync(),
   };
 }
@@ -149,7 +152,7 @@ export function releaseWebGPU(): void {
 /** Adapter name, limits and features, or why there is none. */
 export async function webgpuStatus(): Promise<BackendStatus> {
   if (live?.runtime.isAlive) {
-    return { name: "webgpu", available: true, info: { ...statusInfo(live.handle), pool: { ...live.runtime.stats } } };
+    return { name: "webgpu", available: true, info: { ...statusInfo(live.handle), gpu: { ...live.runtime.stats } } };
   }
   return { name: "webgpu", ...(await probeAdapter()) };
 }
