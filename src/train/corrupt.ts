@@ -9,7 +9,10 @@
  * neighbour), seeded by the image paths and the run's seed: the same image
  * gets the same corruption every epoch, in the reference pass and on resume.
  */
-import { tensor } from "../ops/create.js";
+import { fromStorage } from "../ops/create.js";
+import { gather } from "../ops/indexing.js";
+import { reshape } from "../ops/shape.js";
+import { scope } from "../tensor/scope.js";
 import { Stream } from "../data/rng.js";
 import { foldIn } from "../tensor/random.js";
 import { PixelCache } from "./images.js";
@@ -18,11 +21,14 @@ import type { Pixels, VisionLanguageModel } from "./model.js";
 /** Smallest and largest kept fraction of a tile's area. */
 export const KEPT_AREA: readonly [number, number] = [0.01, 0.2];
 
-/** Crop every tile of `px` ([tiles, C, H, W]) to a random window and resize it back. */
+/**
+ * Crop every tile of `px` ([tiles, C, H, W]) to a random window and resize
+ * it back: the window is drawn on the host, the pixels move by one gather
+ * where they live (no GPU readback in a training step).
+ */
 export async function corruptPixels(px: Pixels, seed: number): Promise<Pixels> {
   const [tiles, C, H, W] = px.pixelValues.shape as [number, number, number, number];
-  const src = await px.pixelValues.data();
-  const out = new Float32Array(src.length);
+  const from = new Int32Array(px.pixelValues.size); // output position -> source position
   const rng = new Stream(seed);
   for (let t = 0; t < tiles; t++) {
     const area = KEPT_AREA[0] + rng.next() * (KEPT_AREA[1] - KEPT_AREA[0]);
@@ -35,11 +41,14 @@ export async function corruptPixels(px: Pixels, seed: number): Promise<Pixels> {
       const base = (t * C + c) * H * W;
       for (let y = 0; y < H; y++) {
         const sy = y0 + Math.floor((y * h) / H);
-        for (let x = 0; x < W; x++) out[base + y * W + x] = src[base + sy * W + x0 + Math.floor((x * w) / W)]!;
+        for (let x = 0; x < W; x++) from[base + y * W + x] = base + sy * W + x0 + Math.floor((x * w) / W);
       }
     }
   }
-  const pixelValues = tensor(out, { shape: px.pixelValues.shape, dtype: px.pixelValues.dtype, device: px.pixelValues.device });
+  const source = px.pixelValues;
+  const pixelValues = scope(() =>
+    reshape(gather(reshape(source, [source.size]), fromStorage(from, [from.length], "int32", source.device), 0), source.shape),
+  );
   return { pixelValues, tiles: px.tiles };
 }
 
