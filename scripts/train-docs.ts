@@ -17,6 +17,8 @@ type Json = {
   items?: Json;
   default?: unknown;
   description?: string;
+  /** A union member's name in the table ("schedule object (below)"), from the zod schema's .meta({ title }). */
+  title?: string;
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
@@ -31,7 +33,7 @@ const END = "<!-- fields:end -->";
 
 /** "number in [0, 1)", "integer >= 1", "adamw | sgd", "number > 0, or schedule". */
 function typeOf(s: Json): string {
-  if (s.anyOf) return s.anyOf.map((a) => (a.properties ? "schedule object (below)" : typeOf(a))).join(", or ");
+  if (s.anyOf) return s.anyOf.map((a) => (a.properties ? `${a.title ?? "an"} object (below)` : typeOf(a))).join(", or ");
   if (s.enum) return s.enum.map((e) => `\`${JSON.stringify(e)}\``).join(" \\| ");
   if (s.type === "array") return `array of ${typeOf(s.items ?? {})}`;
   const lo = s.minimum !== undefined ? ["[", s.minimum] : s.exclusiveMinimum !== undefined ? ["(", s.exclusiveMinimum] : null;

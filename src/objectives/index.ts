@@ -31,6 +31,6 @@ export { mpo, weighted, type WeightedTerm } from "./combinators.js";
 export { logRatios, type LogRatioOptions } from "./batch.js";
 export { logistic } from "./losses.js";
 export { type NllReduction } from "./nll.js";
-export { fromTrl, trlStateToJson, type TrlConfig, type TrlObjective, type TrlState } from "./trl/index.js";
+export { fromTrl, isTrlObjective, trlStateToJson, type TrlConfig, type TrlObjective, type TrlState } from "./trl/index.js";
 export { sequenceLogps, type SequenceLogpsOptions } from "./sequence-logps.js";
 export { exportTorch, ExportError, type ExportTorchOptions } from "./export-torch.js";

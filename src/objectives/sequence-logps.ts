@@ -56,7 +56,7 @@ export function sequenceLogps(
   mask: Tensor,
   opts: SequenceLogpsOptions = {},
 ): { sum: Tensor; count: Tensor } {
-  checkInputs(logits, labels, mask);
+  checkInputs("sequenceLogps", logits, labels, mask);
   const [B, T, V] = logits.shape as [number, number, number];
   const weights = cast(slice(mask, [0, 1]), logits.dtype); // [B, T−1]: weight of the token each position predicts
   const count = sum(weights, 1);
@@ -69,27 +69,37 @@ export function sequenceLogps(
   return { sum: weightedTokenLogps(chunk)(logits, targets, weights), count };
 }
 
-function checkInputs(logits: Tensor, labels: Tensor, mask: Tensor): void {
-  for (const [name, t] of [
-    ["logits", logits],
-    ["labels", labels],
-    ["mask", mask],
-  ] as const) {
-    if (!(t instanceof Tensor)) throw new AnchorError(`sequenceLogps: ${name} must be a Tensor, got ${t === null ? "null" : typeof t}`);
+/**
+ * sum[b] = Σ_t mask[b, t+1]·Σ_v logits[b, t, v]: every logit at the positions
+ * that sequenceLogps scores, [B] in the logits' dtype. TRL's logits/chosen is
+ * this summed over the chosen rows and divided by their Σ count·V (its
+ * `logits[loss_mask].mean()`). The vocabulary is summed first, so the only
+ * temporary is [B, T]. A metric, not a loss: pass stopGradient(logits).
+ */
+export function completionLogitSums(logits: Tensor, mask: Tensor): Tensor {
+  checkInputs("completionLogitSums", logits, null, mask);
+  const [B, T] = logits.shape as [number, number, number];
+  if (T < 2) return zeros([B], { dtype: logits.dtype, device: logits.device });
+  const weights = cast(slice(mask, [0, 1]), logits.dtype); // [B, T−1], as in sequenceLogps
+  return sum(mul(slice(sum(logits, 2), [0, 0], [B, T - 1]), weights), 1);
+}
+
+/** Shapes and dtypes of the inputs, errors naming `fn` and the input; `labels` null for a reduction that reads none. */
+function checkInputs(fn: string, logits: Tensor, labels: Tensor | null, mask: Tensor): void {
+  const named = [["logits", logits], ...(labels === null ? [] : [["labels", labels]]), ["mask", mask]] as [string, Tensor][];
+  for (const [name, t] of named) {
+    if (!(t instanceof Tensor)) throw new AnchorError(`${fn}: ${name} must be a Tensor, got ${t === null ? "null" : typeof t}`);
   }
-  if (logits.ndim !== 3) throw new ShapeError(`sequenceLogps: logits must be [B, T, V], got shape ${fmt(logits.shape)}`);
-  if (!isFloat(logits.dtype)) throw new DTypeError(`sequenceLogps: logits must be a float tensor, got ${logits.dtype}`);
-  if (logits.shape[2] === 0) throw new ShapeError(`sequenceLogps: logits ${fmt(logits.shape)} have an empty vocabulary axis`);
+  if (logits.ndim !== 3) throw new ShapeError(`${fn}: logits must be [B, T, V], got shape ${fmt(logits.shape)}`);
+  if (!isFloat(logits.dtype)) throw new DTypeError(`${fn}: logits must be a float tensor, got ${logits.dtype}`);
+  if (logits.shape[2] === 0) throw new ShapeError(`${fn}: logits ${fmt(logits.shape)} have an empty vocabulary axis`);
   const bt = logits.shape.slice(0, 2);
-  for (const [name, t] of [
-    ["labels", labels],
-    ["mask", mask],
-  ] as const) {
+  for (const [name, t] of named.slice(1)) {
     if (t.ndim !== 2 || t.shape[0] !== bt[0] || t.shape[1] !== bt[1]) {
-      throw new ShapeError(`sequenceLogps: ${name} must be [B, T] = ${fmt(bt)} to match logits ${fmt(logits.shape)}, got ${fmt(t.shape)}`);
+      throw new ShapeError(`${fn}: ${name} must be [B, T] = ${fmt(bt)} to match logits ${fmt(logits.shape)}, got ${fmt(t.shape)}`);
     }
   }
-  if (labels.dtype !== "int32") throw new DTypeError(`sequenceLogps: labels must be int32 token ids, got ${labels.dtype}`);
+  if (labels !== null && labels.dtype !== "int32") throw new DTypeError(`${fn}: labels must be int32 token ids, got ${labels.dtype}`);
 }
 
 /** Name the first scored label outside the vocabulary (where labels can be read synchronously). */

@@ -33,9 +33,11 @@ export const scheduleSchema = strict({
   warmupSteps: z.number().int().min(0).optional().describe("steps of linear warmup from 0 (or use warmupRatio)"),
   warmupRatio: z.number().min(0).max(1).optional().describe("warmup as a fraction of the total steps, rounded up (TRL's warmup_ratio)"),
   minRatio: z.number().min(0).max(1).optional().describe("floor of the decay as a fraction of the peak (default 0)"),
-}).refine((s) => s.warmupSteps === undefined || s.warmupRatio === undefined, {
-  message: "give warmupSteps or warmupRatio, not both",
-});
+})
+  .refine((s) => s.warmupSteps === undefined || s.warmupRatio === undefined, {
+    message: "give warmupSteps or warmupRatio, not both",
+  })
+  .meta({ title: "schedule" });
 
 const ADAMW_ONLY = ["beta1", "beta2", "eps"] as const;
 const SGD_ONLY = ["momentum", "nesterov"] as const;
@@ -65,18 +67,47 @@ export const optimizerSchema = strict({
 });
 
 /**
- * The objective part: { "name": "acpo", "beta": 0.1, ... }, or a weighted sum
- * { "name": "weighted", "terms": [[{ "name": "dpo" }, 0.8], [{ "name": "sft" }, 1]] }.
- * The options are checked by the objective's factory, which names unknown ones.
- * (Another form, { "trl": { ...TRL DPOConfig fields } } through fromTrl, joins
- * here as a second member of a union with this one.)
+ * The objective part, in one of two forms:
+ * - native: { "name": "acpo", "beta": 0.1, ... }, or a weighted sum
+ *   { "name": "weighted", "terms": [[{ "name": "dpo" }, 0.8], [{ "name": "sft" }, 1]] };
+ *   the options are checked by the objective's factory, which names unknown ones;
+ * - TRL: { "trl": { "loss_type": "sigmoid", "beta": 0.1, ... } }, the objective
+ *   TRL's trainer would compute (fromTrl, docs/trl.md). Only `trainer` (default
+ *   "dpo": this loop trains on pairs) and `version` are typed here, for editor
+ *   completion; every other TRL field is checked by fromTrl, which says which
+ *   version has a field, which fields are unsupported and which are training
+ *   arguments, so the schema does not duplicate (and drift from) TRL's field lists.
  */
 export const namedObjectiveSchema = z
   .object({ name: z.string().min(1).describe("objective name: dpo, ipo, acpo, mpo, ..., or weighted") })
-  .catchall(z.unknown());
-export const objectiveSchema = namedObjectiveSchema.describe(
-  'the preference objective: { "name": "acpo", "beta": 0.1, ... } (options as in docs/objectives.md)',
-);
+  .catchall(z.unknown())
+  .meta({ title: "native objective" });
+export const trlObjectiveSchema = strict({
+  trl: z
+    .object({
+      trainer: z
+        .enum(["dpo", "cpo", "orpo"])
+        .default("dpo")
+        .describe("the TRL trainer whose loss to compute: DPOTrainer, CPOTrainer or ORPOTrainer"),
+      version: z.enum(["0.25", "1"]).optional().describe('"0.25": TRL v0.25.1; "1" (default): TRL main'),
+    })
+    .catchall(z.unknown())
+    .describe("TRL config fields (loss_type, loss_weights, beta, ...), checked by fromTrl: see docs/trl.md"),
+}).meta({ title: "TRL objective" });
+
+/** The member of the union the input meant: a "trl" key picks the TRL form, so its errors are the ones reported. */
+const unionBranch = (input: unknown): 0 | 1 => (input && typeof input === "object" && "trl" in input ? 1 : 0);
+
+export const objectiveSchema = z
+  .union([namedObjectiveSchema, trlObjectiveSchema], {
+    error: (iss) =>
+      iss.code === "invalid_union" && iss.errors.length === 2
+        ? iss.errors[unionBranch(iss.input)]!.map((i) => `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}`).join("; ")
+        : undefined,
+  })
+  .describe(
+    'the preference objective: { "name": "acpo", "beta": 0.1, ... } (options as in docs/objectives.md), or { "trl": { ...TRL fields } } (docs/trl.md)',
+  );
 
 export const trainConfigSchema = strict({
   $schema: z.string().optional().describe("JSON schema for editor completion: docs/train.schema.json"),

@@ -15,9 +15,10 @@
  * Relative paths resolve against the config file's folder. The final
  * parameters are also saved as a model directory, <out>/model.
  */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { readMpoJsonl, readMpoMeta, type PreferenceRow } from "../data/mpo.js";
+import { readRegularTextSync } from "../io/files.js";
+import { parseJson } from "../io/json.js";
 import { load, save } from "../models/internvl/checkpoint.js";
 import { adamw } from "../optim/adamw.js";
 import type { Optimizer } from "../optim/optimizer.js";
@@ -28,7 +29,7 @@ import { AnchorError } from "../tensor/errors.js";
 import { formatIssues, trainConfigSchema, type OptimizerConfig, type TrainConfigParsed } from "./config-schema.js";
 import { internvlModel } from "./internvl.js";
 import { train, type TrainResult } from "./loop.js";
-import { objectiveFromSpec, specUses } from "./objectives.js";
+import { isTrlSpec, objectiveFromSpec, specUses, type ObjectiveSpec, type TrlObjectiveSpec } from "./objectives.js";
 import { pairEvaluator } from "./evaluate.js";
 
 export class ConfigFileError extends AnchorError {
@@ -38,14 +39,13 @@ export class ConfigFileError extends AnchorError {
 /** A checked config with defaults filled in and model, data and out as absolute paths. */
 export type TrainConfig = Omit<TrainConfigParsed, "$schema">;
 
+/** A train config is a few hundred bytes; anything near this is the wrong file. */
+const MAX_CONFIG_BYTES = 1 << 20;
+
 /** Read and check a config file; `overrides` (from flags) win over the file and are checked the same way. */
 export function readTrainConfig(file: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new ConfigFileError(`${file}: cannot read the config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const fail = (why: string) => new ConfigFileError(`${file}: cannot read the config: ${why}`);
+  const raw = parseJson(readRegularTextSync(file, { maxBytes: MAX_CONFIG_BYTES }, fail), fail);
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigFileError(`${file}: the config must be a JSON object`);
   const parsed = trainConfigSchema.safeParse({ ...raw, ...overrides });
   if (!parsed.success) throw new ConfigFileError(`${file}: ${formatIssues(parsed.error)} (fields: docs/train.md)`);
@@ -58,6 +58,13 @@ export function readTrainConfig(file: string, overrides: Partial<TrainConfig> = 
     out: resolve(base, c.out),
     ...(c.evalData !== undefined && { evalData: resolve(base, c.evalData) }),
   };
+}
+
+/** "acpo", or "trl dpo 0.25 bco_pair" for a TRL objective: the log line's name of the objective. */
+function objectiveLabel(spec: TrainConfig["objective"]): string {
+  if (!isTrlSpec(spec)) return (spec as ObjectiveSpec).name;
+  const { trainer, version, loss_type } = spec.trl;
+  return ["trl", trainer, version ?? "1", ...[loss_type ?? []].flat()].join(" ");
 }
 
 function makeOptimizer(o: OptimizerConfig, steps: number): Optimizer {
@@ -93,7 +100,7 @@ export interface RunConfigOptions {
 
 export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {}): Promise<TrainResult<unknown> & { skipped: string[] }> {
   const log = opts.log ?? (() => {});
-  const objective = objectiveFromSpec(c.objective);
+  const objective = objectiveFromSpec(c.objective as ObjectiveSpec | TrlObjectiveSpec);
   const { rows, skipped } = readRows(c.data, c);
   if (skipped.length) log(`skipped ${skipped.length} malformed rows (first: ${skipped[0]})`);
   const loaded = await load(c.model);
@@ -101,8 +108,8 @@ export async function trainFromConfig(c: TrainConfig, opts: RunConfigOptions = {
   const perStep = c.batchSize * c.gradientAccumulationSteps;
   const steps = c.steps ?? Math.ceil(rows.length / perStep);
   const accum = c.gradientAccumulationSteps > 1 ? ` (${c.gradientAccumulationSteps} passes of ${c.batchSize})` : "";
-  log(`${model.name}: ${rows.length} ${c.kind} rows, objective ${c.objective.name}, ${steps} steps of ${perStep} pairs${accum}`);
-  const corruptedImage = specUses(c.objective, "mdpo");
+  log(`${model.name}: ${rows.length} ${c.kind} rows, objective ${objectiveLabel(c.objective)}, ${steps} steps of ${perStep} pairs${accum}`);
+  const corruptedImage = specUses(c.objective as ObjectiveSpec | TrlObjectiveSpec, "mdpo");
   const evaluator =
     c.evalData === undefined
       ? null

@@ -40,7 +40,7 @@ import { scope } from "../tensor/scope.js";
 import { treeLeaves, treeMap } from "../tensor/pytree.js";
 import { foldIn } from "../tensor/random.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { listCheckpoints, loadCheckpoint, readTrainerState, removeStaleTemps, saveCheckpoint, type TrainerState } from "./checkpoint.js";
+import { listCheckpoints, loadCheckpoint, readTrainerState, removeStaleTemps, saveCheckpoint } from "./checkpoint.js";
 import { encodeRows, gatherPixels, pairSequences, type Example } from "./examples.js";
 import { PixelCache } from "./images.js";
 import { MetricsLog, readMetrics, type MetricRow } from "./metrics.js";
@@ -54,6 +54,8 @@ import { scoreAll } from "./scoring.js";
 import { makeFeed, passFunction } from "./pass.js";
 import { DeviceColumn, meanScalars, readScalars } from "./on-device.js";
 import { CorruptedPixelCache } from "./corrupt.js";
+import { isTrlObjective } from "../objectives/trl/index.js";
+import { carriedState, type TrainerStateWithObjective } from "./objective-state.js";
 
 export interface TrainOptions<P> {
   model: VisionLanguageModel<P>;
@@ -112,6 +114,8 @@ export interface TrainOptions<P> {
    * runs op by op; objectives that carry state run op by op.
    */
   jit?: boolean;
+  /** Log logits/chosen and logits/rejected as TRL does (default: for fromTrl objectives; see pass.ts). */
+  logitMetrics?: boolean;
 }
 
 export interface TrainResult<P> {
@@ -185,8 +189,11 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
   const refOnDevice = ref && { chosen: new DeviceColumn(ref.chosen, device), rejected: new DeviceColumn(ref.rejected, device) };
   const refNoImageOnDevice = refNoImage && new DeviceColumn(refNoImage, device);
   const indices = (batch: readonly Example[]) => batch.map((e) => e.index);
-  const compiled = opts.jit !== false && !(objective as { stateful?: boolean }).stateful;
-  const passFn = passFunction(model, objective, sft);
+  // an objective's batch-to-batch state (v0.25 bco_pair) is threaded through every pass and checkpointed (objective-state.ts)
+  const carried = carriedState(objective);
+  let objState = carried?.initial();
+  const compiled = opts.jit !== false && carried === null;
+  const passFn = passFunction(model, objective, sft, { logitMetrics: opts.logitMetrics ?? isTrlObjective(objective) });
   const passStep = compiled ? jit(passFn) : passFn;
   const refDtype = widestFloat(device);
 
@@ -209,7 +216,7 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
   const resumeFrom = opts.resume ? (await listCheckpoints(out)).at(-1) : undefined;
   if (resumeFrom !== undefined) {
     const dir = join(out, `checkpoint-${resumeFrom}`);
-    const saved = await readTrainerState(dir);
+    const saved: TrainerStateWithObjective = await readTrainerState(dir);
     if (!opts.force) {
       checkResume(dir, saved.run, run);
       if (saved.seed !== seed) throw new AnchorError(`train: ${dir} was made with seed ${saved.seed}, this run has seed ${seed}`);
@@ -219,6 +226,13 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
     ({ params, opt: optState } = loaded);
     step = loaded.state.step;
     seen = loaded.state.examplesSeen;
+    if (carried) {
+      if (saved.objectiveState === undefined && !opts.force)
+        throw new AnchorError(
+          `train: ${dir} has no objectiveState, which ${objective.name} carries from step to step; resume with force to start it afresh`,
+        );
+      if (saved.objectiveState !== undefined) objState = carried.fromJson(saved.objectiveState, join(dir, "trainer_state.json"));
+    }
   }
   let savedStep = step;
   const log = await MetricsLog.open(join(out, "metrics.jsonl"), step);
@@ -231,7 +245,7 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
     opts.progress !== undefined ? opts.progress !== false : !!process.stderr.isTTY,
   );
   const order = epochOrder(examples.length, seed);
-  const save = () =>
+  const save = async () =>
     saveCheckpoint(
       out,
       params,
@@ -243,7 +257,8 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
         optimizer: { name: optimizer.name, step: optState.step, hparams: optimizer.hparams },
         ...(opts.config && { extra: opts.config }),
         run,
-      } satisfies TrainerState,
+        ...(carried && objState && { objectiveState: await carried.toJson(objState) }),
+      } satisfies TrainerStateWithObjective,
       opts.keepCheckpoints ?? 2,
     );
   let checkpoint: string | null = resumeFrom === undefined ? null : join(out, `checkpoint-${resumeFrom}`);
@@ -265,6 +280,7 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
         passes.push({ batch, seqs, px: await gatherPixels(seqs, pixels), pxCorrupted });
       }
       const lr = optimizer.learningRate(optState.step);
+      const stateBefore = objState;
       const result = await scope(async () => {
         /** One forward/backward pass: its gradients and its metrics, still on the device (intermediates freed per pass). */
         const pass = ({ batch, seqs, px, pxCorrupted }: (typeof passes)[number]) =>
@@ -283,10 +299,11 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
               },
               device,
             );
-            const { loss, grads, metrics } = passStep(params, feed);
+            const { loss, grads, metrics, state } = carried ? passFn(params, feed, objState) : passStep(params, feed);
+            if (carried) objState = state; // the next pass (of this step or the next) continues from it
             const scalars: Record<string, Tensor> = { loss };
             for (const [k, t] of Object.entries(metrics)) if (!(sft && PAIR_ONLY.test(k))) scalars[k] = t;
-            return { grads, scalars };
+            return { grads, scalars, state };
           });
         const done = [];
         for (const p of passes) done.push(await pass(p));
@@ -312,13 +329,14 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
             `train: step ${step + 1}: the gradient norm is ${row.grad_norm}; loss ${row.loss}. Lower the learning rate, or run with ANCHORGRAD_DEBUG_NANS=1 to find the op`,
           );
         }
-        return { next, row: { ...row, grad_norm: row.grad_norm ?? NaN, learning_rate: lr } };
+        return { next, row: { ...row, grad_norm: row.grad_norm ?? NaN, learning_rate: lr }, objState };
       });
       disposeAllBut(
         [...treeLeaves(params), ...treeLeaves(optState.slots)],
         [...treeLeaves(result.next.params), ...treeLeaves(result.next.state.slots)],
         callerOwned,
       );
+      if (carried) disposeAllBut(carried.tensors(stateBefore!), carried.tensors(result.objState!));
       params = result.next.params;
       optState = result.next.state;
       step++;

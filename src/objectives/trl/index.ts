@@ -39,6 +39,12 @@ export interface TrlObjective {
 
 const STEPS = { dpo: dpoStep, cpo: cpoStep, orpo: orpoStep };
 
+/** The objectives fromTrl made: the train loop asks, to carry their state and log TRL's logits/* metrics. */
+const made = new WeakSet<object>();
+
+/** Whether `f` was made by fromTrl (exactly: no duck typing on its properties). */
+export const isTrlObjective = (f: unknown): f is TrlObjective => typeof f === "function" && made.has(f);
+
 export function fromTrl(config: TrlConfig): TrlObjective {
   const s = resolveTrlConfig(config);
   const initialState = (): TrlState => ({ running: null, labelSmoothing: s.labelSmoothing });
@@ -51,7 +57,7 @@ export function fromTrl(config: TrlConfig): TrlObjective {
     });
     return STEPS[s.trainer](s, t, state ?? initialState());
   };
-  return Object.assign(named(name, fn), {
+  const objective = Object.assign(named(name, fn), {
     settings: s,
     initialState,
     stateful:
@@ -59,6 +65,8 @@ export function fromTrl(config: TrlConfig): TrlObjective {
       s.version === "0.25" &&
       (s.lossTypes.includes("bco_pair") || (s.lossTypes.includes("exo_pair") && s.labelSmoothing === 0)),
   });
+  made.add(objective);
+  return objective;
 }
 
 /** A state's running mean as a number (read it outside a transform, e.g. to checkpoint). */
