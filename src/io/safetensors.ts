@@ -63,6 +63,8 @@ export interface ReadOptions {
    * and booleans to int32, float32 or float64.
    */
   dtype?: DType;
+  /** The backend the tensor is made on (default: the current one); a resumed run puts it where its parameters live. */
+  device?: string;
 }
 
 /** What a single file and a sharded checkpoint both offer. */
@@ -132,7 +134,7 @@ export class SafetensorsFile implements TensorSource {
         decodeInto(e.dtype, bytes, out, start, target, where);
       }
     }
-    return fromStorage(out, e.shape, target);
+    return fromStorage(out, e.shape, target, opts.device);
   }
 
   async close(): Promise<void> {

@@ -114,7 +114,7 @@ export async function loadCheckpoint<P>(
     assertSamePaths(dir, ["the optimizer's state", slotNames], [optFile.path, optFile.names]);
     const read = async (file: typeof model, name: string, like: Tensor) => {
       if (!file.has(name)) throw new AnchorError(`${file.path}: no tensor "${name}"; the checkpoint does not match this model`);
-      const t = await file.read(name, { dtype: like.dtype });
+      const t = await file.read(name, { dtype: like.dtype, device: like.device }); // where the run's parameters live
       if (!sameShape(t.shape, like.shape))
         throw new AnchorError(`${file.path}: "${name}" has shape ${fmt(t.shape)}, the model expects ${fmt(like.shape)}`);
       return t;

@@ -6,7 +6,11 @@
  */
 import { expect, it } from "vitest";
 import * as ag from "../../src/index.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { knownValues } from "../../src/ops/create.js";
+import { initStandinParams, standinModel } from "../train/standin.js";
 import { describeWebGPU, expectClose, values } from "./setup.js";
 
 /** Integer-input ops of a training step: embedding gather, masked labels, sequence log-probs, argmax. */
@@ -84,6 +88,43 @@ describeWebGPU("the one device rule", () => {
     expect(knownValues(ag.add(ids, 1))).toBeNull();
     expect(knownValues(ag.tensor([1.5], { device: "webgpu" }))).toBeNull(); // floats are data: no host copy kept
   });
+
+  it("ag.train runs where the parameters live and resumes there from its checkpoint, as an uninterrupted run", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ag-device-rule-"));
+    const m = await ag.data.generateShapes({ out: join(dir, "data"), seed: 3, sftImages: 2, pairImages: 4, evalImages: 2, imageSize: 16 });
+    const pairs = ag.data.readMpoMeta(join(dir, "data", m.pairsMeta)).rows;
+    const model = standinModel(m.words);
+    const params = await ag.toBackend(initStandinParams(model.vocab, 4), "webgpu");
+    const opts = {
+      model,
+      params,
+      objective: ag.objectives.dpo({ beta: 0.1 }),
+      data: pairs,
+      optimizer: ag.optim.adamw({ lr: 1e-2 }),
+      batchSize: 2,
+      seed: 2,
+      progress: false,
+      handleSignals: false,
+    };
+    try {
+      const whole = await ag.train({ ...opts, steps: 3, out: join(dir, "whole") });
+      expect(ag.treeLeaves(whole.params).every((t) => t.device === "webgpu")).toBe(true);
+      const stop = new AbortController();
+      const cut = await ag.train({
+        ...opts,
+        steps: 3,
+        out: join(dir, "resumed"),
+        signal: stop.signal,
+        onStep: (r) => r.step === 2 && stop.abort(),
+      });
+      expect(cut.step).toBe(2);
+      const resumed = await ag.train({ ...opts, steps: 3, out: join(dir, "resumed"), resume: true });
+      expect(ag.treeLeaves(resumed.params).every((t) => t.device === "webgpu")).toBe(true);
+      expect(resumed.history.map((r) => r.loss)).toEqual(whole.history.map((r) => r.loss));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("ag.train refuses parameters and a reference on two backends, naming both", async () => {
     const p = { w: ag.zeros([2], { device: "cpu" }) };
