@@ -20,7 +20,21 @@ export async function renderSvg(spec: vegaLite.TopLevelSpec): Promise<string> {
 
 const base = { $schema: "https://vega.github.io/schema/vega-lite/v5.json", background: "white", config: { font: "sans-serif" } } as const;
 
-/** One line per series over steps, with a dashed zero rule. */
+/** A vertical rule at x = `at` with a label at its top: where one training phase hands over to the next. */
+export interface PhaseMark {
+  at: number;
+  label: string;
+}
+
+/** The vega-lite name of a PhaseMark's rule; vega renders it as the class `${PHASE_RULE}_marks` on the rule's SVG group. */
+export const PHASE_RULE = "phase_boundary";
+
+/**
+ * One line per series over steps, with a dashed zero rule, and optionally a
+ * phase boundary. With a boundary the x scale leaves out zero and spans both
+ * the data and the boundary (with a little room on each side), so a rule at
+ * the very first or last step still sits inside the plot rather than on its axis.
+ */
 export function lineChart(opts: {
   title: string;
   rows: Row[];
@@ -29,7 +43,14 @@ export function lineChart(opts: {
   series: string;
   width?: number;
   height?: number;
+  boundary?: PhaseMark;
 }): vegaLite.TopLevelSpec {
+  const b = opts.boundary;
+  const xs = opts.rows.map((r) => r[opts.x]).filter((v): v is number => typeof v === "number");
+  const lo = Math.min(...xs, b?.at ?? Infinity),
+    hi = Math.max(...xs, b?.at ?? -Infinity);
+  const pad = Math.max(1, Math.ceil((hi - lo) / 20));
+  const xScale = b && { scale: { zero: false, nice: false, domain: [lo >= 0 ? Math.max(0, lo - pad) : lo - pad, hi + pad] } };
   return {
     ...base,
     title: opts.title,
@@ -40,12 +61,28 @@ export function lineChart(opts: {
       {
         mark: { type: "line", strokeWidth: 2 },
         encoding: {
-          x: { field: opts.x, type: "quantitative", title: opts.x },
+          x: { field: opts.x, type: "quantitative", title: opts.x, ...xScale },
           y: { field: opts.y, type: "quantitative", title: opts.y },
           color: { field: opts.series, type: "nominal", title: opts.series },
         },
       },
       { mark: { type: "rule", strokeDash: [4, 4], color: "#888" }, encoding: { y: { datum: 0 } } },
+      ...(b
+        ? [
+            // their own one-row data: with the chart's rows they would draw one rule and one label per row
+            {
+              name: PHASE_RULE,
+              data: { values: [{ at: b.at }] },
+              mark: { type: "rule", color: "#c33", strokeWidth: 1.5 },
+              encoding: { x: { field: "at", type: "quantitative" } },
+            },
+            {
+              data: { values: [{ at: b.at, label: b.label }] },
+              mark: { type: "text", align: "left", baseline: "top", dx: 4, dy: 2, color: "#c33", fontSize: 10 },
+              encoding: { x: { field: "at", type: "quantitative" }, y: { value: 0 }, text: { field: "label" } },
+            },
+          ]
+        : []),
     ],
   } as vegaLite.TopLevelSpec;
 }

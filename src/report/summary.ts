@@ -29,8 +29,8 @@ export interface DemoSummary {
   seconds: number;
 }
 
-/** One row per model: final rewards, log-probs, POPE per split and visual reliance. */
-export function summaryTable(s: DemoSummary, splits: readonly string[]): string {
+/** The summary's cells, one row per model: what the terminal table and the report's HTML table both show. */
+export function summaryCells(s: DemoSummary, splits: readonly string[]): { header: string[]; rows: (string | number)[][] } {
   const header = [
     "model",
     "rewards/chosen",
@@ -55,5 +55,11 @@ export function summaryTable(s: DemoSummary, splits: readonly string[]): string 
       o.visualReliance,
     ]),
   ];
+  return { header, rows };
+}
+
+/** One row per model: final rewards, log-probs, POPE per split and visual reliance. */
+export function summaryTable(s: DemoSummary, splits: readonly string[]): string {
+  const { header, rows } = summaryCells(s, splits);
   return formatTable(header, rows);
 }

@@ -3,45 +3,8 @@ import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { formatTable, smooth, summaryTable, writeReport, type DemoSummary } from "../../src/report/index.js";
-import { popeScores } from "../../src/train/index.js";
-
-const pope = (acc: boolean[]) => ({
-  random: popeScores([true, false, true, false], acc),
-  popular: popeScores([true, false, true, false], acc),
-  adversarial: popeScores([true, false, true, false], acc),
-});
-const summary: DemoSummary = {
-  objectives: {
-    dpo: {
-      final: { "rewards/chosen": -0.25, "rewards/rejected": -1.5, "rewards/margins": 1.25, "logps/chosen": -6 },
-      pope: pope([true, true, true, false]),
-      visualReliance: 1.5,
-      options: { beta: 0.1 },
-      seconds: 1,
-    },
-    acpo: {
-      final: { "rewards/chosen": 0.125, "rewards/rejected": -0.5, "rewards/margins": 0.625, "logps/chosen": -3 },
-      pope: pope([true, false, true, false]),
-      visualReliance: 3,
-      options: { beta: 0.1 },
-      seconds: 1,
-    },
-  },
-  sft: { final: { loss: 0.5 }, pope: pope([true, false, false, false]), visualReliance: 2.5, seconds: 1 },
-  reference: { "logps/chosen": -4, "logps/rejected": -9 },
-  settings: { seed: 1 },
-  seconds: 3,
-};
-const history = (k: number) =>
-  Array.from({ length: 12 }, (_, i) => ({
-    step: i + 1,
-    loss: 0.7 - 0.01 * i * k,
-    "rewards/chosen": -0.01 * i * k,
-    "rewards/rejected": -0.05 * i,
-    "rewards/margins": 0.04 * i,
-    "logps/chosen": -4 - 0.1 * i * k,
-  }));
+import { formatTable, smooth, summaryTable, writeReport } from "../../src/report/index.js";
+import { history, summary } from "../report/fixture.js";
 
 describe("report", () => {
   it("writes SVG plots and one offline HTML page that inlines them", async () => {
