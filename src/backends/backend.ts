@@ -41,6 +41,15 @@ export interface Backend<B = unknown> extends Device<B> {
    * chain one primitive at a time.
    */
   runPointwise?(program: PointwiseProgram, inputs: readonly BufferRef<B>[]): B[] | null;
+  /**
+   * Whether the kernel of `prim` reads float16/bfloat16 inputs itself
+   * (computing in float32) and rounds a half output once, as cast does.
+   * Without it the core casts half inputs up and the result down around the
+   * kernel, which costs two extra passes and twice the memory traffic; a
+   * kernel that reads 16-bit storage directly (the webgpu tiled matmul)
+   * is where half precision pays.
+   */
+  takesHalf?(prim: KernelPrim): boolean;
 }
 
 /** Status of one backend on this machine, for `backends()` and `anchorgrad doctor`. */

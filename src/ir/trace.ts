@@ -120,8 +120,8 @@ function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): 
   }
   if (prim.impl) return prim.impl(inputs, params);
   const spec = prim.infer!(inputs, params);
-  // half-precision values are stored as such but computed in float32
-  if (prim !== castPrim && inputs.some((x) => isHalf(x.dtype))) {
+  // half-precision values are stored as such but computed in float32 (by the kernel itself where the backend says so)
+  if (prim !== castPrim && inputs.some((x) => isHalf(x.dtype)) && !backend.takesHalf?.(prim.name as KernelPrim)) {
     const up = inputs.map((x) => (isHalf(x.dtype) ? evaluate(castPrim, [x], { dtype: "float32" }) : x));
     const r = evaluate(prim, up, params);
     return isHalf(spec.dtype) ? evaluate(castPrim, [r], { dtype: spec.dtype }) : r;

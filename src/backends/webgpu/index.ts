@@ -117,6 +117,8 @@ function makeBackend(handle: DeviceHandle): WebGPUBackend {
       return k(rt, inputs, params, out);
     },
     kernelNames: () => Object.keys(webgpuKernels),
+    // the tiled matmul reads 16-bit storage and accumulates in f32 (kernels/matmul-tiled.ts)
+    takesHalf: (prim) => prim === "matmul",
     runPointwise: (program, inputs) => {
       rt.assertAlive();
       return sizeOf(program.shape) === 0 ? null : runFused(rt, program, inputs);

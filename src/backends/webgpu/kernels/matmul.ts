@@ -14,12 +14,14 @@
  * last two axes swapped (one pass over it, against M·N·K multiply-adds).
  */
 import { isSoftwareAdapter } from "../device.js";
+import { isHalf, type DType } from "../../../tensor/dtype.js";
 import { broadcastStrides, sizeOf } from "../../../tensor/shape.js";
 import { AnchorError } from "../../../tensor/errors.js";
 import type { OutSpec } from "../../backend.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { decl, deviceBytes, paramsDecl } from "../wgsl.js";
 import { transpose } from "./layout.js";
+import { tiledMatmul } from "./matmul-tiled.js";
 import type { GpuKernel, GpuRef } from "./types.js";
 
 export interface MatmulTiling {
@@ -151,7 +153,46 @@ function swapLast(rt: Runtime, x: GpuRef): GpuRef {
   return { buf: transpose(rt, [x], { perm }, { shape, dtype: x.dtype }), shape, dtype: x.dtype };
 }
 
+export type MatmulKernel = "direct" | "tiled";
+
+let kernelOverride: MatmulKernel | null = null;
+/** Force one matmul kernel for f32 (tests, benchmarks); null restores the size rule. Half inputs always take the tiled one. */
+export function setMatmulKernel(k: MatmulKernel | null): void {
+  kernelOverride = k;
+}
+
+/**
+ * The size rule: on a hardware adapter the tiled kernel (workgroup memory,
+ * 8 × 8 or 4 × 4 register blocks) takes products of at least
+ * TILED_MIN_WORK multiply-adds whose output is at least TILED_MIN_SIDE on
+ * both sides, i.e. square n ≥ 1024 and every n ≥ 2048 the [webgpu-train]
+ * issue asks for; below that the direct kernel's fewer barriers and no
+ * staging win or tie. The threshold is a first estimate, not a measurement
+ * on a GPU: `npm run bench:gpu` times both kernels side by side so the
+ * crossover can be read off a real device and this constant moved.
+ */
+export const TILED_MIN_WORK = 1024 ** 3;
+export const TILED_MIN_SIDE = 128;
+
+/**
+ * Which kernel runs a product. Half inputs take the tiled kernel everywhere:
+ * it is the one that reads 16-bit storage (natively with shader-f16). On a
+ * software adapter f32 stays on the direct kernel, which lavapipe runs
+ * faster at every size measured (bench/results/gpu-lavapipe-software.md).
+ */
+export function chooseMatmulKernel(software: boolean, dtype: DType, M: number, N: number, K: number): MatmulKernel {
+  if (isHalf(dtype)) return "tiled";
+  if (kernelOverride) return kernelOverride;
+  if (software) return "direct";
+  return M * N * K >= TILED_MIN_WORK && M >= TILED_MIN_SIDE && N >= TILED_MIN_SIDE ? "tiled" : "direct";
+}
+
 export const matmul: GpuKernel<"matmul"> = (rt: Runtime, [a, b], { transposeA, transposeB }, out) => {
+  const [ar, ac] = a!.shape.slice(-2) as [number, number];
+  const [M, K] = transposeA ? [ac, ar] : [ar, ac];
+  const N = out.shape[out.shape.length - 1]!;
+  if (chooseMatmulKernel(isSoftwareAdapter(rt.handle), a!.dtype, M, N, K) === "tiled")
+    return tiledMatmul(rt, a!, b!, transposeA, transposeB, out);
   const a2 = transposeA ? swapLast(rt, a!) : a!,
     b2 = transposeB ? swapLast(rt, b!) : b!;
   try {
