@@ -50,6 +50,8 @@ export interface Jitted<F extends (...args: any[]) => any> {
   readonly traces: number;
   /** The graph of the last trace, for inspection. */
   readonly lastGraph: Graph | null;
+  /** Milliseconds spent compiling (tracing and planning), summed over every trace. */
+  readonly compileMs: number;
 }
 
 /** f compiled per call signature; same results as f (see the module comment for what is fused). */
@@ -57,6 +59,7 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
   const statics = new Set(opts.static ?? []);
   const cache = new Map<string, Plan>();
   let traces = 0;
+  let compileMs = 0;
   let lastKeys: string[] | null = null;
   let lastGraph: Graph | null = null;
 
@@ -69,9 +72,11 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
     let plan = cache.get(key);
     if (!plan) {
       traces++;
+      const t0 = performance.now();
       if (traces > RETRACE_WARNING && lastKeys) warnRetrace(f, traces, lastKeys, keys);
       const graph = traceGraph((...dyn: unknown[]) => f(...args.map((a, i) => (statics.has(i) ? a : dyn[i]))), dynamic, "jit");
       plan = planGraph(graph);
+      compileMs += performance.now() - t0;
       if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
       cache.set(key, plan);
       lastGraph = graph;
@@ -82,6 +87,7 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
   return Object.defineProperties(call, {
     traces: { get: () => traces },
     lastGraph: { get: () => lastGraph },
+    compileMs: { get: () => compileMs },
   }) as Jitted<F>;
 }
 
@@ -139,8 +145,7 @@ function planGraph(graph: Graph): Plan {
   const steps: Step[] = [];
   let run: Eqn[] = [];
   const flush = () => {
-    if (run.length > 1) steps.push(fuse(run, reads));
-    else if (run.length === 1) steps.push({ kind: "eqn", eqn: run[0]! });
+    for (const part of bounded(run, reads)) steps.push(part.length > 1 ? fuse(part, reads) : { kind: "eqn", eqn: part[0]! });
     run = [];
   };
   for (const e of eqns) {
@@ -166,6 +171,36 @@ function planGraph(graph: Graph): Plan {
   for (const st of steps) (st.kind === "eqn" ? st.eqn.inputs : st.inputs).forEach(use);
   outputs.forEach(use);
   return { graph, steps, outputs, uses };
+}
+
+/**
+ * The most buffers (inputs and outputs) one fused program binds. WebGPU
+ * devices cap the storage buffers a shader stage binds (16 on lavapipe; the
+ * WebGPU default is 8, most GPUs give 16 or more) and a program over the cap
+ * is not rendered there, so a long run (the multi-tensor optimizer update,
+ * where leaves of one shape follow each other) would run op by op. Runs are
+ * cut into programs within the cap instead; on the cpu the cut only
+ * materializes a few intermediates (stored rounded as in the loop, so the
+ * values are the same).
+ */
+export const MAX_FUSED_BUFFERS = 16;
+
+/** `run` cut, in order, into parts whose fused programs bind at most MAX_FUSED_BUFFERS buffers. */
+function bounded(run: readonly Eqn[], uses: ReadonlyMap<number, number>): Eqn[][] {
+  const parts: Eqn[][] = [];
+  let part: Eqn[] = [];
+  for (const e of run) {
+    part.push(e);
+    if (part.length < 2) continue;
+    const f = fuse(part, uses) as Extract<Step, { kind: "fused" }>;
+    if (f.inputs.length + f.outputs.length > MAX_FUSED_BUFFERS) {
+      part.pop();
+      parts.push(part);
+      part = [e];
+    }
+  }
+  if (part.length) parts.push(part);
+  return parts;
 }
 
 /** A run of elementwise equations as one pointwise program. */

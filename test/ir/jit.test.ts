@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import * as ag from "../../src/index.js";
 import { cpuBackend } from "../../src/backends/cpu/index.js";
+import { MAX_FUSED_BUFFERS } from "../../src/ir/jit.js";
 import { expectClose } from "../core/close.js";
 import { OP_TABLE, materialize, sampleCases } from "../core/op-table.js";
 import { cotangentFor, evaluateRow } from "../core/run-row.js";
@@ -85,6 +86,25 @@ describe("fusion", () => {
     const chain = ag.jit((a: ag.Tensor) => ag.tanh(ag.sub(ag.mul(ag.exp(ag.neg(ag.mul(a, a))), 0.5), ag.sigmoid(ag.add(a, 1)))));
     chain(x);
     expect(launches(() => chain(x))).toEqual({ kernels: [], fused: [8] });
+  });
+
+  it("cuts a run that would bind more than MAX_FUSED_BUFFERS buffers into programs within it, with eager's values", () => {
+    // twelve same-shape leaves updated side by side, as the multi-tensor optimizer does: one long run of 48 ops
+    const xs = Array.from({ length: 12 }, (_, i) => ag.randomNormal([4, 64], { seed: 10 + i }));
+    const update = (ls: ag.Tensor[]) => ls.map((l) => ag.add(ag.mul(ag.exp(ag.neg(l)), 0.5), l));
+    const seen: number[] = [];
+    const realFused = cpuBackend.runPointwise!;
+    cpuBackend.runPointwise = (p, ins) => (seen.push(p.inputs.length + p.outputs.length), realFused(p, ins));
+    try {
+      const jf = ag.jit(update);
+      const out = jf(xs);
+      expect(seen.length).toBeGreaterThan(1);
+      expect(seen.every((n) => n <= MAX_FUSED_BUFFERS)).toBe(true);
+      expect(seen.reduce((a, b) => a + b)).toBe(12 * 2 + seen.length); // each leaf in and out, and the one 0.5 per program
+      out.forEach((o, i) => expectClose(o, update(xs)[i]!, { rtol: 0, atol: 0 }));
+    } finally {
+      cpuBackend.runPointwise = realFused;
+    }
   });
 });
 
