@@ -11,14 +11,14 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-export function readmeBlock(name: string): string {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+export function readmeBlock(name: string, doc = "README.md"): string {
+  const readme = readFileSync(join(ROOT, doc), "utf8");
   const start = `<!-- ${name}:start -->`,
     end = `<!-- ${name}:end -->`;
   const [i, j] = [readme.indexOf(start), readme.indexOf(end)];
-  if (i < 0 || j < i) throw new Error(`README.md has no ${start} ... ${end} section`);
+  if (i < 0 || j < i) throw new Error(`${doc} has no ${start} ... ${end} section`);
   const block = /```ts\n([\s\S]*?)```/.exec(readme.slice(i, j));
-  if (!block) throw new Error(`the ${name} section of README.md has no \`\`\`ts code block`);
+  if (!block) throw new Error(`the ${name} section of ${doc} has no \`\`\`ts code block`);
   return block[1]!;
 }
 
@@ -43,10 +43,13 @@ export interface ReadmeRun {
   cleanup(): void;
 }
 
-/** Start running and type-checking a README block side by side; `edit` changes the code first (a variant of the example). */
-export function runReadmeBlock(name: string, edit: (code: string) => string = (c) => c): ReadmeRun {
+/**
+ * Start running and type-checking a README block side by side; `edit` changes
+ * the code first (a variant of the example); `doc` reads another markdown file (docs/jit.md).
+ */
+export function runReadmeBlock(name: string, edit: (code: string) => string = (c) => c, doc = "README.md"): ReadmeRun {
   const dir = mkdtempSync(join(tmpdir(), "anchorgrad-readme-"));
-  const code = edit(readmeBlock(name));
+  const code = edit(readmeBlock(name, doc));
   const file = join(dir, "example.mts"); // .mts: an ES module wherever the temp dir is
   const source = code.replace(/from "anchorgrad"/g, `from ${JSON.stringify(join(ROOT, "src/index.ts"))}`);
   writeFileSync(file, source);
