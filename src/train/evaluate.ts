@@ -6,6 +6,7 @@
  * evaluation; the reference log-probs are computed once, up front.
  */
 import { tensor } from "../ops/create.js";
+import { deviceOf } from "../ops/move.js";
 import type { PreferenceRow } from "../data/mpo.js";
 import type { Objective, PreferenceBatch } from "../objectives/types.js";
 import { scope } from "../tensor/scope.js";
@@ -13,6 +14,7 @@ import { CorruptedPixelCache } from "./corrupt.js";
 import { encodeRows, type Example } from "./examples.js";
 import { PixelCache } from "./images.js";
 import type { MetricRow } from "./metrics.js";
+import { readScalars } from "./on-device.js";
 import type { VisionLanguageModel } from "./model.js";
 import { referenceLogps } from "./reference.js";
 import { scoreAll } from "./scoring.js";
@@ -41,7 +43,11 @@ export async function pairEvaluator<P>(
   rows: readonly PreferenceRow[],
   o: PairEvaluatorOptions<P>,
 ): Promise<PairEvaluator<P>> {
-  const pixels = new PixelCache(model);
+  const pixels = new PixelCache(
+    model,
+    undefined,
+    (o.reference && deviceOf(o.reference, "pairEvaluator: the reference parameters")) ?? undefined,
+  );
   const examples = await encodeRows(model, rows, pixels);
   const side = (which: "chosen" | "rejected") =>
     examples.map((e: Example) => ({ prompt: e.prompt, completion: e[which] ?? e.chosen, images: e.row.images }));
@@ -55,20 +61,22 @@ export async function pairEvaluator<P>(
       const chosen = await scoreAll(model, params, side("chosen"), pixels, o.batchSize);
       const rejected = await scoreAll(model, params, side("rejected"), pixels, o.batchSize);
       const noImage = corrupted ? await scoreAll(model, params, side("chosen"), corrupted, o.batchSize) : null;
-      return scope(() => {
+      // the scores' summary is computed where the parameters live and read back once
+      const device = deviceOf(params, "pairEvaluator: the parameters") ?? undefined;
+      const at = (xs: readonly number[]) => tensor(xs, { device });
+      return scope(async () => {
         const batch: PreferenceBatch = {
-          policyChosenLogps: tensor(chosen),
-          policyRejectedLogps: tensor(rejected),
-          chosenLengths: tensor(lengths("chosen")),
-          rejectedLengths: tensor(lengths("rejected")),
-          ...(ref && { refChosenLogps: tensor(ref.chosen), refRejectedLogps: tensor(ref.rejected) }),
-          ...(noImage && { policyChosenLogpsNoImage: tensor(noImage) }),
-          ...(refNoImage && { refChosenLogpsNoImage: tensor(refNoImage) }),
+          policyChosenLogps: at(chosen),
+          policyRejectedLogps: at(rejected),
+          chosenLengths: at(lengths("chosen")),
+          rejectedLengths: at(lengths("rejected")),
+          ...(ref && { refChosenLogps: at(ref.chosen), refRejectedLogps: at(ref.rejected) }),
+          ...(noImage && { policyChosenLogpsNoImage: at(noImage) }),
+          ...(refNoImage && { refChosenLogpsNoImage: at(refNoImage) }),
         };
         const r = objective(batch);
-        const row: MetricRow = { "eval/loss": r.loss.item() };
-        for (const [k, t] of Object.entries(r.metrics)) row[`eval/${k}`] = t.item();
-        return row;
+        const read = await readScalars({ loss: r.loss, ...r.metrics });
+        return Object.fromEntries(Object.entries(read).map(([k, v]) => [`eval/${k}`, v])) as MetricRow;
       });
     },
     async dispose() {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { knownValues } from "../../src/ops/create.js";
+import { pairEvaluator } from "../../src/train/evaluate.js";
 import { initStandinParams, standinModel } from "../train/standin.js";
 import { describeWebGPU, expectClose, values } from "./setup.js";
 
@@ -89,7 +90,7 @@ describeWebGPU("the one device rule", () => {
     expect(knownValues(ag.tensor([1.5], { device: "webgpu" }))).toBeNull(); // floats are data: no host copy kept
   });
 
-  it("ag.train runs where the parameters live and resumes there from its checkpoint, as an uninterrupted run", async () => {
+  it("ag.train runs where the parameters live, evaluates held-out pairs there, and resumes from its checkpoint as an uninterrupted run", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ag-device-rule-"));
     const m = await ag.data.generateShapes({ out: join(dir, "data"), seed: 3, sftImages: 2, pairImages: 4, evalImages: 2, imageSize: 16 });
     const pairs = ag.data.readMpoMeta(join(dir, "data", m.pairsMeta)).rows;
@@ -106,9 +107,13 @@ describeWebGPU("the one device rule", () => {
       progress: false,
       handleSignals: false,
     };
+    const evaluator = await pairEvaluator(model, opts.objective, pairs.slice(0, 3), { reference: params, batchSize: 4 });
     try {
-      const whole = await ag.train({ ...opts, steps: 3, out: join(dir, "whole") });
+      const whole = await ag.train({ ...opts, steps: 3, out: join(dir, "whole"), evaluate: { every: 3, run: (p) => evaluator.run(p) } });
       expect(ag.treeLeaves(whole.params).every((t) => t.device === "webgpu")).toBe(true);
+      const evaluated = whole.history.at(-1)!;
+      expect(Number.isFinite(evaluated["eval/loss"]), JSON.stringify(evaluated)).toBe(true);
+      expect(evaluated["eval/rewards/margins"]).not.toBe(0); // the policy moved from the reference
       const stop = new AbortController();
       const cut = await ag.train({
         ...opts,
@@ -122,6 +127,7 @@ describeWebGPU("the one device rule", () => {
       expect(ag.treeLeaves(resumed.params).every((t) => t.device === "webgpu")).toBe(true);
       expect(resumed.history.map((r) => r.loss)).toEqual(whole.history.map((r) => r.loss));
     } finally {
+      await evaluator.dispose();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
