@@ -68,7 +68,9 @@ describe("mDPO in the loop", () => {
       expect(Number.isFinite(r.loss)).toBe(true);
       expect(Number.isFinite(r["mdpo/image_margin"])).toBe(true);
     }
-    expect(run.history[0]!["mdpo/image_margin"]).toBe(0); // policy = reference at the first step
+    // policy = reference at the first step, so 0 up to float32 rounding (the reference was scored in other
+    // batches, and a native BLAS rounds a row differently by its place in the batch)
+    expect(Math.abs(run.history[0]!["mdpo/image_margin"]!)).toBeLessThan(1e-6);
   });
 
   it("without the pass mdpo cannot run, and the config turns the pass on for mdpo, alone or weighted", async () => {

@@ -84,7 +84,7 @@ describe("signals", () => {
       expect(runFiles(out)).toMatchObject({ temps: [], lock: false });
       await expectIntactCheckpoints(out);
     },
-    90_000,
+    240_000,
   );
 });
 
@@ -103,7 +103,7 @@ describe("the output folder lock", () => {
     const r = await first.exit;
     expect(r.code, r.stderr).toBe(143);
     expect(runFiles(out).lock).toBe(false);
-  }, 90_000);
+  }, 240_000);
 });
 
 describe("--resume with another configuration", () => {
@@ -139,5 +139,5 @@ describe("--resume with another configuration", () => {
     const forced = await runTrainer(["--config", changed, "--resume", "--force"]);
     expect(forced.code, forced.stderr).toBe(0);
     expect(metricRows(out).map((m) => m.step)).toEqual([1, 2, 3]);
-  }, 90_000);
+  }, 240_000);
 });

@@ -91,7 +91,7 @@ export function metricRows(out: string): Array<Record<string, number>> {
  * Freeze the trainer (SIGSTOP) as soon as it has logged `step` rows, so that
  * what the test does next lands between that step and the end of the run.
  */
-export async function pauseAfterStep(t: Trainer, out: string, step: number, timeoutMs = 30_000): Promise<void> {
+export async function pauseAfterStep(t: Trainer, out: string, step: number, timeoutMs = 120_000): Promise<void> {
   const t0 = Date.now();
   while (metricRows(out).length < step) {
     if (t.child.exitCode !== null) throw new Error(`the trainer exited (${t.child.exitCode}) before step ${step}`);
