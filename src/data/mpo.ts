@@ -35,6 +35,21 @@ export interface PreferenceRow {
   rejected: string | null;
   /** Where the row came from, for error messages. */
   source: { file: string; line: number };
+  /**
+   * The row's other fields whose values are numbers (`"weight": 0.5`), by
+   * name: per-pair data that ag.train hands to the objective as
+   * batch.columns. Other extra fields (an "id" string) are ignored.
+   */
+  columns?: Record<string, number>;
+}
+
+/** The fields a row's format defines; every other numeric field is a column. */
+const ROW_FIELDS = new Set(["image", "question", "chosen", "rejected", "conversations"]);
+
+/** The numeric fields of `o` beyond the format's own. */
+function numericColumns(o: Record<string, unknown>): Record<string, number> | undefined {
+  const entries = Object.entries(o).filter(([k, v]) => !ROW_FIELDS.has(k) && typeof v === "number");
+  return entries.length ? (Object.fromEntries(entries) as Record<string, number>) : undefined;
 }
 
 export interface ReadOptions extends JsonlOptions {
@@ -65,6 +80,13 @@ function str(v: unknown, field: string, file: string, line: number): string {
 }
 
 function parseRow(obj: unknown, file: string, line: number, root: string, kind: "preference" | "sft"): PreferenceRow {
+  const row = parseFormatFields(obj, file, line, root, kind);
+  const columns = numericColumns(obj as Record<string, unknown>);
+  return columns ? { ...row, columns } : row;
+}
+
+/** The row's own fields (images, question, replies), in either of the two formats. */
+function parseFormatFields(obj: unknown, file: string, line: number, root: string, kind: "preference" | "sft"): PreferenceRow {
   if (!obj || typeof obj !== "object" || Array.isArray(obj)) throw new DataError(file, line, "a row must be a JSON object");
   const o = obj as Record<string, unknown>;
   const img = o.image;

@@ -11,7 +11,8 @@ import { fmt } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { ObjectiveError, type PreferenceBatch } from "./types.js";
 
-export type BatchField = keyof PreferenceBatch;
+/** The per-pair tensor fields (columns is a record of them, read by name through columnOf). */
+export type BatchField = Exclude<keyof PreferenceBatch, "columns">;
 
 /** What an objective reads from the batch. */
 export interface BatchNeeds {
@@ -158,4 +159,30 @@ export interface LogRatioOptions {
 export function logRatios(batch: PreferenceBatch, opts: LogRatioOptions = {}): { chosen: Tensor; rejected: Tensor } {
   const t = prepareBatch("logRatios", batch, { reference: !opts.referenceFree, lengthNormalize: opts.lengthNormalize ?? false });
   return { chosen: t.chosenRatio, rejected: t.rejectedRatio };
+}
+
+/**
+ * batch.columns[column] for objective `objective`, as a [B] tensor in the
+ * terms' dtype: present, one entry per pair, and (where its values can be
+ * read without a GPU readback) finite and ≥ 0, since it weights per-pair losses.
+ */
+export function columnOf(objective: string, batch: PreferenceBatch, column: string, t: Terms): Tensor {
+  const c = batch.columns?.[column];
+  if (c === undefined || c === null) {
+    const have = Object.keys(batch.columns ?? {});
+    throw new ObjectiveError(
+      `${objective}: weights "${column}": batch.columns.${column} is missing (the batch has ${have.length ? `columns ${have.join(", ")}` : "no columns"}); ` +
+        `with ag.train, give every data row a numeric "${column}" field`,
+    );
+  }
+  if (!(c instanceof Tensor)) throw new ObjectiveError(`${objective}: batch.columns.${column} must be a Tensor, got ${typeof c}`);
+  if (c.ndim !== 1 || c.shape[0] !== t.size)
+    throw new ShapeError(`${objective}: batch.columns.${column} must be [${t.size}] (one entry per pair), got shape ${fmt(c.shape)}`);
+  const values = hostValues(c);
+  for (let i = 0; values && i < values.length; i++) {
+    const v = values[i]!;
+    if (!(v >= 0) || !Number.isFinite(v))
+      throw new ObjectiveError(`${objective}: batch.columns.${column}[${i}] = ${v}; per-pair weights must be finite and >= 0`);
+  }
+  return cast(c, t.dtype);
 }

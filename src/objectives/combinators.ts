@@ -52,14 +52,18 @@ export function weighted(terms: readonly WeightedTerm[]): Objective {
   });
 }
 
-/** InternVL's MPO: 0.8·dpo + 0.2·bcoPair + 1·sft, with a shared β and sft's nllReduction. */
-export function mpo(opts: { beta?: number; nllReduction?: NllReduction } = {}): Objective {
+/**
+ * InternVL's MPO: 0.8·dpo + 0.2·bcoPair + 1·sft, with a shared β and sft's
+ * nllReduction; `weights` (a batch column) weights the pairs of every term.
+ */
+export function mpo(opts: { beta?: number; nllReduction?: NllReduction; weights?: string } = {}): Objective {
+  const w = opts.weights === undefined ? {} : { weights: opts.weights };
   return named(
     "mpo",
     weighted([
-      [dpo({ beta: opts.beta }), 0.8],
-      [bcoPair({ beta: opts.beta }), 0.2],
-      [sft({ nllReduction: opts.nllReduction }), 1],
+      [dpo({ beta: opts.beta, ...w }), 0.8],
+      [bcoPair({ beta: opts.beta, ...w }), 0.2],
+      [sft({ nllReduction: opts.nllReduction, ...w }), 1],
     ]),
   );
 }

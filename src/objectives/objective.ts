@@ -3,12 +3,13 @@
  * checked, per-pair losses are averaged and the standard metrics attached.
  * An objective definition is then just its formula.
  */
+import { mul } from "../ops/elementwise.js";
 import { mean } from "../ops/reduce.js";
 import { Tensor } from "../tensor/tensor.js";
-import { prepareBatch, type BatchField, type Terms } from "./batch.js";
+import { columnOf, prepareBatch, type BatchField, type Terms } from "./batch.js";
 import { preferenceMetrics } from "./metrics.js";
 import { requirePositive, resolveOptions, type Options } from "./options.js";
-import type { Objective, PreferenceBatch } from "./types.js";
+import { ObjectiveError, type Objective, type PreferenceBatch } from "./types.js";
 
 export interface ObjectiveSpec<D extends Options> {
   readonly name: string;
@@ -35,10 +36,28 @@ export function named<F extends Function>(name: string, fn: F): F {
   return Object.defineProperty(fn, "name", { value: name });
 }
 
-/** The factory `(options?) => Objective` for a spec; its loss is the mean over pairs. */
-export function defineObjective<D extends Options>(spec: ObjectiveSpec<D>): (opts?: Partial<D>) => Objective {
-  return (opts) => {
-    const o = resolveOptions(spec.name, spec.defaults, opts);
+/**
+ * The option every defined objective takes besides its own: `weights`, the
+ * name of a per-pair column of the batch (batch.columns[weights], [B], each
+ * ≥ 0) that multiplies each pair's loss before the mean, so the loss is
+ * mean_i(w_i·ℓ_i). Data rows carry such a column as an extra field (a JSONL
+ * row's "weight": 0.5), which ag.train hands to the objective.
+ */
+export interface WeightsOption {
+  weights?: string;
+}
+
+/** The factory `(options?) => Objective` for a spec; its loss is the mean over pairs (weighted by the `weights` column if given). */
+export function defineObjective<D extends Options>(spec: ObjectiveSpec<D>): (opts?: Partial<D> & WeightsOption) => Objective {
+  return (given) => {
+    // weights is taken out before the objective's own options are checked; anything but an object goes on to be refused there
+    const isObject = given !== null && typeof given === "object" && !Array.isArray(given);
+    const { weights, ...opts } = (isObject ? given : {}) as Partial<D> & WeightsOption;
+    if (weights !== undefined && (typeof weights !== "string" || weights === ""))
+      throw new ObjectiveError(
+        `${spec.name}: option weights must name a batch column (a string such as "weight"), got ${JSON.stringify(weights)}`,
+      );
+    const o = resolveOptions(spec.name, spec.defaults, isObject ? (opts as Partial<D>) : given);
     if (typeof o.beta === "number") requirePositive(spec.name, "beta", o.beta);
     spec.check?.(o);
     const needs = {
@@ -51,7 +70,8 @@ export function defineObjective<D extends Options>(spec: ObjectiveSpec<D>): (opt
       const t = prepareBatch(spec.name, batch, needs);
       const out = spec.pairLoss(t, o);
       const { perPair, metrics } = out instanceof Tensor ? { perPair: out, metrics: {} } : out;
-      return { loss: mean(perPair), metrics: { ...preferenceMetrics(t, spec.rewardScale(o)), ...metrics } };
+      const loss = weights === undefined ? mean(perPair) : mean(mul(perPair, columnOf(spec.name, batch, weights, t)));
+      return { loss, metrics: { ...preferenceMetrics(t, spec.rewardScale(o)), ...metrics } };
     });
   };
 }

@@ -30,6 +30,13 @@ export interface PreferenceBatch {
    */
   chosenPromptLogps?: Tensor;
   chosenPromptLengths?: Tensor;
+  /**
+   * Further per-pair values by name, each [B]: the numeric extra columns of
+   * the data rows (a JSONL row's `"weight": 0.5` arrives as columns.weight
+   * through ag.train). Objectives read them by name, e.g. the `weights`
+   * option of every built-in objective.
+   */
+  columns?: Readonly<Record<string, Tensor>>;
 }
 
 /** A scalar loss to differentiate, and metrics (scalars, never on the tape). */

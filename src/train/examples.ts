@@ -125,3 +125,31 @@ export function pairSequences(batch: readonly Example[]): Sequence[] {
   if (batch.every((e) => e.rejected === null)) return chosen;
   return [...chosen, ...batch.map((e) => ({ prompt: e.prompt, completion: e.rejected!, images: e.row.images }))];
 }
+
+/**
+ * The data rows' numeric extra columns (a JSONL row's "weight": 0.5), one
+ * value per example, which the loop hands to the objective as
+ * batch.columns. A column must be in every row: a batch cannot hold a
+ * per-pair value for some pairs only, and silently filling in a default
+ * would train on a weight the user never gave.
+ */
+export function dataColumns(examples: readonly Example[]): Record<string, number[]> {
+  const names = new Map<string, Example>(); // each column's first row, for the error message
+  for (const e of examples) for (const k of Object.keys(e.row.columns ?? {})) if (!names.has(k)) names.set(k, e);
+  const out: Record<string, number[]> = {};
+  for (const [name, first] of names) {
+    out[name] = examples.map((e) => {
+      const v = e.row.columns?.[name];
+      if (v === undefined) {
+        const at = (x: Example) => `${x.row.source.file}:${x.row.source.line}`;
+        throw new DataError(
+          e.row.source.file,
+          e.row.source.line,
+          `column "${name}" is missing, but ${at(first)} has it; a numeric column reaches the objective (batch.columns.${name}) only when every row has it`,
+        );
+      }
+      return v;
+    });
+  }
+  return out;
+}

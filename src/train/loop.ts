@@ -41,7 +41,7 @@ import { treeLeaves, treeMap } from "../tensor/pytree.js";
 import { foldIn } from "../tensor/random.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { listCheckpoints, loadCheckpoint, readTrainerState, removeStaleTemps, saveCheckpoint } from "./checkpoint.js";
-import { encodeRows, gatherPixels, pairSequences, type Example } from "./examples.js";
+import { dataColumns, encodeRows, gatherPixels, pairSequences, type Example } from "./examples.js";
 import { PixelCache } from "./images.js";
 import { MetricsLog, readMetrics, type MetricRow } from "./metrics.js";
 import type { VisionLanguageModel } from "./model.js";
@@ -188,6 +188,9 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
       : null;
   const refOnDevice = ref && { chosen: new DeviceColumn(ref.chosen, device), rejected: new DeviceColumn(ref.rejected, device) };
   const refNoImageOnDevice = refNoImage && new DeviceColumn(refNoImage, device);
+  // the rows' numeric extra columns ("weight") reach the objective as batch.columns, gathered per batch like the reference
+  const columnEntries = Object.entries(dataColumns(examples));
+  const columnsOnDevice = columnEntries.length ? columnEntries.map(([k, v]) => [k, new DeviceColumn(v, device)] as const) : null;
   const indices = (batch: readonly Example[]) => batch.map((e) => e.index);
   // an objective's batch-to-batch state (v0.25 bco_pair) is threaded through every pass and checkpointed (objective-state.ts)
   const carried = carriedState(objective);
@@ -296,6 +299,7 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
                   rejected: refOnDevice.rejected.rows(indices(batch), refDtype),
                 },
                 refNoImage: refNoImageOnDevice && refNoImageOnDevice.rows(indices(batch), refDtype),
+                columns: columnsOnDevice && Object.fromEntries(columnsOnDevice.map(([k, c]) => [k, c.rows(indices(batch), refDtype)])),
               },
               device,
             );
@@ -357,6 +361,7 @@ async function trainLocked<P>(opts: TrainOptions<P>, sft: boolean, stop: Gracefu
     refOnDevice?.chosen.dispose();
     refOnDevice?.rejected.dispose();
     refNoImageOnDevice?.dispose();
+    for (const [, c] of columnsOnDevice ?? []) c.dispose();
   }
   const history = await readMetrics(join(out, "metrics.jsonl"));
   return { params, optState, history, step, interrupted: step < steps, signal: stop.caught, checkpoint };

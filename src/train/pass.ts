@@ -25,6 +25,8 @@ export interface Feed {
   readonly noImage: Collated | null;
   readonly ref: { readonly chosen: Tensor; readonly rejected: Tensor } | null;
   readonly refNoImage: Tensor | null;
+  /** The rows' numeric extra columns by name, each [B] (see dataColumns), or null: batch.columns. */
+  readonly columns: Readonly<Record<string, Tensor>> | null;
 }
 
 /** The host half of a pass: every input of the pass as tensors on `device`. */
@@ -33,7 +35,7 @@ export function makeFeed<P>(
   seqs: readonly Sequence[],
   pixels: readonly (Tensor | null)[],
   noImage: { seqs: readonly Sequence[]; pixels: readonly (Tensor | null)[] } | null,
-  refs: Pick<Feed, "ref" | "refNoImage">,
+  refs: Pick<Feed, "ref" | "refNoImage" | "columns">,
   device: string | undefined,
 ): Feed {
   const staged = (s: readonly Sequence[], px: readonly (Tensor | null)[]): Collated => {
@@ -92,6 +94,7 @@ export function passFunction<P>(
         ...(feed.noImage && { policyChosenLogpsNoImage: score(p, feed.noImage).sum }),
         ...(feed.refNoImage && { refChosenLogpsNoImage: cast(feed.refNoImage, sum.dtype) }),
         ...(feed.ref && { refChosenLogps: cast(feed.ref.chosen, sum.dtype), refRejectedLogps: cast(feed.ref.rejected, sum.dtype) }),
+        ...(feed.columns && { columns: feed.columns }),
       };
       let r: ObjectiveResult;
       if (state === undefined) r = objective(batch);
