@@ -93,14 +93,14 @@ function mlpRow(full: boolean): Promise<ModelRow> {
   );
 }
 
-interface Tiny {
+export interface Tiny {
   config: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   params: unknown;
   ids: (seed: number) => T;
   pixels: T;
 }
 
-function tinyInternVL(B: number, T: number): Tiny {
+export function tinyInternVL(B: number, T: number): Tiny {
   const iv = (ag as unknown as { models?: { internvl?: Record<string, any> } }).models?.internvl; // eslint-disable-line @typescript-eslint/no-explicit-any
   if (!iv?.preset || !iv.initParams || !iv.forward || !iv.tokensPerTile)
     throw new Error("ag.models.internvl (preset, initParams, forward) is not there yet");
@@ -124,7 +124,7 @@ function tinyInternVL(B: number, T: number): Tiny {
   return { config, params, ids, pixels };
 }
 
-function forwardOf(m: Tiny) {
+export function forwardOf(m: Tiny) {
   const iv = (ag as unknown as { models: { internvl: { forward: (c: unknown, p: unknown, i: unknown) => T } } }).models.internvl;
   return (params: unknown, ids: T) => iv.forward(m.config, params, { inputIds: ids, pixelValues: m.pixels });
 }

@@ -8,6 +8,8 @@
  *   npm run bench -- --only=softmax,attention   only these kernels (case kinds, as in cases.ts),
  *                            and the whole-model figures only if "models" is listed;
  *                            nothing written
+ *   npm run bench -- --only=jit  jit against eager (and jax-js's jit) only; writes
+ *                            bench/results/jit.json and jit.md, not latest.*
  *   npm run bench -- --torch-config="1 thread"  only these PyTorch configurations (names as in
  *                            peers/torch.ts, comma-separated); nothing written
  *
@@ -19,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { iterationsFor, kernelCases, type Case } from "./cases.js";
 import { timeMedian } from "./harness.js";
 import { errorText, type Impl } from "./impl.js";
+import { jitRows, jitTable, jitTargets, writeJitResults } from "./jit.js";
 import { modelRows } from "./models.js";
 import { anchorgrad } from "./peers/anchorgrad.js";
 import { jaxjs } from "./peers/jaxjs.js";
@@ -117,6 +120,8 @@ async function main(): Promise<void> {
   const withModels = !only || only.includes("models");
   log(withModels ? "whole-model figures" : "whole-model figures skipped (--only)");
   const models = withModels ? await modelRows(full, configs, log) : [];
+  const withJit = !only || only.includes("jit");
+  const jit = withJit ? await jitRows(full, log) : [];
 
   const growth = [
     ...growthTable(rows, "matmul", (r) => parseInt(r.size, 10), "n"),
@@ -127,6 +132,8 @@ async function main(): Promise<void> {
   console.log("\n" + render(modelTable(models)));
   console.log("\nwhole model against PyTorch\n" + render(versusTorchTable(models)));
   console.log("\ncost growth (time ∝ size^exponent)\n" + render([["kernel", "backend", "series", "exponent"], ...growth]));
+  if (withJit) console.log("\njit against eager (same run)\n" + render(jitTable(jit)));
+  targets.push(...jitTargets(jit));
   console.log("\ntargets");
   for (const t of targets) console.log(`  ${t.pass === null ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.name}: ${t.detail}`);
   const meta = {
@@ -143,8 +150,13 @@ async function main(): Promise<void> {
       ...new Set(rows.filter((r) => r.unavailable && r.kernel === "matmul").map((r) => `${r.impl}/${r.backend}: ${r.unavailable}`)),
     ],
   };
-  if (only || onlyTorch) return; // a partial run does not replace the results of a whole one
   const dir = fileURLToPath(new URL("./results", import.meta.url));
+  if (withJit) {
+    const { date, mode, node, cpu, cores, gemm_threads } = meta;
+    writeJitResults(dir, { date, mode, node, cpu, cores, gemm_threads }, jit);
+    log(`wrote ${dir}/jit.json and jit.md`);
+  }
+  if (only || onlyTorch) return; // a partial run does not replace the results of a whole one
   writeResults(dir, meta, rows, models, growth, targets);
   log(`wrote ${dir}/latest.json and latest.md`);
   if (targets.some((t) => t.pass === false)) process.exitCode = 1;

@@ -12,7 +12,7 @@ let jaxModule: any = null;
 let devicesUp: string[] | null = null;
 
 /** Start jax-js once with every device it can find (webgpu needs Dawn on navigator.gpu first). */
-async function startJax(): Promise<any> {
+export async function startJax(): Promise<any> {
   if (jaxModule) return jaxModule;
   const g = globalThis as any;
   if (g.navigator === undefined) {
