@@ -131,7 +131,10 @@ describeWebGPU("ag.train on webgpu against cpu (tiny InternVL)", () => {
       gpu.readSync = (...a) => (syncAttempts++, readSync(...a));
       let web: Run;
       try {
-        web = await trainOn(name, () => ({ reads, readbacks: gpu.runtime.stats.readbacks, allocations: gpu.runtime.stats.allocations }));
+        web = await trainOn(name, () => {
+          const c = ag.memoryStats().webgpu!.gpu!; // the runtime's counters, through the public API
+          return { reads, readbacks: c.readbacks, allocations: c.allocations, dispatches: c.dispatches };
+        });
       } finally {
         gpu.read = read;
         gpu.readSync = readSync;
