@@ -39,7 +39,7 @@ import { encodeRows } from "../train/examples.js";
 import { evaluatePope, visualReliance } from "../train/eval.js";
 import { PixelCache } from "../train/images.js";
 import { internvlModel } from "../train/internvl.js";
-import { train } from "../train/loop.js";
+import { train, type TrainResult } from "../train/loop.js";
 import type { MetricRow } from "../train/metrics.js";
 import type { VisionLanguageModel } from "../train/model.js";
 import { referenceLogps } from "../train/reference.js";
@@ -84,6 +84,27 @@ export const DEMO_DEFAULTS: Omit<DemoOptions, "log" | "progress"> = {
   images: { sft: 256, pairs: 160, eval: 96 },
 };
 
+/**
+ * How the demo ends when SIGINT or SIGTERM stops one of its training runs:
+ * that run saved a checkpoint, and the stages before it their outputs; the
+ * demo goes no further, and the process ends with the status ag.train set
+ * for the signal (130 or 143), not as a failure.
+ */
+export interface DemoInterrupted {
+  interrupted: true;
+  /** The run that was stopped: align, sft, dpo or acpo. */
+  stage: string;
+  step: number;
+  checkpoint: string | null;
+}
+
+function stopped(o: DemoOptions, stage: string, run: TrainResult<unknown>): DemoInterrupted {
+  o.log(
+    `demo: ${run.signal ?? "a stop"} during ${stage} at step ${run.step}: checkpoint ${run.checkpoint ?? "(none: no step had finished)"}; the later stages did not run`,
+  );
+  return { interrupted: true, stage, step: run.step, checkpoint: run.checkpoint };
+}
+
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function evaluate<P>(
@@ -124,7 +145,7 @@ async function finalMetrics<P>(
   }
 }
 
-export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
+export async function runDemo(o: DemoOptions): Promise<DemoSummary | DemoInterrupted> {
   const t0 = Date.now();
   const secondsSince = (t: number) => (Date.now() - t) / 1000;
   const dataDir = join(o.out, "data");
@@ -173,9 +194,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       progress: o.progress && `${name.padEnd(5)}`,
     });
   const alignRun = await sftStage("align", created.params, alignRows, o.alignSteps, o.alignLr);
-  if (alignRun.interrupted) throw new AnchorError(`demo: interrupted during SFT; a checkpoint is in ${join(o.out, "align")}`);
+  if (alignRun.interrupted) return stopped(o, "align", alignRun);
   const sftRun = await sftStage("sft", alignRun.params as InternVLParams, sftRows, o.sftSteps, o.sftLr);
-  if (sftRun.interrupted) throw new AnchorError(`demo: interrupted during SFT; a checkpoint is in ${join(o.out, "sft")}`);
+  if (sftRun.interrupted) return stopped(o, "sft", sftRun);
   const sftParams = sftRun.params as InternVLParams;
   await save(join(o.out, "sft", "model"), created.config, sftParams, { tokenizerFrom: join(o.out, "model-init") });
   const sftSeconds = secondsSince(t);
@@ -219,7 +240,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       referenceCache: refFile,
       progress: o.progress && `${name.padEnd(4)}`,
     });
-    if (run.interrupted) throw new AnchorError(`demo: interrupted during ${name}; a checkpoint is in ${join(o.out, name)}`);
+    if (run.interrupted) return stopped(o, name, run);
     histories[name] = run.history;
     const final = await finalMetrics(model, run.params, examples, ref, o.beta, 2 * o.batchSize);
     results[name] = { final, ...(await evaluate(model, run.params, pope, pairRows)), options, seconds: secondsSince(t) };
