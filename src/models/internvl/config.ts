@@ -287,6 +287,7 @@ export const PRESETS = [
   "small",
   "small-v8k",
   "internvl2-1b",
+  "internvl2-1b-2layer",
   "internvl2.5-1b",
   "internvl3-1b",
   "internvl3.5-1b",
@@ -317,6 +318,13 @@ export function preset(name: PresetName | string): InternVLConfig {
         template: "Hermes-2",
         imageTokenId: 151648,
       };
+    case "internvl2-1b-2layer": {
+      // InternVL2-1B's every width, vocabulary and the full InternViT-300M, with 2 of Qwen2's 24
+      // decoder layers: a real-sized training step (embedding, LM head, 151k-way log-softmax,
+      // 448-px vision tower) that fits a GPU benchmark's minutes (bench/gpu.ts)
+      const c = preset("internvl2-1b");
+      return { ...c, text: { ...c.text, numLayers: 2 } };
+    }
     case "internvl2.5-1b":
     case "internvl3-1b":
       return { ...base, vision: INTERN_VIT_300M, text: QWEN2_0_5B, template: "internvl2_5", imageTokenId: 151667 };
