@@ -48,8 +48,28 @@ export interface Graph {
   readonly device: string | null;
 }
 
-/** The device name of values being traced; tensors made "like" one are made on the current backend as constants. */
+/** The device name of values being traced; tensors made "like" one are made on the trace's home device as constants. */
 export const ABSTRACT = "abstract";
+
+const homes: (string | null)[] = [];
+
+/**
+ * The device the innermost trace's arguments live on (null: none known, use
+ * the current backend): constants made while tracing belong there, so that
+ * tracing a function of webgpu tensors while cpu is current still gives one
+ * device.
+ */
+export const traceHome = (): string | null => homes[homes.length - 1] ?? null;
+
+/** Run `fn` with `home` as the innermost trace's device. */
+export function withTraceHome<T>(home: string | null, fn: () => T): T {
+  homes.push(home);
+  try {
+    return fn();
+  } finally {
+    homes.pop();
+  }
+}
 
 /** Where a traced function's values live while it is staged: Vars, not buffers. */
 export class AbstractDevice implements Device<Var> {

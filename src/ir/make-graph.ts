@@ -5,7 +5,7 @@
  */
 import { treeFlatten, treeUnflatten, type TreeDef } from "../tensor/pytree.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { AbstractDevice, graphToString, type Eqn, type Graph, type Var } from "./graph.js";
+import { ABSTRACT, AbstractDevice, graphToString, withTraceHome, type Eqn, type Graph, type Var } from "./graph.js";
 
 class StagedGraph implements Graph {
   constructor(
@@ -28,7 +28,8 @@ export function traceGraph(f: (...args: any[]) => unknown, args: readonly unknow
   const dev = new AbstractDevice(purpose);
   const { leaves, def } = treeFlatten(args);
   const stand = leaves.map((l) => dev.input(l.shape, l.dtype));
-  const out = f(...treeUnflatten<unknown[]>(def, stand));
+  const home = leaves.find((l) => l.device !== ABSTRACT)?.device ?? null;
+  const out = withTraceHome(home, () => f(...treeUnflatten<unknown[]>(def, stand)));
   const flat = treeFlatten(out);
   const outputs = flat.leaves.map((o) => dev.varOf(o, "the output"));
   const inputs = stand.map((t) => dev.varOf(t, "an input"));

@@ -1,7 +1,7 @@
 /** Creating tensors: from JS data, constants, ranges and seeded random draws. */
 import { currentBackend, getBackend } from "../backends/registry.js";
 import type { Backend } from "../backends/backend.js";
-import { ABSTRACT } from "../ir/graph.js";
+import { ABSTRACT, traceHome } from "../ir/graph.js";
 import { assertDType, fromNumbers, isFloat, type DType, type StorageArray } from "../tensor/dtype.js";
 import { ShapeError } from "../tensor/errors.js";
 import { normals, uniforms } from "../tensor/random.js";
@@ -14,9 +14,10 @@ export interface CreateOptions {
   device?: string;
 }
 
-/** The backend named, or the current one (also for values being traced, whose constants live there). */
+/** The backend named, or the current one; for values being traced, the trace's home device (where its constants live). */
 function backendFor(device: string | undefined): Backend {
-  return device && device !== ABSTRACT ? getBackend(device) : currentBackend();
+  if (device === ABSTRACT) device = traceHome() ?? undefined;
+  return device ? getBackend(device) : currentBackend();
 }
 
 /** Wrap already-encoded storage values. */

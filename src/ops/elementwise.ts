@@ -4,7 +4,7 @@
  * promotion. Their VJP rules are in ./derivatives.ts.
  */
 import { currentBackend } from "../backends/registry.js";
-import { ABSTRACT } from "../ir/graph.js";
+import { ABSTRACT, traceHome } from "../ir/graph.js";
 import { bind } from "../ir/trace.js";
 import { binaryPrims, unaryPrims, wherePrim, type BinaryName, type UnaryName } from "../prims/index.js";
 import { promoteTypes, promoteWeak, type DType } from "../tensor/dtype.js";
@@ -74,7 +74,7 @@ const MAX_CACHED_SCALARS = 10_000;
  */
 export function scalarLike(v: number, like: Tensor, dtype: DType = like.dtype): Tensor {
   if (typeof v !== "number") throw new DTypeError(`expected a tensor or a number, got ${typeof v}`);
-  const device = like.device === ABSTRACT ? currentBackend().name : like.device;
+  const device = like.device === ABSTRACT ? (traceHome() ?? currentBackend().name) : like.device;
   const key = `${device}|${dtype}|${Object.is(v, -0) ? "-0" : v}`;
   let t = scalars.get(key);
   if (t && !t.isDisposed) return t;

@@ -1,16 +1,50 @@
 /** Per-sequence log-probs of completions under a model, with or without a tape. */
 import { createHash } from "node:crypto";
+import { jit } from "../ir/jit.js";
 import { sequenceLogps } from "../objectives/sequence-logps.js";
 import { deviceOf } from "../ops/move.js";
 import { concat } from "../ops/shape.js";
 import { scope } from "../tensor/scope.js";
 import { treeLeaves } from "../tensor/pytree.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { collate, gatherPixels, type Sequence } from "./examples.js";
+import { collate, gatherPixels, type Collated, type Sequence } from "./examples.js";
 import type { PixelCache } from "./images.js";
 import type { VisionLanguageModel } from "./model.js";
 
-/** { sum [N], count [N] } for the completions of `seqs` (differentiable in params; call inside a scope). */
+type Scorer = (params: unknown, c: Collated) => { sum: Tensor; count: Tensor };
+const scorers = new WeakMap<VisionLanguageModel<any>, Scorer>();
+
+/** The model's scoring pass, jitted once per model: one compiled program per batch shape (collate pads lengths to buckets). */
+function scorer<P>(model: VisionLanguageModel<P>): Scorer {
+  let s = scorers.get(model);
+  if (!s) {
+    s = jit((params: unknown, c: Collated) => sequenceLogps(model.forward(params as P, c.inputs), c.labels, c.mask));
+    scorers.set(model, s);
+  }
+  return s;
+}
+
+/**
+ * The host half of scoring: sequences collated on the parameters' device and
+ * prepared by the model (its host-side work on the ids), ready for a jitted pass.
+ */
+export function stageSequences<P>(
+  model: VisionLanguageModel<P>,
+  params: P,
+  seqs: readonly Sequence[],
+  pixels: readonly (Tensor | null)[],
+  blank?: Tensor,
+): Collated {
+  const device = deviceOf(params, "the model's parameters") ?? undefined;
+  const c = collate(model.padId, seqs, pixels, blank, device);
+  return model.prepare ? { ...c, inputs: model.prepare(c.inputs) } : c;
+}
+
+/**
+ * { sum [N], count [N] } for the completions of `seqs`, call inside a scope.
+ * Jitted; under a gradient transform (params traced) it runs op by op, so it
+ * stays differentiable in params.
+ */
 export function scoreSequences<P>(
   model: VisionLanguageModel<P>,
   params: P,
@@ -18,9 +52,7 @@ export function scoreSequences<P>(
   pixels: readonly (Tensor | null)[],
   blank?: Tensor,
 ): { sum: Tensor; count: Tensor } {
-  const device = deviceOf(params, "the model's parameters") ?? undefined;
-  const c = collate(model.padId, seqs, pixels, blank, device);
-  return sequenceLogps(model.forward(params, c.inputs), c.labels, c.mask);
+  return scorer(model)(params, stageSequences(model, params, seqs, pixels, blank));
 }
 
 /**

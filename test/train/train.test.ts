@@ -186,25 +186,27 @@ describe("train (preference rows)", () => {
   });
 
   it("the reference log-probs are computed once and cached by content", async () => {
+    // scoring is jitted per model object, so forward runs when a program is traced: a fresh wrapper per call
+    // makes "scored at all" visible in the count
     let forwards = 0;
-    const counting = {
+    const counting = () => ({
       ...model,
       forward: (p: StandinParams, i: Parameters<typeof model.forward>[1]) => {
         forwards++;
         return model.forward(p, i);
       },
-    };
+    });
     const cache = new PixelCache(model);
     const examples = await encodeRows(model, pairRows, cache);
     const file = join(tmp("ref"), "ref.json");
-    const a = await referenceLogps(counting, sftParams, examples, cache, 8, file);
+    const a = await referenceLogps(counting(), sftParams, examples, cache, 8, file);
     const n = forwards;
     expect(n).toBeGreaterThan(0);
-    const b = await referenceLogps(counting, sftParams, examples, cache, 8, file);
+    const b = await referenceLogps(counting(), sftParams, examples, cache, 8, file);
     expect(forwards).toBe(n);
     expect(b).toEqual(a);
     const other = initStandinParams(model.vocab, 3);
-    const c = await referenceLogps(counting, other, examples, cache, 8, file);
+    const c = await referenceLogps(counting(), other, examples, cache, 8, file);
     expect(forwards).toBeGreaterThan(n);
     expect(c.chosen).not.toEqual(a.chosen);
     await cache.clear();

@@ -36,6 +36,22 @@ describeWebGPU("jit on webgpu", () => {
     });
   }
 
+  it("makes constants met while tracing on the traced arguments' backend, whatever backend is current", async () => {
+    const x = ag.randomNormal([4], { seed: 1, device: "webgpu" });
+    await ag.useBackend("cpu");
+    try {
+      const y = ag.jit((a: ag.Tensor) => ag.add(ag.mul(a, 2), ag.onesLike(a)))(x);
+      expect(y.device).toBe("webgpu");
+      expectClose(
+        await y.data(),
+        (await x.data()).map((v) => 2 * v + 1),
+        "2x + 1",
+      );
+    } finally {
+      await ag.useBackend("webgpu");
+    }
+  });
+
   it("runs a chain of 8 elementwise ops as one dispatch", async () => {
     const x = ag.randomNormal([1024], { seed: 3, device: "webgpu" });
     const f = (a: ag.Tensor) => ag.tanh(ag.sub(ag.mul(ag.exp(ag.neg(ag.mul(a, a))), 0.5), ag.sigmoid(ag.add(a, 1))));

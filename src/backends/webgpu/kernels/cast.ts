@@ -67,7 +67,7 @@ function load(dtype: DType, i: string): string {
 }
 
 /** Convert a loaded value `v` of input dtype `from` to the stored value of `to` (16-bit: the bit pattern). */
-function convert(from: DType, to: DType, v: string): string {
+export function convert(from: DType, to: DType, v: string): string {
   const zero = from === "int32" ? "0" : from === "bool" ? "0u" : "0.0";
   switch (to) {
     case "float32":

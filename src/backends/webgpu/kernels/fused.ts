@@ -2,14 +2,15 @@
  * The WebGPU renderer of fused pointwise programs (src/prims/fused.ts): one
  * generated WGSL shader per program, each step's expression the pointwise
  * row's own `wgsl` with its operands substituted, intermediates in `let`
- * bindings, only the program's outputs stored. Programs with a cast are
- * not rendered (null): the jit then runs them one primitive at a time.
+ * bindings, only the program's outputs stored; casts convert as the cast
+ * kernel does (the jit never fuses half-precision casts).
  */
 import { BINARY, UNARY, type PointwiseProgram, type PointwiseStep } from "../../../prims/index.js";
 import type { DType } from "../../../tensor/dtype.js";
 import { sizeOf } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
 import { PRELUDE, decl, deviceBytes, entryLoop, loopGroups, paramsDecl, storageType } from "../wgsl.js";
+import { convert } from "./cast.js";
 import type { GpuRef } from "./types.js";
 
 const WG = 256;
@@ -18,8 +19,9 @@ const ROWS = new Map<string, { wgsl: string; compare?: boolean }>([...UNARY, ...
 /** `expr` with its operand names (x; a, b) replaced by value expressions. */
 const substitute = (expr: string, names: Record<string, string>): string => expr.replace(/\b([xab])\b/g, (m) => `(${names[m] ?? m})`);
 
-function stepExpr(s: PointwiseStep, v: (i: number) => string): string {
+function stepExpr(s: PointwiseStep, v: (i: number) => string, dtypeOf: (i: number) => DType): string {
   if (s.prim === "where") return `select(${v(s.args[2]!)}, ${v(s.args[1]!)}, ${v(s.args[0]!)} != 0u)`;
+  if (s.prim === "cast") return convert(dtypeOf(s.args[0]!), s.dtype, v(s.args[0]!));
   const row = ROWS.get(s.prim)!;
   const [a, b] = s.args.map(v);
   const e = s.args.length === 1 ? substitute(row.wgsl, { x: a! }) : substitute(row.wgsl, { a: a!, b: b! });
@@ -27,13 +29,11 @@ function stepExpr(s: PointwiseStep, v: (i: number) => string): string {
 }
 
 /**
- * Run `p` as one dispatch; null when the program holds a step this renderer
- * does not take (cast), or binds more storage buffers (inputs + outputs)
- * than the device allows a shader stage (16 on lavapipe; a multi-tensor
- * optimizer update easily has more).
+ * Run `p` as one dispatch; null when it binds more storage buffers (inputs +
+ * outputs) than the device allows a shader stage (16 on lavapipe; the jit
+ * also cuts its programs to that).
  */
 export function runFused(rt: Runtime, p: PointwiseProgram, inputs: readonly GpuRef[]): GpuBuffer[] | null {
-  if (p.steps.some((s) => s.prim === "cast")) return null;
   if (p.inputs.length + p.outputs.length > rt.limits.maxStorageBuffersPerShaderStage) return null;
   const n = sizeOf(p.shape);
   const nIn = p.inputs.length;
@@ -43,7 +43,7 @@ export function runFused(rt: Runtime, p: PointwiseProgram, inputs: readonly GpuR
   const outs = p.outputs.map((o) => rt.alloc(deviceBytes(dtypeOf(o), n, "a fused kernel"), "an output of a fused kernel"));
   const body = [
     ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : "idx"}];`),
-    ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v)};`),
+    ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v, dtypeOf)};`),
     ...p.outputs.map((o, j) => `  Out${j}[idx] = ${v(o)};`),
   ].join("\n");
   const key = `fused:${p.inputs.map((x, i) => `${type(i)}${x.scalar ? "s" : ""}`).join(",")}|${body}`;
