@@ -29,8 +29,15 @@ export function checkShape(shape: unknown, op: string): number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new ShapeError(`${op}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
   }
+  const n = shape.reduce((a: number, d: number) => a * d, 1);
+  if (n > MAX_ELEMENTS) {
+    throw new ShapeError(`${op}: shape ${fmt(shape)} has ${n} elements, over the ${MAX_ELEMENTS} a tensor may hold (int32 indexing)`);
+  }
   return shape.slice();
 }
+
+/** The most elements one tensor may hold: kernels index with int32. */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
 
 /** NumPy broadcasting of any number of shapes. */
 export function broadcastShapes(op: string, ...shapes: Shape[]): number[] {
