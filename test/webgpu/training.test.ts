@@ -86,7 +86,11 @@ describeWebGPU("webgpu training", () => {
     const p = init("webgpu");
     const { x, labels } = data("webgpu");
     const step = () => ag.scope(() => ag.valueAndGrad((q: Params) => loss(q, x, labels))(p)[0]);
-    const live = () => ag.memoryStats().webgpu!;
+    // live tensors and bytes (the gpu sub-record also holds running totals: dispatches, submits, ...)
+    const live = () => {
+      const { tensors, bytes } = ag.memoryStats().webgpu!;
+      return { tensors, bytes };
+    };
     // warm up: the pipeline cache fills, and the pool reaches the high-water
     // mark of a whole batch cycle (uploads reuse only buffers freed before a submit)
     for (let s = 0; s < 50; s++) step().dispose();
