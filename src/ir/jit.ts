@@ -3,7 +3,8 @@
  * devices, static values) into a Graph, plan it, and run the plan on later
  * calls. The plan fuses runs of elementwise primitives into one pointwise
  * program per run (src/prims/fused.ts), which the backend renders as one
- * kernel (a generated JS loop on the cpu), so the intermediates of a chain
+ * kernel (a generated WGSL shader; on the cpu a generated JS loop, where
+ * that beats the SIMD single-op kernels), so the intermediates of a chain
  * are never materialized; every other primitive runs through bind as in
  * eager mode, and each intermediate is released after its last use.
  *
@@ -73,7 +74,9 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
     if (!plan) {
       traces++;
       const t0 = performance.now();
-      if (traces > RETRACE_WARNING && lastKeys) warnRetrace(f, traces, lastKeys, keys);
+      // past the bound, warn at 9, 16, 32, ... traces: loud enough to notice, not a line per call
+      if (traces > RETRACE_WARNING && lastKeys && (traces === RETRACE_WARNING + 1 || (traces & (traces - 1)) === 0))
+        warnRetrace(f, traces, lastKeys, keys);
       const graph = traceGraph((...dyn: unknown[]) => f(...args.map((a, i) => (statics.has(i) ? a : dyn[i]))), dynamic, "jit");
       plan = planGraph(graph);
       compileMs += performance.now() - t0;
