@@ -62,13 +62,27 @@ export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex,
   }
 };
 
-/** Products with fewer multiply-adds than this stay in JS (a Wasm or BLAS call, and Wasm staging, would cost more than they save). */
-let minMacs = 4096;
+/**
+ * The size cuts, in multiply-adds per product. Below `js` a product stays
+ * in JS (a Wasm or BLAS call, and Wasm staging, would cost more than they
+ * save). Below `blas` it runs on the Wasm GEMM even where a native BLAS is
+ * found: a BLAS call's fixed cost (the FFI, its threads waking, then
+ * spinning against our Wasm workers) outweighs its faster inner kernel on
+ * small products. Measured on 2 cores, the tiny InternVL's backward pass: a
+ * 64×64×285 product took 2.1 ms on OpenBLAS and 0.07 ms on Wasm, its 101
+ * products 7.4 ms against 2.5 ms; from 256³ up OpenBLAS is faster (95 GF/s
+ * at 256³, 195 at 1024³).
+ */
+export interface GemmCuts {
+  readonly js: number;
+  readonly blas: number;
+}
+let cuts: GemmCuts = { js: 4096, blas: 1 << 24 };
 
-/** Change that size cut (tests set 0 to run the op table's tiny products on the Wasm or BLAS GEMM). Returns the previous one. */
-export function setGemmCut(macs: number): number {
-  const prev = minMacs;
-  minMacs = macs;
+/** Change the size cuts (tests set both to 0 to run tiny products on the Wasm or BLAS GEMM). Returns the previous ones. */
+export function setGemmCut(next: GemmCuts): GemmCuts {
+  const prev = cuts;
+  cuts = next;
   return prev;
 }
 
@@ -126,6 +140,8 @@ export function matmul([a, b]: readonly BufferRef<StorageArray>[], params: Matmu
   const plan = matmulPlan(a!.shape, b!.shape, out.shape, params);
   const C = takeBuffer(out.dtype, sizeOf(out.shape), true) as Arr;
   if (fast === undefined) fast = defaultGemm();
-  (fast && plan.M * plan.K * plan.N >= minMacs ? fast : jsMatmul)(a!.buf as Arr, b!.buf as Arr, C, plan);
+  const macs = plan.M * plan.K * plan.N; // per product: a batch is a loop of them
+  const gemm = !fast || macs < cuts.js ? jsMatmul : fast === blasGemm() && macs < cuts.blas && wasmGemm ? wasmGemm : fast;
+  gemm(a!.buf as Arr, b!.buf as Arr, C, plan);
   return C;
 }
