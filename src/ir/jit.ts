@@ -17,7 +17,7 @@ import { BINARY, UNARY, castPrim, wherePrim, type PointwiseProgram, type Pointwi
 import { isHalf } from "../tensor/dtype.js";
 import { AnchorError } from "../tensor/errors.js";
 import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
-import { fmt, sameShape, sizeOf } from "../tensor/shape.js";
+import { fmt, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { ABSTRACT, stopGradientPrim, type Eqn, type Graph, type Var } from "./graph.js";
 import { traceGraph } from "./make-graph.js";
@@ -124,6 +124,17 @@ function pointwiseOf(prim: Primitive): PointwisePrim | null {
   return ROWS.has(prim.name) ? (prim.name as PointwisePrim) : null;
 }
 
+/** The input's elements repeat every this many output elements: its shape is a suffix of `shape` (leading 1s aside); 0 if not. */
+function period(x: Shape, shape: Shape): number {
+  let lead = 0;
+  while (lead < x.length && x[lead] === 1) lead++;
+  const tail = x.slice(lead);
+  return tail.length <= shape.length && sameShape(tail, shape.slice(shape.length - tail.length)) ? sizeOf(tail) : 0;
+}
+
+/** Whether a fused program over `shape` can read an input of shape `x` (same shape, one element, or a suffix). */
+const readable = (x: Shape, shape: Shape): boolean => sizeOf(x) === 1 || period(x, shape) > 0;
+
 /** Whether `e` can run inside a fused pointwise program. */
 function fusible(e: Eqn): boolean {
   return pointwiseOf(e.prim) !== null && !isHalf(e.out.dtype) && e.inputs.every((x) => !isHalf(x.dtype));
@@ -159,12 +170,10 @@ function planGraph(graph: Graph): Plan {
     }
     const shape = run.length ? run[0]!.out.shape : e.out.shape;
     const inRun = new Set(run.map((r) => r.out.id));
-    const fits =
-      sameShape(e.out.shape, shape) && e.inputs.every((x) => inRun.has(x.id) || sizeOf(x.shape) === 1 || sameShape(x.shape, shape));
+    const fits = sameShape(e.out.shape, shape) && e.inputs.every((x) => inRun.has(x.id) || readable(x.shape, shape));
     if (!fits) flush();
-    const fitsAlone = e.inputs.every((x) => sizeOf(x.shape) === 1 || sameShape(x.shape, e.out.shape));
-    if (fitsAlone) run.push(e);
-    else steps.push({ kind: "eqn", eqn: e }); // a true broadcast: its single-op kernel handles it
+    if (e.inputs.every((x) => readable(x.shape, e.out.shape))) run.push(e);
+    else steps.push({ kind: "eqn", eqn: e }); // another broadcast: its single-op kernel handles it
   }
   flush();
 
@@ -226,7 +235,11 @@ function fuse(run: readonly Eqn[], uses: ReadonlyMap<number, number>): Step {
   const outputs = run.map((e) => e.out).filter((v) => (uses.get(v.id) ?? 0) > (usedInside.get(v.id) ?? 0));
   const program: PointwiseProgram = {
     shape,
-    inputs: inputs.map((x) => ({ dtype: x.dtype, scalar: sizeOf(x.shape) === 1 && !sameShape(x.shape, shape) })),
+    inputs: inputs.map((x) => {
+      const scalar = sizeOf(x.shape) === 1 && !sameShape(x.shape, shape);
+      const p = period(x.shape, shape);
+      return { dtype: x.dtype, scalar, period: scalar || p === sizeOf(shape) ? 0 : p };
+    }),
     steps: run.map((e) => ({ prim: pointwiseOf(e.prim)!, args: e.inputs.map((x) => number.get(x.id)!), dtype: e.out.dtype })),
     outputs: outputs.map((v) => number.get(v.id)!),
   };

@@ -2,8 +2,10 @@
  * A fused pointwise program: a chain of elementwise primitives that the jit
  * (src/ir/jit.ts) hands to a backend as one kernel. Values are numbered:
  * 0..inputs-1 are the kernel's inputs, inputs + k is step k's result. Every
- * input has the program's shape or a single element; only `outputs` are
- * written to memory, the rest stay in registers.
+ * input has the program's shape, a single element (`scalar`), or a suffix of
+ * the program's shape (`period` > 0: a bias or a per-feature weight, whose
+ * element i % period goes with output element i); only `outputs` are written
+ * to memory, the rest stay in registers.
  */
 import type { DType } from "../tensor/dtype.js";
 import type { Shape } from "../tensor/shape.js";
@@ -19,9 +21,17 @@ export interface PointwiseStep {
   readonly dtype: DType;
 }
 
+export interface PointwiseInput {
+  readonly dtype: DType;
+  /** One element, read once. */
+  readonly scalar: boolean;
+  /** Repeats every `period` output elements (0: the program's own shape). */
+  readonly period: number;
+}
+
 export interface PointwiseProgram {
   readonly shape: Shape;
-  readonly inputs: readonly { readonly dtype: DType; readonly scalar: boolean }[];
+  readonly inputs: readonly PointwiseInput[];
   readonly steps: readonly PointwiseStep[];
   /** Value numbers written out, in order. */
   readonly outputs: readonly number[];

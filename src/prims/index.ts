@@ -17,7 +17,7 @@ export { argmaxPrim, maxPrim, reducedShape, sumPrim } from "./reduce.js";
 export { broadcastToPrim, concatPrim, padPrim, reshapePrim, slicePrim, transposePrim } from "./layout.js";
 export { checkIndices, gatherPrim, scatterAddPrim } from "./indexing.js";
 export { matmulPrim } from "./linalg.js";
-export type { PointwisePrim, PointwiseProgram, PointwiseStep } from "./fused.js";
+export type { PointwiseInput, PointwisePrim, PointwiseProgram, PointwiseStep } from "./fused.js";
 export {
   floatInput,
   layerNormPrim,

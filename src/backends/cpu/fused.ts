@@ -53,7 +53,7 @@ function render(p: PointwiseProgram): { source: string; fns: ((...xs: number[]) 
   p.inputs.forEach((x, i) => head.push(`const in${i} = ins[${i}];`, ...(x.scalar ? [`const v${i} = in${i}[0];`] : [])));
   p.outputs.forEach((_, j) => head.push(`const out${j} = outs[${j}];`));
   const body = [
-    ...p.inputs.flatMap((x, i) => (x.scalar ? [] : [`const v${i} = in${i}[i];`])),
+    ...p.inputs.flatMap((x, i) => (x.scalar ? [] : [`const v${i} = in${i}[${x.period ? `i % ${x.period}` : "i"}];`])),
     ...p.steps.map((s, k) => `const v${n + k} = ${round[s.dtype](stepExpr(s, k, v))};`),
     ...p.outputs.map((o, j) => `out${j}[i] = ${v(o)};`),
   ];

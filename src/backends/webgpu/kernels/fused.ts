@@ -42,7 +42,7 @@ export function runFused(rt: Runtime, p: PointwiseProgram, inputs: readonly GpuR
   const v = (i: number) => `v${i}`;
   const outs = p.outputs.map((o) => rt.alloc(deviceBytes(dtypeOf(o), n, "a fused kernel"), "an output of a fused kernel"));
   const body = [
-    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : "idx"}];`),
+    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : x.period ? `idx % ${x.period}u` : "idx"}];`),
     ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v, dtypeOf)};`),
     ...p.outputs.map((o, j) => `  Out${j}[idx] = ${v(o)};`),
   ].join("\n");
