@@ -16,7 +16,7 @@ import type { Backend } from "../backends/backend.js";
 import { BINARY, UNARY, castPrim, wherePrim, type PointwiseProgram, type PointwisePrim, type Primitive } from "../prims/index.js";
 import { isHalf } from "../tensor/dtype.js";
 import { AnchorError } from "../tensor/errors.js";
-import { treeFlatten, treeUnflatten } from "../tensor/pytree.js";
+import { treeFlatten, treeUnflatten, type TreeDef } from "../tensor/pytree.js";
 import { fmt, sameShape, sizeOf, type Shape } from "../tensor/shape.js";
 import { Tensor } from "../tensor/tensor.js";
 import { ABSTRACT, stopGradientPrim, type Eqn, type Graph, type Var } from "./graph.js";
@@ -66,9 +66,10 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
 
   const call = (...args: Parameters<F>): ReturnType<F> => {
     const dynamic = args.map((a, i) => (statics.has(i) ? null : a));
-    const { leaves } = treeFlatten(dynamic);
+    const flat = dynamic.map((a) => treeFlatten(a)); // once per call: the key and the plan's inputs both come from it
+    const leaves = flat.flatMap((arg) => arg.leaves);
     if (leaves.some((t) => t._box?.tape.active || t.device === ABSTRACT)) return f(...args); // an outer transform traces f itself
-    const keys = args.map((a, i) => argKey(a, statics.has(i), i));
+    const keys = args.map((a, i) => (statics.has(i) ? staticKey(a, i) : dynamicKey(flat[i]!)));
     const key = keys.join("|");
     let plan = cache.get(key);
     if (!plan) {
@@ -94,13 +95,14 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
   }) as Jitted<F>;
 }
 
-/** One argument's part of the signature. */
-function argKey(a: unknown, isStatic: boolean, i: number): string {
-  if (isStatic) {
-    if (treeFlatten(a).leaves.length) throw new AnchorError(`jit: static argument ${i} holds tensors; only JSON values can be static`);
-    return `static:${JSON.stringify(a)}`;
-  }
-  const { leaves, def } = treeFlatten(a);
+/** A static argument's part of the signature: its JSON value. */
+function staticKey(a: unknown, i: number): string {
+  if (treeFlatten(a).leaves.length) throw new AnchorError(`jit: static argument ${i} holds tensors; only JSON values can be static`);
+  return `static:${JSON.stringify(a)}`;
+}
+
+/** A traced argument's part of the signature: its tree structure and each leaf's dtype, shape and device. */
+function dynamicKey({ leaves, def }: { leaves: readonly Tensor[]; def: TreeDef }): string {
   const types = leaves.map((t) => `${t.dtype}${fmt(t.shape)}@${t.device}`).join(", ");
   return def.kind === "leaf" ? types : `${JSON.stringify(def)} ${types}`;
 }

@@ -60,7 +60,33 @@ function render(p: PointwiseProgram): { source: string; fns: ((...xs: number[]) 
   return { source: [...head, `for (let i = 0; i < n; i++) {`, ...body.map((l) => "  " + l), `}`].join("\n"), fns };
 }
 
-const compiled = new Map<string, Loop>();
+/** Loops by source: programs of one structure (another plan, another leaf) share a compiled function. */
+const bySource = new Map<string, Loop>();
+
+interface Compiled {
+  readonly loop: Loop;
+  readonly fns: readonly ((...xs: number[]) => number)[];
+  readonly outDtypes: readonly DType[];
+}
+
+/** Each program is rendered once: a plan hands the same program object to every call. */
+const byProgram = new WeakMap<PointwiseProgram, Compiled>();
+
+function compile(p: PointwiseProgram): Compiled {
+  let c = byProgram.get(p);
+  if (!c) {
+    const { source, fns } = render(p);
+    let loop = bySource.get(source);
+    if (!loop) {
+      loop = new Function("ins", "outs", "n", "fns", source) as Loop;
+      bySource.set(source, loop);
+    }
+    const dtypeOf = (i: number) => (i < p.inputs.length ? p.inputs[i]!.dtype : p.steps[i - p.inputs.length]!.dtype);
+    c = { loop, fns, outDtypes: p.outputs.map(dtypeOf) };
+    byProgram.set(p, c);
+  }
+  return c;
+}
 
 /**
  * Past this many elements a float32 program runs faster as its single-op
@@ -80,15 +106,9 @@ function worthFusing(p: PointwiseProgram): boolean {
 /** Run a fused program over typed arrays, one new buffer per output; null where the single-op kernels are faster. */
 export function runPointwise(p: PointwiseProgram, inputs: readonly StorageArray[]): StorageArray[] | null {
   if (!worthFusing(p)) return null;
-  const { source, fns } = render(p);
-  let loop = compiled.get(source);
-  if (!loop) {
-    loop = new Function("ins", "outs", "n", "fns", source) as Loop;
-    compiled.set(source, loop);
-  }
+  const { loop, fns, outDtypes } = compile(p);
   const n = sizeOf(p.shape);
-  const value = (i: number) => (i < p.inputs.length ? p.inputs[i]!.dtype : p.steps[i - p.inputs.length]!.dtype);
-  const outs = p.outputs.map((o) => takeBuffer(value(o), n, true));
+  const outs = outDtypes.map((dtype) => takeBuffer(dtype, n, true));
   loop(inputs, outs, n, fns);
   return outs;
 }

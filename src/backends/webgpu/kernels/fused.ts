@@ -28,6 +28,40 @@ function stepExpr(s: PointwiseStep, v: (i: number) => string, dtypeOf: (i: numbe
   return row.compare ? `select(0u, 1u, ${e})` : e;
 }
 
+interface Rendered {
+  readonly name: string;
+  readonly key: string;
+  readonly wgsl: string;
+  readonly outDtypes: readonly DType[];
+}
+
+/** Each program's shader is rendered once: a plan hands the same program object to every call. */
+const rendered = new WeakMap<PointwiseProgram, Rendered>();
+
+function render(p: PointwiseProgram): Rendered {
+  let r = rendered.get(p);
+  if (r) return r;
+  const nIn = p.inputs.length;
+  const dtypeOf = (i: number): DType => (i < nIn ? p.inputs[i]!.dtype : p.steps[i - nIn]!.dtype);
+  const type = (i: number) => storageType(dtypeOf(i), "a fused kernel");
+  const v = (i: number) => `v${i}`;
+  const body = [
+    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : x.period ? `idx % ${x.period}u` : "idx"}];`),
+    ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v, dtypeOf)};`),
+    ...p.outputs.map((o, j) => `  Out${j}[idx] = ${v(o)};`),
+  ].join("\n");
+  const wgsl = [
+    ...p.inputs.map((_, i) => decl(i, `In${i}`, type(i), "read")),
+    ...p.outputs.map((o, j) => decl(nIn + j, `Out${j}`, type(o), "read_write")),
+    paramsDecl(nIn + p.outputs.length, 1),
+    PRELUDE,
+    entryLoop(WG, "p(0u)", body),
+  ].join("\n");
+  r = { name: `fused(${p.steps.map((s) => s.prim).join(",")})`, key: `fused:${wgsl}`, wgsl, outDtypes: p.outputs.map(dtypeOf) };
+  rendered.set(p, r);
+  return r;
+}
+
 /**
  * Run `p` as one dispatch; null when it binds more storage buffers (inputs +
  * outputs) than the device allows a shader stage (16 on lavapipe; the jit
@@ -36,28 +70,12 @@ function stepExpr(s: PointwiseStep, v: (i: number) => string, dtypeOf: (i: numbe
 export function runFused(rt: Runtime, p: PointwiseProgram, inputs: readonly GpuRef[]): GpuBuffer[] | null {
   if (p.inputs.length + p.outputs.length > rt.limits.maxStorageBuffersPerShaderStage) return null;
   const n = sizeOf(p.shape);
-  const nIn = p.inputs.length;
-  const dtypeOf = (i: number): DType => (i < nIn ? p.inputs[i]!.dtype : p.steps[i - nIn]!.dtype);
-  const type = (i: number) => storageType(dtypeOf(i), "a fused kernel");
-  const v = (i: number) => `v${i}`;
-  const outs = p.outputs.map((o) => rt.alloc(deviceBytes(dtypeOf(o), n, "a fused kernel"), "an output of a fused kernel"));
-  const body = [
-    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : x.period ? `idx % ${x.period}u` : "idx"}];`),
-    ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v, dtypeOf)};`),
-    ...p.outputs.map((o, j) => `  Out${j}[idx] = ${v(o)};`),
-  ].join("\n");
-  const key = `fused:${p.inputs.map((x, i) => `${type(i)}${x.scalar ? "s" : ""}`).join(",")}|${body}`;
+  const r = render(p);
+  const outs = r.outDtypes.map((dtype) => rt.alloc(deviceBytes(dtype, n, "a fused kernel"), "an output of a fused kernel"));
   rt.dispatch({
-    name: `fused(${p.steps.map((s) => s.prim).join(",")})`,
-    key,
-    wgsl: () =>
-      [
-        ...p.inputs.map((_, i) => decl(i, `In${i}`, type(i), "read")),
-        ...p.outputs.map((o, j) => decl(nIn + j, `Out${j}`, type(o), "read_write")),
-        paramsDecl(nIn + p.outputs.length, 1),
-        PRELUDE,
-        entryLoop(WG, "p(0u)", body),
-      ].join("\n"),
+    name: r.name,
+    key: r.key,
+    wgsl: () => r.wgsl,
     bindings: [
       ...inputs.map((x) => ({ buf: x.buf.buffer, access: "read" as const })),
       ...outs.map((o) => ({ buf: o.buffer, access: "read_write" as const })),
