@@ -16,7 +16,8 @@ import { div, maximum, mul } from "../ops/elementwise.js";
 import { sum as reduceSum } from "../ops/reduce.js";
 import { slice } from "../ops/shape.js";
 import type { Tensor } from "../tensor/tensor.js";
-import { collate, type Collated, type Sequence } from "./examples.js";
+import type { Collated, Sequence } from "./examples.js";
+import { stageSequences } from "./scoring.js";
 import type { VisionLanguageModel } from "./model.js";
 
 export interface Feed {
@@ -38,11 +39,11 @@ export function makeFeed<P>(
   refs: Pick<Feed, "ref" | "refNoImage" | "columns">,
   device: string | undefined,
 ): Feed {
-  const staged = (s: readonly Sequence[], px: readonly (Tensor | null)[]): Collated => {
-    const c = collate(model.padId, s, px, undefined, device);
-    return model.prepare ? { ...c, inputs: model.prepare(c.inputs) } : c;
+  return {
+    main: stageSequences(model, seqs, pixels, device),
+    noImage: noImage && stageSequences(model, noImage.seqs, noImage.pixels, device),
+    ...refs,
   };
-  return { main: staged(seqs, pixels), noImage: noImage && staged(noImage.seqs, noImage.pixels), ...refs };
 }
 
 export interface PassResult<P> {

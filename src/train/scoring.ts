@@ -25,17 +25,17 @@ function scorer<P>(model: VisionLanguageModel<P>): Scorer {
 }
 
 /**
- * The host half of scoring: sequences collated on the parameters' device and
- * prepared by the model (its host-side work on the ids), ready for a jitted pass.
+ * The host half of scoring a batch: sequences collated on `device` and
+ * prepared by the model (its host-side work on the ids), ready for a jitted
+ * pass. Training (pass.ts) and scoring stage their batches here.
  */
 export function stageSequences<P>(
   model: VisionLanguageModel<P>,
-  params: P,
   seqs: readonly Sequence[],
   pixels: readonly (Tensor | null)[],
+  device: string | undefined,
   blank?: Tensor,
 ): Collated {
-  const device = deviceOf(params, "the model's parameters") ?? undefined;
   const c = collate(model.padId, seqs, pixels, blank, device);
   return model.prepare ? { ...c, inputs: model.prepare(c.inputs) } : c;
 }
@@ -52,7 +52,8 @@ export function scoreSequences<P>(
   pixels: readonly (Tensor | null)[],
   blank?: Tensor,
 ): { sum: Tensor; count: Tensor } {
-  return scorer(model)(params, stageSequences(model, params, seqs, pixels, blank));
+  const device = deviceOf(params, "the model's parameters") ?? undefined;
+  return scorer(model)(params, stageSequences(model, seqs, pixels, device, blank));
 }
 
 /**
