@@ -16,7 +16,7 @@ import { wasmRuntime } from "../../src/backends/cpu/wasm/runtime.js";
 import { MIN_ELEMENTS } from "../../src/backends/cpu/wasm/elementwise.js";
 import { softmaxGrad } from "../../src/ops/rows.js";
 import { expectClose } from "./close.js";
-import { allRatios, LENGTHS, rowData, rowsFor } from "./rows-cases.js";
+import { allRatios, LENGTHS, rowData } from "./rows-cases.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const SEED = Number(process.env.FC_SEED ?? 20261127);

@@ -1,5 +1,5 @@
 /** The training loop on a real (small) model: SFT, DPO, checkpoints, resume, Ctrl-C, memory, evaluation. */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,6 @@ import {
   PixelCache,
   encodeRows,
   popeScores,
-  readMetrics,
   referenceLogps,
   train,
   visualReliance,

@@ -6,7 +6,6 @@
  * this loop never turns it, and crashed after 26k-60k ops.
  */
 import { expect, it } from "vitest";
-import * as ag from "../../src/index.js";
 import { sustainedLoop, type Sample } from "../../bench/webgpu-sustained.js";
 import { describeWebGPU } from "./setup.js";
 
