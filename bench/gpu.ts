@@ -36,6 +36,7 @@ import { adamw } from "../src/optim/index.js";
 import { data } from "./cases.js";
 import { timeMedian } from "./harness.js";
 import { errorText } from "./impl.js";
+import { pairLoss } from "./models.js";
 import { jaxjsMatmul } from "./peers/jaxjs-matmul.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -232,19 +233,7 @@ async function dpoStep(gpu: WebGPUBackend, presetName: string, quick: boolean): 
   const objective = ag.objectives.dpo({ beta: 0.1 });
   const logps = (p: unknown, x: ag.Tensor) =>
     ag.sequenceLogps(iv.forward(config, p as never, { inputIds: x, pixelValues: pixels }), x, mask);
-  const ref = ag.scope(() => ({ c: logps(params, chosen).sum, r: logps(params, rejected).sum }));
-  const loss = (p: unknown) => {
-    const c = logps(p, chosen),
-      r = logps(p, rejected);
-    return objective({
-      policyChosenLogps: c.sum,
-      policyRejectedLogps: r.sum,
-      refChosenLogps: ref.c,
-      refRejectedLogps: ref.r,
-      chosenLengths: c.count,
-      rejectedLengths: r.count,
-    }).loss;
-  };
+  const { loss, ref } = pairLoss(logps, params, chosen, rejected, objective);
   const opt = adamw({ lr: 1e-4 });
   let state = { params: params as unknown, opt: opt.init(params) as unknown };
   const step = async () => {

@@ -21,7 +21,7 @@ import { timeMedian, type Plan } from "./harness.js";
 import { errorText } from "./impl.js";
 import { embedIndex } from "../src/models/internvl/model.js";
 import { knownValues } from "../src/ops/create.js";
-import { tinyInternVL, type Tiny } from "./models.js";
+import { pairLoss, tinyInternVL, type Tiny } from "./models.js";
 import { startJax } from "./peers/jaxjs.js";
 
 type T = ag.Tensor;
@@ -187,20 +187,7 @@ async function trainStepRow(backendName: "cpu" | "webgpu", plan: Plan): Promise<
     const fwd = forwardOf(m, chosen, rejected);
     const mask = ag.ones([B, Tk]);
     const obj = ag.objectives.dpo({ beta: 0.1 });
-    const logps = (p: unknown, ids: T) => ag.sequenceLogps(fwd(p, ids), ids, mask);
-    const ref = ag.scope(() => ({ c: logps(m.params, chosen).sum, r: logps(m.params, rejected).sum }));
-    const loss = (p: unknown) => {
-      const c = logps(p, chosen),
-        r = logps(p, rejected);
-      return obj({
-        policyChosenLogps: c.sum,
-        policyRejectedLogps: r.sum,
-        refChosenLogps: ref.c,
-        refRejectedLogps: ref.r,
-        chosenLengths: c.count,
-        rejectedLengths: r.count,
-      }).loss;
-    };
+    const { loss } = pairLoss((p, ids) => ag.sequenceLogps(fwd(p, ids), ids, mask), m.params, chosen, rejected, obj);
     const setup = (jit: boolean) => {
       const vg = jit ? ag.jit(ag.valueAndGrad(loss)) : ag.valueAndGrad(loss);
       const opt = adamw({ lr: 1e-4, jit });

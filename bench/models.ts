@@ -149,6 +149,37 @@ async function internvlOverhead(full: boolean): Promise<ModelRow> {
   }
 }
 
+/** A batch's per-sequence completion log-prob sums and token counts under params. */
+export type Logps = (params: unknown, ids: T) => { sum: T; count: T };
+
+/**
+ * A preference objective's loss on one chosen and one rejected batch, as a
+ * function of the params; the reference log-probs (`ref`, the caller's to
+ * dispose) are scored once, at `ref0`.
+ */
+export function pairLoss(
+  logps: Logps,
+  ref0: unknown,
+  chosen: T,
+  rejected: T,
+  objective: ag.objectives.Objective,
+): { loss: (params: unknown) => T; ref: { c: T; r: T } } {
+  const ref = ag.scope(() => ({ c: logps(ref0, chosen).sum, r: logps(ref0, rejected).sum }));
+  const loss = (p: unknown) => {
+    const c = logps(p, chosen),
+      r = logps(p, rejected);
+    return objective({
+      policyChosenLogps: c.sum,
+      policyRejectedLogps: r.sum,
+      refChosenLogps: ref.c,
+      refRejectedLogps: ref.r,
+      chosenLengths: c.count,
+      rejectedLengths: r.count,
+    }).loss;
+  };
+  return { loss, ref };
+}
+
 async function trainStep(objective: "dpo" | "acpo", full: boolean): Promise<ModelRow> {
   const [B, T] = full ? [4, 64] : [2, 32];
   const size = `tiny B=${B} T=${T}`;
@@ -159,20 +190,7 @@ async function trainStep(objective: "dpo" | "acpo", full: boolean): Promise<Mode
       rejected = m.ids(2);
     const mask = ag.ones([B, T]);
     const obj = (ag.objectives as Record<string, any>)[objective]({ beta: 0.1 }); // eslint-disable-line @typescript-eslint/no-explicit-any
-    const logps = (p: unknown, ids: T) => ag.sequenceLogps(fwd(p, ids), ids, mask);
-    const ref = ag.scope(() => ({ c: logps(m.params, chosen), r: logps(m.params, rejected) }));
-    const loss = (p: unknown) => {
-      const c = logps(p, chosen),
-        r = logps(p, rejected);
-      return obj({
-        policyChosenLogps: c.sum,
-        policyRejectedLogps: r.sum,
-        refChosenLogps: ref.c.sum,
-        refRejectedLogps: ref.r.sum,
-        chosenLengths: c.count,
-        rejectedLengths: r.count,
-      }).loss as T;
-    };
+    const { loss } = pairLoss((p, ids) => ag.sequenceLogps(fwd(p, ids), ids, mask), m.params, chosen, rejected, obj);
     const opt = adamw({ lr: 1e-4 });
     let state = { params: m.params, opt: opt.init(m.params) };
     const step = () => {
