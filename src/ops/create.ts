@@ -14,8 +14,12 @@ export interface CreateOptions {
   device?: string;
 }
 
-/** The backend named, or the current one; for values being traced, the trace's home device (where its constants live). */
-function backendFor(device: string | undefined): Backend {
+/**
+ * The backend a tensor made "on `device`" goes to: the one named, or the
+ * current one; for a value being traced ("abstract"), the trace's home
+ * device, where its constants live.
+ */
+export function backendFor(device: string | undefined): Backend {
   if (device === ABSTRACT) device = traceHome() ?? undefined;
   return device ? getBackend(device) : currentBackend();
 }

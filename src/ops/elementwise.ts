@@ -3,8 +3,6 @@
  * (src/prims/pointwise.ts) with NumPy broadcasting and JAX's dtype
  * promotion. Their VJP rules are in ./derivatives.ts.
  */
-import { currentBackend } from "../backends/registry.js";
-import { ABSTRACT, traceHome } from "../ir/graph.js";
 import { bind } from "../ir/trace.js";
 import { binaryPrims, unaryPrims, wherePrim, type BinaryName, type UnaryName } from "../prims/index.js";
 import { promoteTypes, promoteWeak, type DType } from "../tensor/dtype.js";
@@ -12,7 +10,7 @@ import { DTypeError } from "../tensor/errors.js";
 import { keep } from "../tensor/scope.js";
 import { Tensor } from "../tensor/tensor.js";
 import { cast } from "./cast.js";
-import { full } from "./create.js";
+import { backendFor, full } from "./create.js";
 
 export type TensorLike = Tensor | number;
 
@@ -62,24 +60,28 @@ function liftScalar(t: Tensor, v: TensorLike, op: string): [Tensor, Tensor] {
   return [cast(t, dtype), scalarLike(v, t, dtype)];
 }
 
-const scalars = new Map<string, Tensor>();
+/** Cached scalar constants per backend object (a reloaded webgpu device gets fresh ones), by dtype and value. */
+const scalars = new WeakMap<object, Map<string, Tensor>>();
 /** Enough for every constant a model and its schedule use; past it, constants are made per op (and scoped). */
 const MAX_CACHED_SCALARS = 10_000;
 
 /**
- * A scalar constant of `like`'s dtype (or `dtype`) on `like`'s device (on the
- * current backend while `like` is being traced: it becomes a graph constant).
- * Constants are cached per (device, dtype, value) and live for the process,
- * so the implicit operands of `mul(x, 0.5)` leak nothing outside a scope().
+ * A scalar constant of `like`'s dtype (or `dtype`) on `like`'s device (on
+ * the trace's home device while `like` is being traced: it becomes a graph
+ * constant). Constants are cached per (backend, dtype, value) and live for
+ * the process, so the implicit operands of `mul(x, 0.5)` leak nothing
+ * outside a scope().
  */
 export function scalarLike(v: number, like: Tensor, dtype: DType = like.dtype): Tensor {
   if (typeof v !== "number") throw new DTypeError(`expected a tensor or a number, got ${typeof v}`);
-  const device = like.device === ABSTRACT ? (traceHome() ?? currentBackend().name) : like.device;
-  const key = `${device}|${dtype}|${Object.is(v, -0) ? "-0" : v}`;
-  let t = scalars.get(key);
+  const backend = backendFor(like.device);
+  let cache = scalars.get(backend);
+  if (!cache) scalars.set(backend, (cache = new Map()));
+  const key = `${dtype}|${Object.is(v, -0) ? "-0" : v}`;
+  let t = cache.get(key);
   if (t && !t.isDisposed) return t;
-  t = full([], v, { dtype, device });
-  if (scalars.size < MAX_CACHED_SCALARS) scalars.set(key, keep(t));
+  t = full([], v, { dtype, device: backend.name });
+  if (cache.size < MAX_CACHED_SCALARS) cache.set(key, keep(t));
   return t;
 }
 
