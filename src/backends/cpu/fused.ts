@@ -1,16 +1,26 @@
 /**
- * The cpu renderer of fused pointwise programs (src/prims/fused.ts): one
- * generated JavaScript loop per program shape, which V8 compiles to a tight
- * loop with each row's scalar function inlined. Intermediates stay in locals;
- * each is rounded to its dtype exactly as the single-op kernels store it
- * (Math.fround for float32, ToInt32 for int32), so fused and eager results
- * are bit-identical.
+ * The cpu renderers of fused pointwise programs (src/prims/fused.ts).
+ *
+ * - float32 programs from MIN_ELEMENTS on (where the single-op kernels are
+ *   Wasm SIMD) run on a generated Wasm SIMD loop (wasm/fused-module.ts)
+ *   built from those kernels' own instructions;
+ * - the rest run on one generated JavaScript loop per program shape, which
+ *   V8 compiles to a tight loop with each row's scalar function inlined.
+ *   Intermediates stay in locals; each is rounded to its dtype exactly as
+ *   the single-op JS kernels store it (Math.fround for float32, ToInt32 for
+ *   int32).
+ *
+ * Either way the results are bit-identical to the program's primitives run
+ * one at a time.
  */
 import { BINARY, UNARY, type PointwiseProgram, type PointwiseStep } from "../../prims/index.js";
 import type { DType, StorageArray } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { sizeOf } from "../../tensor/shape.js";
-import { takeBuffer } from "./pool.js";
+import { releaseBuffer, takeBuffer } from "./pool.js";
+import { MIN_ELEMENTS } from "./wasm/elementwise.js";
+import { wasmPointwise } from "./wasm/fused.js";
+import { wasmEnabled } from "./wasm/runtime.js";
 
 type Loop = (ins: readonly StorageArray[], outs: StorageArray[], n: number, fns: readonly ((...xs: number[]) => number)[]) => void;
 
@@ -89,11 +99,12 @@ function compile(p: PointwiseProgram): Compiled {
 }
 
 /**
- * Past this many elements a float32 program runs faster as its single-op
- * kernels (WebAssembly SIMD on worker threads) than as one scalar JS loop;
- * below it, the per-op overhead the loop saves dominates. float64 has no
- * SIMD kernels, so its programs are always fused. (Measured on 2 cores: the
- * fused loop wins ~3.5x in float64 at 2^20 elements and loses ~4x in float32.)
+ * Past this many elements a float32 program that the Wasm loop cannot run
+ * is faster as its single-op kernels (Wasm SIMD on worker threads) than as
+ * one scalar JS loop; below it, the per-op overhead the loop saves
+ * dominates. float64 has no SIMD kernels, so its programs are always fused.
+ * (Measured on 2 cores: the JS loop wins ~3.5x in float64 at 2^20 elements
+ * and loses ~4x in float32.)
  */
 export const MAX_FUSED_FLOAT32 = 4096;
 
@@ -105,9 +116,14 @@ function worthFusing(p: PointwiseProgram): boolean {
 
 /** Run a fused program over typed arrays, one new buffer per output; null where the single-op kernels are faster. */
 export function runPointwise(p: PointwiseProgram, inputs: readonly StorageArray[]): StorageArray[] | null {
+  const n = sizeOf(p.shape);
+  if (wasmEnabled && n >= MIN_ELEMENTS && p.outputs.length > 0) {
+    const outs = p.outputs.map(() => takeBuffer("float32", n, true));
+    if (wasmPointwise(p, inputs, outs)) return outs;
+    for (const o of outs) releaseBuffer(o, "float32");
+  }
   if (!worthFusing(p)) return null;
   const { loop, fns, outDtypes } = compile(p);
-  const n = sizeOf(p.shape);
   const outs = outDtypes.map((dtype) => takeBuffer(dtype, n, true));
   loop(inputs, outs, n, fns);
   return outs;

@@ -38,7 +38,7 @@ export const WASM_BINARY: Readonly<Record<string, [SimdOp, ScalarOp]>> = {
   minimum: ["f32x4.min", "f32.min"],
 };
 
-const SIMPLE_UNARY: Readonly<Record<string, [SimdOp, ScalarOp]>> = {
+export const SIMPLE_UNARY: Readonly<Record<string, [SimdOp, ScalarOp]>> = {
   neg: ["f32x4.neg", "f32.neg"],
   abs: ["f32x4.abs", "f32.abs"],
   sqrt: ["f32x4.sqrt", "f32.sqrt"],

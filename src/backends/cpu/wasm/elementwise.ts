@@ -25,7 +25,7 @@ export const MIN_ELEMENTS = 1 << 10;
 /** From this many elements on, all threads take part. */
 const PARALLEL_ELEMENTS = 1 << 17;
 /** Elements per unit. */
-const UNIT = 1 << 16;
+export const UNIT = 1 << 16;
 /** Inputs outside the Wasm heap up to this many elements are copied in. */
 const STAGE_MAX = 1 << 20;
 

@@ -73,6 +73,12 @@ export const SIMD_OPS = {
   "i32x4.trunc_sat_f32x4_s": 0xf8,
   "f32x4.pmin": 0xea,
   "f32x4.pmax": 0xeb,
+  "f32x4.eq": 0x41,
+  "f32x4.ne": 0x42,
+  "f32x4.lt": 0x43,
+  "f32x4.gt": 0x44,
+  "f32x4.le": 0x45,
+  "f32x4.ge": 0x46,
   "f32x4.abs": 0xe0,
   "f32x4.neg": 0xe1,
   "f32x4.sqrt": 0xe3,
@@ -198,6 +204,9 @@ export class FunctionBuilder {
   shl(): this {
     return this.op(0x74);
   }
+  remU(): this {
+    return this.op(0x70);
+  }
   and(): this {
     return this.op(0x71);
   }
@@ -240,6 +249,10 @@ export class FunctionBuilder {
     return this.get(a).get(b).get(a).get(b).ltS().select();
   }
 
+  i32Load(offset = 0): this {
+    this.op(0x28);
+    return this.memarg(2, offset);
+  }
   f32Load(offset = 0): this {
     this.op(0x2a);
     return this.memarg(2, offset);
@@ -400,6 +413,11 @@ export class FunctionBuilder {
   call(fn: FunctionBuilder): this {
     this.op(0x10);
     uleb(this.code, fn.index);
+    return this;
+  }
+  br(depth: number): this {
+    this.op(0x0c);
+    uleb(this.code, depth);
     return this;
   }
   brIf(depth: number): this {

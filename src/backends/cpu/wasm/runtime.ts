@@ -24,7 +24,7 @@ export interface WasmRuntime {
 }
 
 const GEMM_KINDS: readonly FloatKind[] = ["f32", "f64"];
-const MEMORY = { initialPages: 1, maxPages: 65536 };
+export const MEMORY = { initialPages: 1, maxPages: 65536 };
 
 let runtime: WasmRuntime | null = null;
 

@@ -14,9 +14,14 @@
  * they never keep the process alive, and are started from source text
  * (eval), so this works the same from dist/ and from TypeScript sources.
  *
+ * Kernel sets made after start-up (the jit's generated loops) are posted to
+ * each worker's port; a worker takes them with receiveMessageOnPort when it
+ * wakes for a job and sees that more sets were loaded than it has, so its
+ * kernel list grows in the main thread's order before it claims a unit.
+ *
  * Memory layout: [control page][per-thread scratch][heap (heap.ts)].
  */
-import { Worker } from "node:worker_threads";
+import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { AnchorError } from "../../../tensor/errors.js";
 
@@ -46,6 +51,7 @@ const GEN = 0,
   NEXT = 3,
   FINISHED = 4,
   FAILED = 5,
+  LOADED = 6,
   READY = 16;
 const INDEX_BITS = 20,
   INDEX_MASK = (1 << INDEX_BITS) - 1;
@@ -56,13 +62,15 @@ export const UNIT_WORDS = UNIT_ARGS + 1;
 
 /** The helper thread's whole program. Plain JS, evaluated as a CommonJS script. */
 const WORKER_SOURCE = `
-const { workerData } = require("node:worker_threads");
-const { memory, modules, names, scratch, ready } = workerData;
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { memory, modules, names, scratch, ready, port } = workerData;
 const kernels = [];
-modules.forEach((m, i) => {
+const instantiate = (m, exports) => {
   const ex = new WebAssembly.Instance(m, { env: { memory } }).exports;
-  for (const n of names[i]) kernels.push(ex[n]);
-});
+  for (const n of exports) kernels.push(ex[n]);
+};
+modules.forEach((m, i) => instantiate(m, names[i]));
+let loaded = 0;
 const ctrl = new Int32Array(memory.buffer, 0, ${PAGE / 4});
 Atomics.store(ctrl, ready, 1);
 Atomics.notify(ctrl, ready);
@@ -72,6 +80,14 @@ for (;;) {
   const gen = Atomics.load(ctrl, ${GEN});
   if (gen === seen) continue;
   seen = gen;
+  // the sets loaded since the last job were posted before this job began
+  for (const want = Atomics.load(ctrl, ${LOADED}); loaded < want; ) {
+    const msg = receiveMessageOnPort(port);
+    if (msg) {
+      instantiate(msg.message.module, msg.message.exports);
+      loaded++;
+    }
+  }
   const tag = (gen & 0x7ff) << ${INDEX_BITS};
   const table = Atomics.load(ctrl, ${TABLE}) >>> 2, count = Atomics.load(ctrl, ${COUNT});
   const heap = new Int32Array(memory.buffer);
@@ -112,7 +128,10 @@ export class WasmThreads {
   /** Flattened exports, as the units index them. */
   private readonly kernels: ((...args: number[]) => void)[] = [];
   private readonly index = new Map<string, number>();
-  private readonly workers: Worker[] = [];
+  /** The port of each worker that came up, for kernel sets loaded later. */
+  private readonly workers: MessagePort[] = [];
+  private readonly sets = new Set<string>();
+  private loaded = 0;
   private readonly ctrl: Int32Array;
   /** Byte offset of each thread's scratch; thread 0 is the main thread. */
   readonly scratch: number[] = [];
@@ -131,15 +150,35 @@ export class WasmThreads {
     for (let t = 0; t < threads; t++) this.scratch.push(PAGE + t * perThread);
     this.ctrl = new Int32Array(this.memory.buffer, 0, PAGE / 4);
     const modules = sets.map((s) => new WA.Module(s.bytes));
-    modules.forEach((m, i) => {
-      const ex = new WA.Instance(m, { env: { memory: this.memory } }).exports;
-      for (const n of sets[i]!.exports) {
-        this.index.set(`${sets[i]!.name}.${n}`, this.kernels.length);
-        this.kernels.push(ex[n]!);
-      }
-    });
+    modules.forEach((m, i) => this.instantiate(sets[i]!, m));
     const names = sets.map((s) => s.exports);
     for (let t = 1; t < threads; t++) this.startWorker(t, modules, names);
+  }
+
+  private instantiate(set: KernelSet, m: object): void {
+    this.sets.add(set.name);
+    const ex = new WA!.Instance(m, { env: { memory: this.memory } }).exports;
+    for (const n of set.exports) {
+      this.index.set(`${set.name}.${n}`, this.kernels.length);
+      this.kernels.push(ex[n]!);
+    }
+  }
+
+  /** Whether a kernel set of this name is loaded. */
+  has(set: string): boolean {
+    return this.sets.has(set);
+  }
+
+  /**
+   * Load a kernel set after start-up, on this thread now and on each worker
+   * before it claims a unit of the next job. Names must be new.
+   */
+  load(set: KernelSet): void {
+    if (this.sets.has(set.name)) throw new AnchorError(`wasm kernels: kernel set "${set.name}" is already loaded`);
+    const m = new WA!.Module(set.bytes);
+    this.instantiate(set, m);
+    for (const port of this.workers) port.postMessage({ module: m, exports: set.exports });
+    Atomics.store(this.ctrl, LOADED, ++this.loaded);
   }
 
   /** The unit kernel index of export `fn` of kernel set `set`. */
@@ -157,15 +196,21 @@ export class WasmThreads {
   private startWorker(t: number, modules: object[], names: readonly (readonly string[])[]): void {
     const ready = READY + t;
     let w: Worker;
+    const { port1, port2 } = new MessageChannel();
     try {
-      w = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, modules, names, scratch: this.scratch[t], ready } });
+      w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { memory: this.memory, modules, names, scratch: this.scratch[t], ready, port: port2 },
+        transferList: [port2],
+      });
     } catch {
       return; // no worker threads here: run on the main thread alone
     }
     w.unref();
     // Workers start on their own thread, so a blocked main thread does not delay them.
     const ok = Atomics.wait(this.ctrl, ready, 0, 10_000) !== "timed-out" || Atomics.load(this.ctrl, ready) === 1;
-    if (ok) this.workers.push(w);
+    port1.unref();
+    if (ok) this.workers.push(port1);
     else void w.terminate();
   }
 

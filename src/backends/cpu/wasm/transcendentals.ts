@@ -32,7 +32,7 @@ import type { FunctionBuilder, Local, ModuleBuilder } from "./encoder.js";
 /** Emits code that reads the input from `x` (float64 lanes) and leaves the result on the stack. */
 type Emit = (x: Local) => void;
 /** Allocates a kernel's locals once and returns its emitter (run for the vector loop and the tail). */
-type Kernel = (f: FunctionBuilder) => Emit;
+export type Kernel = (f: FunctionBuilder) => Emit;
 
 const v128 = (f: FunctionBuilder) => f.local("v128");
 
@@ -285,8 +285,8 @@ const erfKernel: Kernel = (f) => {
   };
 };
 
-/** The kernels, by the pointwise row's name. */
-const KERNELS: Readonly<Record<string, Kernel>> = {
+/** The kernels, by the pointwise row's name (the jit's fused loops, fused-module.ts, emit them too). */
+export const TRANSCENDENTALS: Readonly<Record<string, Kernel>> = {
   exp: expKernel,
   log: (f) => logInto(f),
   log1p: log1pKernel,
@@ -295,11 +295,11 @@ const KERNELS: Readonly<Record<string, Kernel>> = {
   erf: erfKernel,
 };
 
-export const TRANSCENDENTAL_NAMES: readonly string[] = Object.keys(KERNELS);
+export const TRANSCENDENTAL_NAMES: readonly string[] = Object.keys(TRANSCENDENTALS);
 
 /** Add un_<name>(ws, out, x, n) for every transcendental: two elements a vector, then a one-element tail. */
 export function addTranscendentals(m: ModuleBuilder): void {
-  for (const [name, kernel] of Object.entries(KERNELS)) {
+  for (const [name, kernel] of Object.entries(TRANSCENDENTALS)) {
     const f = m.fn(`un_${name}`, ["i32", "i32", "i32", "i32"]);
     const [, out, x, n] = f.params as [Local, Local, Local, Local];
     const j = f.local("i32"),
