@@ -126,16 +126,28 @@ function pointwiseOf(prim: Primitive): PointwisePrim | null {
   return ROWS.has(prim.name) ? (prim.name as PointwisePrim) : null;
 }
 
-/** The input's elements repeat every this many output elements: its shape is a suffix of `shape` (leading 1s aside); 0 if not. */
-function period(x: Shape, shape: Shape): number {
-  let lead = 0;
-  while (lead < x.length && x[lead] === 1) lead++;
-  const tail = x.slice(lead);
-  return tail.length <= shape.length && sameShape(tail, shape.slice(shape.length - tail.length)) ? sizeOf(tail) : 0;
+/**
+ * How a fused program over `shape` reads an input of shape `x` whose
+ * non-1 axes are one contiguous block of `shape`'s (right-aligned): output
+ * element i takes input element floor(i / repeat) mod period (period 0:
+ * the block starts at the first axis, so there is nothing to wrap); null
+ * for any other broadcast.
+ */
+function broadcastIndex(x: Shape, shape: Shape): { period: number; repeat: number } | null {
+  if (x.length > shape.length) return null;
+  const padded = [...Array<number>(shape.length - x.length).fill(1), ...x];
+  let first = 0,
+    last = padded.length - 1;
+  while (first <= last && padded[first] === 1 && shape[first] !== 1) first++;
+  while (last >= first && padded[last] === 1 && shape[last] !== 1) last--;
+  for (let d = first; d <= last; d++) if (padded[d] !== shape[d]) return null;
+  const repeat = sizeOf(shape.slice(last + 1));
+  const leading = sizeOf(shape.slice(0, first));
+  return { period: leading === 1 ? 0 : sizeOf(padded.slice(first, last + 1)), repeat };
 }
 
-/** Whether a fused program over `shape` can read an input of shape `x` (same shape, one element, or a suffix). */
-const readable = (x: Shape, shape: Shape): boolean => sizeOf(x) === 1 || period(x, shape) > 0;
+/** Whether a fused program over `shape` can read an input of shape `x`. */
+const readable = (x: Shape, shape: Shape): boolean => sizeOf(x) === 1 || broadcastIndex(x, shape) !== null;
 
 /** Whether `e` can run inside a fused pointwise program. */
 function fusible(e: Eqn): boolean {
@@ -158,26 +170,40 @@ function planGraph(graph: Graph): Plan {
   eqns.forEach((e) => e.inputs.forEach(read));
   outputs.forEach(read);
 
+  // Elementwise equations gather in open runs, one per output shape, which
+  // other equations that do not read them may pass: the backward pass
+  // interleaves a chain's ops with matmuls and reshapes of other values. A
+  // run becomes fused programs when something outside it reads one of its
+  // values, or at the end.
   const steps: Step[] = [];
-  let run: Eqn[] = [];
-  const flush = () => {
+  const open = new Map<string, Eqn[]>();
+  const runOf = new Map<number, string>();
+  const flush = (key: string) => {
+    const run = open.get(key)!;
+    open.delete(key);
+    for (const e of run) runOf.delete(e.out.id);
     for (const part of bounded(run, reads)) steps.push(part.length > 1 ? fuse(part, reads) : { kind: "eqn", eqn: part[0]! });
-    run = [];
+  };
+  /** Materialize the values `e` reads, except those of run `keep`. */
+  const settle = (e: Eqn, keep?: string) => {
+    for (const x of e.inputs) {
+      const key = runOf.get(x.id);
+      if (key !== undefined && key !== keep) flush(key);
+    }
   };
   for (const e of eqns) {
-    if (!fusible(e)) {
-      flush();
+    if (!fusible(e) || !e.inputs.every((x) => readable(x.shape, e.out.shape))) {
+      settle(e); // another broadcast, or not elementwise: its own kernel
       steps.push({ kind: "eqn", eqn: e });
       continue;
     }
-    const shape = run.length ? run[0]!.out.shape : e.out.shape;
-    const inRun = new Set(run.map((r) => r.out.id));
-    const fits = sameShape(e.out.shape, shape) && e.inputs.every((x) => inRun.has(x.id) || readable(x.shape, shape));
-    if (!fits) flush();
-    if (e.inputs.every((x) => readable(x.shape, e.out.shape))) run.push(e);
-    else steps.push({ kind: "eqn", eqn: e }); // another broadcast: its single-op kernel handles it
+    const key = fmt(e.out.shape);
+    settle(e, key);
+    if (!open.has(key)) open.set(key, []);
+    open.get(key)!.push(e);
+    runOf.set(e.out.id, key);
   }
-  flush();
+  for (const key of [...open.keys()]) flush(key);
 
   // releases count per step: a fused step reads each of its inputs once
   const uses = new Map<number, number>();
@@ -239,8 +265,8 @@ function fuse(run: readonly Eqn[], uses: ReadonlyMap<number, number>): Step {
     shape,
     inputs: inputs.map((x) => {
       const scalar = sizeOf(x.shape) === 1 && !sameShape(x.shape, shape);
-      const p = period(x.shape, shape);
-      return { dtype: x.dtype, scalar, period: scalar || p === sizeOf(shape) ? 0 : p };
+      const { period, repeat } = scalar ? { period: 0, repeat: 1 } : broadcastIndex(x.shape, shape)!;
+      return { dtype: x.dtype, scalar, period, repeat };
     }),
     steps: run.map((e) => ({ prim: pointwiseOf(e.prim)!, args: e.inputs.map((x) => number.get(x.id)!), dtype: e.out.dtype })),
     outputs: outputs.map((v) => number.get(v.id)!),

@@ -88,6 +88,34 @@ describe("fusion", () => {
     expect(launches(() => chain(x))).toEqual({ kernels: [], fused: [8] });
   });
 
+  it("reads per-row statistics and middle-axis blocks inside the program ([3, 5, 1] and [5, 1] against [3, 5, 7])", () => {
+    const x = ag.randomNormal([3, 5, 7], { seed: 5, dtype: "float64" }),
+      row = ag.randomNormal([3, 5, 1], { seed: 6, dtype: "float64" }),
+      mid = ag.randomNormal([5, 1], { seed: 7, dtype: "float64" }),
+      bias = ag.randomNormal([7], { seed: 8, dtype: "float64" });
+    const f = (x: ag.Tensor, r: ag.Tensor, m: ag.Tensor, b: ag.Tensor) => ag.exp(ag.add(ag.mul(ag.sub(x, r), m), b));
+    const jf = ag.jit(f);
+    jf(x, row, mid, bias);
+    expect(launches(() => jf(x, row, mid, bias))).toEqual({ kernels: [], fused: [4] });
+    expectClose(jf(x, row, mid, bias), f(x, row, mid, bias), { rtol: 0, atol: 0 });
+  });
+
+  it("lets a chain's ops gather past equations that do not read them (a backward pass interleaves both)", () => {
+    const x = ag.randomNormal([6, 8], { seed: 9 }),
+      w = ag.randomNormal([8, 8], { seed: 10 });
+    // the two halves of the chain are split by a matmul of other values in program order
+    const f = (x: ag.Tensor, w: ag.Tensor) => {
+      const a = ag.mul(ag.exp(x), 2);
+      const m = ag.matmul(w, w);
+      const b = ag.tanh(ag.add(a, x));
+      return [b, m];
+    };
+    const jf = ag.jit(f);
+    jf(x, w);
+    expect(launches(() => jf(x, w))).toEqual({ kernels: ["matmul"], fused: [4] });
+    jf(x, w).forEach((o, i) => expectClose(o, f(x, w)[i]!, { rtol: 0, atol: 0 }));
+  });
+
   it("cuts a run that would bind more than MAX_FUSED_BUFFERS buffers into programs within it, with eager's values", () => {
     // twelve same-shape leaves updated side by side, as the multi-tensor optimizer does: one long run of 48 ops
     const xs = Array.from({ length: 12 }, (_, i) => ag.randomNormal([4, 64], { seed: 10 + i }));

@@ -71,4 +71,23 @@ describeWebGPU("jit on webgpu", () => {
     }
     expectClose(await jf(x).data(), await f(x).data(), "fused chain");
   });
+
+  it("reads per-row statistics and middle-axis blocks inside one dispatch", async () => {
+    const x = ag.randomNormal([3, 5, 7], { seed: 5, device: "webgpu" }),
+      row = ag.randomNormal([3, 5, 1], { seed: 6, device: "webgpu" }),
+      mid = ag.randomNormal([5, 1], { seed: 7, device: "webgpu" });
+    const f = (x: ag.Tensor, r: ag.Tensor, m: ag.Tensor) => ag.exp(ag.mul(ag.sub(x, r), m));
+    const jf = ag.jit(f);
+    await jf(x, row, mid).data();
+    const real = gpu.runtime.dispatch.bind(gpu.runtime);
+    const names: string[] = [];
+    gpu.runtime.dispatch = (d) => (names.push(d.name), real(d));
+    try {
+      ag.scope(() => void jf(x, row, mid));
+      expect(names).toEqual(["fused(sub,mul,exp)"]);
+    } finally {
+      gpu.runtime.dispatch = real;
+    }
+    expectClose(await jf(x, row, mid).data(), await f(x, row, mid).data(), "per-row and middle-block broadcasts");
+  });
 });

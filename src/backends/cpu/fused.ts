@@ -13,7 +13,7 @@
  * Either way the results are bit-identical to the program's primitives run
  * one at a time.
  */
-import { BINARY, UNARY, type PointwiseProgram, type PointwiseStep } from "../../prims/index.js";
+import { BINARY, UNARY, type PointwiseInput, type PointwiseProgram, type PointwiseStep } from "../../prims/index.js";
 import type { DType, StorageArray } from "../../tensor/dtype.js";
 import { AnchorError } from "../../tensor/errors.js";
 import { sizeOf } from "../../tensor/shape.js";
@@ -48,6 +48,12 @@ function stepExpr(s: PointwiseStep, k: number, v: (i: number) => string): string
   return `f${k}(${s.args.map(v).join(", ")})`;
 }
 
+/** The input element that output element i reads. */
+function elementIndex(x: PointwiseInput): string {
+  const at = x.repeat > 1 ? `Math.floor(i / ${x.repeat})` : "i";
+  return x.period ? `${at} % ${x.period}` : at;
+}
+
 /** The loop's source: signature-keyed, so programs of one structure share a compiled function. */
 function render(p: PointwiseProgram): { source: string; fns: ((...xs: number[]) => number)[] } {
   const n = p.inputs.length;
@@ -63,7 +69,7 @@ function render(p: PointwiseProgram): { source: string; fns: ((...xs: number[]) 
   p.inputs.forEach((x, i) => head.push(`const in${i} = ins[${i}];`, ...(x.scalar ? [`const v${i} = in${i}[0];`] : [])));
   p.outputs.forEach((_, j) => head.push(`const out${j} = outs[${j}];`));
   const body = [
-    ...p.inputs.flatMap((x, i) => (x.scalar ? [] : [`const v${i} = in${i}[${x.period ? `i % ${x.period}` : "i"}];`])),
+    ...p.inputs.flatMap((x, i) => (x.scalar ? [] : [`const v${i} = in${i}[${elementIndex(x)}];`])),
     ...p.steps.map((s, k) => `const v${n + k} = ${round[s.dtype](stepExpr(s, k, v))};`),
     ...p.outputs.map((o, j) => `out${j}[i] = ${v(o)};`),
   ];

@@ -39,7 +39,7 @@ type Kind = "f32" | "mask";
 
 /** The kind of each value of `p`, or null if this module cannot run it. */
 function kinds(p: PointwiseProgram): Kind[] | null {
-  if (!p.inputs.every((x) => x.dtype === "float32")) return null;
+  if (!p.inputs.every((x) => x.dtype === "float32" && x.repeat === 1)) return null;
   const periods = new Set(p.inputs.filter((x) => !x.scalar && x.period > 0).map((x) => x.period));
   if (periods.size > 1) return null;
   const kind: Kind[] = p.inputs.map(() => "f32");
@@ -54,7 +54,7 @@ function kinds(p: PointwiseProgram): Kind[] | null {
   return p.outputs.every((o) => kind[o] === "f32") ? kind : null;
 }
 
-/** Whether `p` runs here: float32 values, the steps above, one period. */
+/** Whether `p` runs here: float32 values, the steps above, one period, no repeated (per-row) inputs. */
 export const fusable = (p: PointwiseProgram): boolean => kinds(p) !== null;
 
 /** A key of the program's structure (its shape and period are arguments, not part of the code). */

@@ -5,7 +5,7 @@
  * bindings, only the program's outputs stored; casts convert as the cast
  * kernel does (the jit never fuses half-precision casts).
  */
-import { BINARY, UNARY, type PointwiseProgram, type PointwiseStep } from "../../../prims/index.js";
+import { BINARY, UNARY, type PointwiseInput, type PointwiseProgram, type PointwiseStep } from "../../../prims/index.js";
 import type { DType } from "../../../tensor/dtype.js";
 import { sizeOf } from "../../../tensor/shape.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
@@ -28,6 +28,12 @@ function stepExpr(s: PointwiseStep, v: (i: number) => string, dtypeOf: (i: numbe
   return row.compare ? `select(0u, 1u, ${e})` : e;
 }
 
+/** The input element that output element idx reads. */
+function elementIndex(x: PointwiseInput): string {
+  const at = x.repeat > 1 ? `idx / ${x.repeat}u` : "idx";
+  return x.period ? `(${at}) % ${x.period}u` : at;
+}
+
 interface Rendered {
   readonly name: string;
   readonly key: string;
@@ -46,7 +52,7 @@ function render(p: PointwiseProgram): Rendered {
   const type = (i: number) => storageType(dtypeOf(i), "a fused kernel");
   const v = (i: number) => `v${i}`;
   const body = [
-    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : x.period ? `idx % ${x.period}u` : "idx"}];`),
+    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : elementIndex(x)}];`),
     ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v, dtypeOf)};`),
     ...p.outputs.map((o, j) => `  Out${j}[idx] = ${v(o)};`),
   ].join("\n");
