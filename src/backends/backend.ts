@@ -42,6 +42,21 @@ export interface Backend<B = unknown> extends Device<B> {
    */
   runPointwise?(program: PointwiseProgram, inputs: readonly BufferRef<B>[]): B[] | null;
   /**
+   * matmul(a, b) with a one-output pointwise program applied to each
+   * element of the product as it is stored (the jit's matmul epilogue: a
+   * bias, a residual add, an activation), so the product is never written
+   * out. Input `slot` of the program is the product; `inputs` are its
+   * other inputs, in order. Optional, and null where the backend cannot:
+   * the jit then runs the product and the program apart.
+   */
+  runMatmulEpilogue?(
+    a: BufferRef<B>,
+    b: BufferRef<B>,
+    params: ParamsOf<"matmul">,
+    epilogue: { readonly program: PointwiseProgram; readonly slot: number; readonly inputs: readonly BufferRef<B>[] },
+    out: OutSpec,
+  ): B | null;
+  /**
    * Whether the kernel of `prim` reads float16/bfloat16 inputs itself
    * (computing in float32) and rounds a half output once, as cast does.
    * Without it the core casts half inputs up and the result down around the

@@ -13,7 +13,16 @@
  * sees every primitive: grad(jit(f)) and jit(grad(f)) both work.
  */
 import type { Backend } from "../backends/backend.js";
-import { BINARY, UNARY, castPrim, wherePrim, type PointwiseProgram, type PointwisePrim, type Primitive } from "../prims/index.js";
+import {
+  BINARY,
+  UNARY,
+  castPrim,
+  wherePrim,
+  type ParamsOf,
+  type PointwiseProgram,
+  type PointwisePrim,
+  type Primitive,
+} from "../prims/index.js";
 import { isHalf } from "../tensor/dtype.js";
 import { AnchorError } from "../tensor/errors.js";
 import { treeFlatten, treeUnflatten, type TreeDef } from "../tensor/pytree.js";
@@ -32,9 +41,10 @@ export interface JitOptions {
 export const RETRACE_WARNING = 8;
 const CACHE_SIZE = 32;
 
-type Step =
-  | { kind: "eqn"; eqn: Eqn }
-  | { kind: "fused"; eqns: readonly Eqn[]; inputs: readonly Var[]; outputs: readonly Var[]; program: PointwiseProgram };
+type Fused = { kind: "fused"; eqns: readonly Eqn[]; inputs: readonly Var[]; outputs: readonly Var[]; program: PointwiseProgram };
+/** A matmul whose product only a one-output program reads (input `slot`): the program rides on the matmul's store. */
+type Epilogued = { kind: "matmul"; matmul: Eqn; epilogue: Fused; slot: number };
+type Step = { kind: "eqn"; eqn: Eqn } | Fused | Epilogued;
 
 interface Plan {
   readonly graph: Graph;
@@ -205,12 +215,48 @@ function planGraph(graph: Graph): Plan {
   }
   for (const key of [...open.keys()]) flush(key);
 
+  const planned = withEpilogues(steps, reads);
   // releases count per step: a fused step reads each of its inputs once
   const uses = new Map<number, number>();
   const use = (v: Var) => uses.set(v.id, (uses.get(v.id) ?? 0) + 1);
-  for (const st of steps) (st.kind === "eqn" ? st.eqn.inputs : st.inputs).forEach(use);
+  for (const st of planned) stepInputs(st).forEach(use);
   outputs.forEach(use);
-  return { graph, steps, outputs, uses };
+  return { graph, steps: planned, outputs, uses };
+}
+
+/** The values a step reads from the environment (an epilogued product is not one: it never leaves the step). */
+function stepInputs(st: Step): readonly Var[] {
+  if (st.kind === "eqn") return st.eqn.inputs;
+  if (st.kind === "fused") return st.inputs;
+  return [...st.matmul.inputs, ...st.epilogue.inputs.filter((_, i) => i !== st.slot)];
+}
+
+/**
+ * Each matmul whose float32 product is read once, whole, by a one-output
+ * elementwise program (a lone elementwise op counts as a program of one
+ * step) moves to that program's place and carries it as its epilogue.
+ */
+function withEpilogues(steps: readonly Step[], reads: ReadonlyMap<number, number>): Step[] {
+  const matmulAt = new Map<number, number>();
+  steps.forEach((st, i) => {
+    if (st.kind === "eqn" && st.eqn.prim.name === "matmul" && st.eqn.out.dtype === "float32" && reads.get(st.eqn.out.id) === 1)
+      matmulAt.set(st.eqn.out.id, i);
+  });
+  const out: (Step | null)[] = [...steps];
+  steps.forEach((st, i) => {
+    const lone = st.kind === "eqn" && fusible(st.eqn) && st.eqn.inputs.every((x) => readable(x.shape, st.eqn.out.shape));
+    const program = st.kind === "fused" ? st : lone ? (fuse([(st as { eqn: Eqn }).eqn], reads) as Fused) : null;
+    if (!program || program.outputs.length !== 1 || program.program.steps.some((s) => s.dtype !== "float32" && s.dtype !== "bool")) return;
+    const slot = program.inputs.findIndex((v, k) => {
+      const x = program.program.inputs[k]!;
+      return matmulAt.has(v.id) && !x.scalar && x.period === 0 && x.repeat === 1;
+    });
+    if (slot < 0) return;
+    const m = matmulAt.get(program.inputs[slot]!.id)!;
+    out[i] = { kind: "matmul", matmul: (steps[m] as { eqn: Eqn }).eqn, epilogue: program, slot };
+    out[m] = null;
+  });
+  return out.filter((st): st is Step => st !== null);
 }
 
 /**
@@ -291,13 +337,8 @@ function execute(plan: Plan, args: readonly Tensor[]): Tensor[] {
       if (n === 0 && !owned.has(v.id)) env.get(v.id)!.dispose();
     }
   };
-  for (const step of plan.steps) {
-    if (step.kind === "eqn") {
-      env.set(step.eqn.out.id, bind(step.eqn.prim, step.eqn.inputs.map(get), step.eqn.params));
-      release(step.eqn.inputs);
-      continue;
-    }
-    const ins = step.inputs.map(get);
+  /** A fused program's outputs into env: one kernel where the backend has it, else its primitives one at a time. */
+  const runFused = (step: Fused, ins: readonly Tensor[]) => {
     const backend = ins[0]!._backend as Backend;
     const bufs = ins.every((x) => x._backend === backend)
       ? backend.runPointwise?.(
@@ -307,15 +348,53 @@ function execute(plan: Plan, args: readonly Tensor[]): Tensor[] {
       : null;
     if (bufs) {
       step.outputs.forEach((v, j) => env.set(v.id, new Tensor(v.shape, v.dtype, backend, bufs[j])));
-    } else {
-      // no fused kernel for this program here: the run's primitives one at a time
-      const local = new Map<number, Tensor>();
-      const at = (v: Var) => local.get(v.id) ?? get(v);
-      for (const e of step.eqns) local.set(e.out.id, bind(e.prim, e.inputs.map(at), e.params));
-      const keepIds = new Set(step.outputs.map((v) => v.id));
-      for (const [id, t] of local) keepIds.has(id) ? env.set(id, t) : t.dispose();
+      return;
     }
-    release(step.inputs);
+    const local = new Map<number, Tensor>(step.inputs.map((v, i) => [v.id, ins[i]!]));
+    for (const e of step.eqns)
+      local.set(
+        e.out.id,
+        bind(
+          e.prim,
+          e.inputs.map((v) => local.get(v.id)!),
+          e.params,
+        ),
+      );
+    const keepIds = new Set(step.outputs.map((v) => v.id));
+    for (const e of step.eqns) keepIds.has(e.out.id) ? env.set(e.out.id, local.get(e.out.id)!) : local.get(e.out.id)!.dispose();
+  };
+  const ref = (x: Tensor) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype });
+  for (const step of plan.steps) {
+    if (step.kind === "eqn") {
+      env.set(step.eqn.out.id, bind(step.eqn.prim, step.eqn.inputs.map(get), step.eqn.params));
+    } else if (step.kind === "fused") {
+      runFused(step, step.inputs.map(get));
+    } else {
+      const { matmul, epilogue, slot } = step;
+      const [a, b] = matmul.inputs.map(get) as [Tensor, Tensor];
+      const others = epilogue.inputs.filter((_, i) => i !== slot).map(get);
+      const backend = a._backend as Backend;
+      const out = epilogue.outputs[0]!;
+      const buf = [b, ...others].every((x) => x._backend === backend)
+        ? backend.runMatmulEpilogue?.(
+            ref(a),
+            ref(b),
+            matmul.params as ParamsOf<"matmul">,
+            { program: epilogue.program, slot, inputs: others.map(ref) },
+            { shape: out.shape, dtype: out.dtype },
+          )
+        : null;
+      if (buf) env.set(out.id, new Tensor(out.shape, out.dtype, backend, buf));
+      else {
+        const product = bind(matmul.prim, [a, b], matmul.params);
+        runFused(
+          epilogue,
+          epilogue.inputs.map((v, i) => (i === slot ? product : get(v))),
+        );
+        product.dispose();
+      }
+    }
+    release(stepInputs(step));
   }
   return plan.outputs.map(get);
 }

@@ -90,4 +90,39 @@ describeWebGPU("jit on webgpu", () => {
     }
     expectClose(await jf(x, row, mid).data(), await f(x, row, mid).data(), "per-row and middle-block broadcasts");
   });
+
+  it("stores a matmul through its elementwise epilogue in one dispatch: gelu(x·w + b), a residual, a batched transposed product", async () => {
+    const x = ag.randomNormal([8, 16], { seed: 1, device: "webgpu" }),
+      w = ag.randomNormal([16, 32], { seed: 2, device: "webgpu" }),
+      b = ag.randomNormal([32], { seed: 3, device: "webgpu" }),
+      r = ag.randomNormal([8, 32], { seed: 4, device: "webgpu" }),
+      q = ag.randomNormal([2, 3, 5, 6], { seed: 5, device: "webgpu" }),
+      k = ag.randomNormal([2, 3, 7, 6], { seed: 6, device: "webgpu" }),
+      s = ag.randomNormal([2, 3, 5, 1], { seed: 7, device: "webgpu" });
+    type F = (...ts: ag.Tensor[]) => ag.Tensor;
+    const cases: [string, F, ag.Tensor[], string[]][] = [
+      ["gelu(x·w + b)", (x, w, b) => ag.gelu(ag.add(ag.matmul(x!, w!), b!)), [x, w, b], ["matmul+fused(add,mul,mul,erf,add,mul)"]],
+      ["r + x·w", (r, x, w) => ag.add(r!, ag.matmul(x!, w!)), [r, x, w], ["matmul+fused(add)"]],
+      [
+        "(q·kᵀ − s)·0.5",
+        (q, k, s) => ag.mul(ag.sub(ag.matmul(q!, k!, { transposeB: true }), s!), 0.5),
+        [q, k, s],
+        ["transpose", "matmul+fused(sub,mul)"],
+      ],
+    ];
+    for (const [what, f, args, expected] of cases) {
+      const jf = ag.jit(f);
+      await jf(...args).data();
+      const real = gpu.runtime.dispatch.bind(gpu.runtime);
+      const names: string[] = [];
+      gpu.runtime.dispatch = (d) => (names.push(d.name), real(d));
+      try {
+        ag.scope(() => void jf(...args));
+      } finally {
+        gpu.runtime.dispatch = real;
+      }
+      expect(names, what).toEqual(expected);
+      expectClose(await jf(...args).data(), await f(...args).data(), what);
+    }
+  });
 });

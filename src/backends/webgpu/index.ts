@@ -26,7 +26,7 @@ import { broadcastTo, concat, pad, reshape, slice, transpose } from "./kernels/l
 import { argmax, max, sum } from "./kernels/reduce.js";
 import { gather, scatterAdd } from "./kernels/indexing.js";
 import { runFused } from "./kernels/fused.js";
-import { matmul } from "./kernels/matmul.js";
+import { matmul, matmulWith } from "./kernels/matmul.js";
 import { layerNorm, logSoftmax, logsumexp, normGrad, rmsNorm, softmax, softmaxGrad } from "./kernels/rows.js";
 
 /** One kernel per primitive; the elementwise ones are built from the pointwise rows. */
@@ -122,6 +122,10 @@ function makeBackend(handle: DeviceHandle): WebGPUBackend {
     runPointwise: (program, inputs) => {
       rt.assertAlive();
       return sizeOf(program.shape) === 0 ? null : runFused(rt, program, inputs);
+    },
+    runMatmulEpilogue: (a, b, params, epilogue, out) => {
+      rt.assertAlive();
+      return sizeOf(out.shape) === 0 ? null : matmulWith(rt, a, b, params, out, epilogue);
     },
     deviceStats: () => ({ ...rt.stats }),
     sync: () => rt.sync(),

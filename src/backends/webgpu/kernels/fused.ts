@@ -44,18 +44,55 @@ interface Rendered {
 /** Each program's shader is rendered once: a plan hands the same program object to every call. */
 const rendered = new WeakMap<PointwiseProgram, Rendered>();
 
+/** How dispatches of `p` are named in counters and errors. */
+export const fusedName = (p: PointwiseProgram): string => `fused(${p.steps.map((s) => s.prim).join(",")})`;
+
+/** The program's value numbering: each value's dtype and its WGSL storage type. */
+function typesOf(p: PointwiseProgram) {
+  const nIn = p.inputs.length;
+  const dtypeOf = (i: number): DType => (i < nIn ? p.inputs[i]!.dtype : p.steps[i - nIn]!.dtype);
+  return { nIn, dtypeOf, type: (i: number) => storageType(dtypeOf(i), "a fused kernel") };
+}
+
+/** `let` lines binding every value of `p` at element idx; input i's element is `load(i)`. */
+function valueLines(p: PointwiseProgram, load: (i: number) => string): string[] {
+  const { nIn, dtypeOf, type } = typesOf(p);
+  const v = (i: number) => `v${i}`;
+  return [
+    ...p.inputs.map((_, i) => `  let v${i} = ${load(i)};`),
+    ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v, dtypeOf)};`),
+  ];
+}
+
+const loadAt = (p: PointwiseProgram, name: string) => (i: number) => {
+  const x = p.inputs[i]!;
+  return `${name}${i}[${x.scalar ? "0u" : elementIndex(x)}]`;
+};
+
+/**
+ * A matmul's elementwise epilogue: WGSL declaring the program's other
+ * inputs as E<i> from @binding(`binding`) on, and `fn epilogue(idx, x)`,
+ * the program's one output at output element idx with input `slot` = x
+ * (the product's element, which is never stored).
+ */
+export function epilogueWgsl(p: PointwiseProgram, slot: number, binding: number): string {
+  const { type } = typesOf(p);
+  const others = p.inputs.map((_, i) => i).filter((i) => i !== slot);
+  const load = loadAt(p, "E");
+  return [
+    ...others.map((i, k) => decl(binding + k, `E${i}`, type(i), "read")),
+    `fn epilogue(idx: u32, x: f32) -> f32 {`,
+    ...valueLines(p, (i) => (i === slot ? "x" : load(i))),
+    `  return v${p.outputs[0]};`,
+    `}`,
+  ].join("\n");
+}
+
 function render(p: PointwiseProgram): Rendered {
   let r = rendered.get(p);
   if (r) return r;
-  const nIn = p.inputs.length;
-  const dtypeOf = (i: number): DType => (i < nIn ? p.inputs[i]!.dtype : p.steps[i - nIn]!.dtype);
-  const type = (i: number) => storageType(dtypeOf(i), "a fused kernel");
-  const v = (i: number) => `v${i}`;
-  const body = [
-    ...p.inputs.map((x, i) => `  let v${i} = In${i}[${x.scalar ? "0u" : elementIndex(x)}];`),
-    ...p.steps.map((s, k) => `  let v${nIn + k}: ${type(nIn + k)} = ${stepExpr(s, v, dtypeOf)};`),
-    ...p.outputs.map((o, j) => `  Out${j}[idx] = ${v(o)};`),
-  ].join("\n");
+  const { nIn, dtypeOf, type } = typesOf(p);
+  const body = [...valueLines(p, loadAt(p, "In")), ...p.outputs.map((o, j) => `  Out${j}[idx] = v${o};`)].join("\n");
   const wgsl = [
     ...p.inputs.map((_, i) => decl(i, `In${i}`, type(i), "read")),
     ...p.outputs.map((o, j) => decl(nIn + j, `Out${j}`, type(o), "read_write")),
@@ -63,7 +100,7 @@ function render(p: PointwiseProgram): Rendered {
     PRELUDE,
     entryLoop(WG, "p(0u)", body),
   ].join("\n");
-  r = { name: `fused(${p.steps.map((s) => s.prim).join(",")})`, key: `fused:${wgsl}`, wgsl, outDtypes: p.outputs.map(dtypeOf) };
+  r = { name: fusedName(p), key: `fused:${wgsl}`, wgsl, outDtypes: p.outputs.map(dtypeOf) };
   rendered.set(p, r);
   return r;
 }

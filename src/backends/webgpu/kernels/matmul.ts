@@ -19,7 +19,9 @@ import { broadcastStrides, sizeOf } from "../../../tensor/shape.js";
 import { AnchorError } from "../../../tensor/errors.js";
 import type { OutSpec } from "../../backend.js";
 import type { GpuBuffer, Runtime } from "../runtime.js";
-import { decl, deviceBytes, paramsDecl } from "../wgsl.js";
+import type { ParamsOf, PointwiseProgram } from "../../../prims/index.js";
+import { PRELUDE, decl, deviceBytes, paramsDecl } from "../wgsl.js";
+import { epilogueWgsl, fusedName } from "./fused.js";
 import { transpose } from "./layout.js";
 import { tiledMatmul } from "./matmul-tiled.js";
 import type { GpuKernel, GpuRef } from "./types.js";
@@ -66,8 +68,12 @@ function tilingFor(rt: Runtime, N: number): MatmulTiling {
 
 const range = (n: number) => [...Array(n).keys()];
 
-/** params: 0 M, 1 K, 2 N, 3 batch base, 4 batch rank r, then dims[r], aStrides[r], bStrides[r]. */
-function shader(tl: MatmulTiling, vec: boolean, batchRank: number): string {
+/**
+ * params: 0 M, 1 K, 2 N, 3 batch base, 4 batch rank r, then dims[r], aStrides[r], bStrides[r].
+ * With `epilogue` (epilogueWgsl's code, its inputs bound from 3 on), each element is stored as
+ * epilogue(its flat index, the product).
+ */
+function shader(tl: MatmulTiling, vec: boolean, batchRank: number, epilogue?: { wgsl: string; bindings: number }): string {
   const { tm, tn4, wgx, wgy } = tl;
   const R = range(tm),
     C = range(tn4);
@@ -107,14 +113,22 @@ ${C.map(
 ${R.map((r) => `    let a${r} = A[ar${r} + k];`).join("\n")}
 ${R.flatMap((r) => C.map((c) => `    acc${r}_${c} = fma(vec4<f32>(a${r}), b${c}, acc${r}_${c});`)).join("\n")}
   }`;
+  const value = (r: number, c: number, e: number) =>
+    epilogue ? `epilogue(o + col0 + ${c * 4 + e}u, acc${r}_${c}[${e}])` : `acc${r}_${c}[${e}]`;
   const store = R.map(
     (r) => `  if (row0 + ${r}u < M) {
     let o = oOff + (row0 + ${r}u) * N;
 ${C.map((c) =>
   vec
-    ? `    if (col0 + ${c * 4}u < N) { Out[(o + col0) / 4u + ${c}u] = acc${r}_${c}; }`
+    ? `    if (col0 + ${c * 4}u < N) { Out[(o + col0) / 4u + ${c}u] = ${
+        epilogue
+          ? `vec4<f32>(${range(4)
+              .map((e) => value(r, c, e))
+              .join(", ")})`
+          : `acc${r}_${c}`
+      }; }`
     : range(4)
-        .map((e) => `    if (col0 + ${c * 4 + e}u < N) { Out[o + col0 + ${c * 4 + e}u] = acc${r}_${c}[${e}]; }`)
+        .map((e) => `    if (col0 + ${c * 4 + e}u < N) { Out[o + col0 + ${c * 4 + e}u] = ${value(r, c, e)}; }`)
         .join("\n"),
 ).join("\n")}
   }`,
@@ -123,7 +137,8 @@ ${C.map((c) =>
   return `${decl(0, "A", elem, "read")}
 ${decl(1, "B", elem, "read")}
 ${decl(2, "Out", elem, "read_write")}
-${paramsDecl(3, 5 + 3 * batchRank)}
+${paramsDecl(3 + (epilogue?.bindings ?? 0), 5 + 3 * batchRank)}
+${epilogue ? `${PRELUDE}\n${epilogue.wgsl}` : ""}
 @compute @workgroup_size(${wgx}, ${wgy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = p(0u); let K = p(1u); let N = p(2u);
@@ -187,34 +202,58 @@ export function chooseMatmulKernel(software: boolean, dtype: DType, M: number, N
   return M * N * K >= TILED_MIN_WORK && M >= TILED_MIN_SIDE && N >= TILED_MIN_SIDE ? "tiled" : "direct";
 }
 
-export const matmul: GpuKernel<"matmul"> = (rt: Runtime, [a, b], { transposeA, transposeB }, out) => {
-  const [ar, ac] = a!.shape.slice(-2) as [number, number];
+/** A pointwise program applied to the product as it is stored: input `slot` is the product, `inputs` the rest, in order. */
+export interface Epilogue {
+  readonly program: PointwiseProgram;
+  readonly slot: number;
+  readonly inputs: readonly GpuRef[];
+}
+
+export const matmul: GpuKernel<"matmul"> = (rt: Runtime, [a, b], params, out) => matmulWith(rt, a!, b!, params, out)!;
+
+/**
+ * The product, with `epilogue` applied as it is stored where given; null
+ * when the epilogue cannot ride along (the tiled kernel, too many bindings),
+ * so the caller runs the product and the program apart.
+ */
+export function matmulWith(
+  rt: Runtime,
+  a: GpuRef,
+  b: GpuRef,
+  { transposeA, transposeB }: ParamsOf<"matmul">,
+  out: OutSpec,
+  epilogue?: Epilogue,
+): GpuBuffer | null {
+  const [ar, ac] = a.shape.slice(-2) as [number, number];
   const [M, K] = transposeA ? [ac, ar] : [ar, ac];
   const N = out.shape[out.shape.length - 1]!;
-  if (chooseMatmulKernel(isSoftwareAdapter(rt.handle), a!.dtype, M, N, K) === "tiled")
-    return tiledMatmul(rt, a!, b!, transposeA, transposeB, out);
-  const a2 = transposeA ? swapLast(rt, a!) : a!,
-    b2 = transposeB ? swapLast(rt, b!) : b!;
+  if (chooseMatmulKernel(isSoftwareAdapter(rt.handle), a.dtype, M, N, K) === "tiled")
+    return epilogue ? null : tiledMatmul(rt, a, b, transposeA, transposeB, out);
+  if (epilogue && 3 + epilogue.inputs.length > rt.limits.maxStorageBuffersPerShaderStage) return null;
+  const a2 = transposeA ? swapLast(rt, a) : a,
+    b2 = transposeB ? swapLast(rt, b) : b;
   try {
-    return product(rt, [a2, b2], out);
+    return product(rt, [a2, b2], out, epilogue);
   } finally {
     if (a2 !== a) rt.free(a2.buf);
     if (b2 !== b) rt.free(b2.buf);
   }
-};
+}
 
 /** a @ b for row-major a [..., M, K] and b [..., K, N] (transposes already applied). */
-const product = (rt: Runtime, [a, b]: readonly GpuRef[], out: OutSpec): GpuBuffer => {
+const product = (rt: Runtime, [a, b]: readonly GpuRef[], out: OutSpec, epilogue?: Epilogue): GpuBuffer => {
   const [M, K] = a!.shape.slice(-2) as [number, number];
   const N = b!.shape[b!.shape.length - 1]!;
   const batchShape = out.shape.slice(0, -2);
   const batch = sizeOf(batchShape);
   const o = rt.alloc(deviceBytes(out.dtype, sizeOf(out.shape), "matmul"), "the output of matmul");
-  if (K === 0) {
+  if (K === 0 && !epilogue) {
     rt.clear(o.buffer, 0, sizeOf(out.shape) * 4);
     return o;
   }
   const vec = K % 4 === 0 && N % 4 === 0;
+  // the epilogue's inputs bind after Out, and the parameters (the runtime's uniform) come last
+  const epi = epilogue && { wgsl: epilogueWgsl(epilogue.program, epilogue.slot, 3), bindings: epilogue.inputs.length };
   // batch strides in matrices (0 along broadcast axes), over the batch axes of the output
   const matStrides = (shape: readonly number[]) => broadcastStrides(shape.slice(0, -2), batchShape);
   const aS = matStrides(a!.shape),
@@ -230,13 +269,14 @@ const product = (rt: Runtime, [a, b]: readonly GpuRef[], out: OutSpec): GpuBuffe
     );
   for (let base = 0; base < batch; base += maxZ) {
     rt.dispatch({
-      name: "matmul",
-      key: `matmul:${vec ? "v" : "s"}:${rank}:${tl.tm}x${tl.tn4}:${tl.wgx}x${tl.wgy}`,
-      wgsl: () => shader(tl, vec, rank),
+      name: epilogue ? `matmul+${fusedName(epilogue.program)}` : "matmul",
+      key: `matmul:${vec ? "v" : "s"}:${rank}:${tl.tm}x${tl.tn4}:${tl.wgx}x${tl.wgy}${epi ? `:${epi.wgsl}` : ""}`,
+      wgsl: () => shader(tl, vec, rank, epi),
       bindings: [
         { buf: a!.buf.buffer, access: "read" },
         { buf: b!.buf.buffer, access: "read" },
         { buf: o.buffer, access: "read_write" },
+        ...(epilogue?.inputs ?? []).map((x) => ({ buf: x.buf.buffer, access: "read" as const })),
       ],
       params: [M, K, N, base, rank, ...batchShape, ...aS, ...bS],
       workgroups: [gx, gy, Math.min(maxZ, batch - base)],
