@@ -7,7 +7,7 @@
  * query head h reads key/value head ⌊h / (H / KV)⌋, as in transformers'
  * `repeat_kv`.
  */
-import { add, mul } from "../ops/elementwise.js";
+import { add, mul, where } from "../ops/elementwise.js";
 import { matmul } from "../ops/linalg.js";
 import { softmax } from "../ops/rows.js";
 import { concat, expandDims, reshape, transpose } from "../ops/shape.js";
@@ -54,6 +54,8 @@ export interface SdpaOptions {
   causal: boolean;
   /** Default 1/√hd. */
   scale?: number;
+  /** An additive mask [T, S] (0 where a query may see a key, -∞ where not), added after the causal one. */
+  mask?: Tensor;
 }
 
 /**
@@ -73,6 +75,7 @@ export function dotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: SdpaO
   const qg = reshape(mul(q, opts.scale ?? 1 / Math.sqrt(hd)), [B, KV, G, T, hd]);
   let scores = matmul(qg, expandDims(k, 2), { transposeB: true }); // [B, KV, G, T, S]
   if (opts.causal) scores = add(scores, causalMask(T, S, scores.dtype, scores.device));
+  if (opts.mask) scores = add(scores, opts.mask);
   const out = matmul(softmax(scores, -1), expandDims(v, 2)); // [B, KV, G, T, hd]
   return reshape(out, [B, H, T, hd]);
 }
@@ -118,8 +121,23 @@ export interface SelfAttentionOptions {
   readonly rope?: RopeTables;
   /** Epsilon of the q/k RMSNorm. */
   readonly normEps?: number;
-  /** Keys and values of earlier positions; the new ones are appended. */
+  /** Keys and values of earlier positions; the new ones are appended (unless `slot` is given). */
   readonly cache?: KVCache;
+  /**
+   * Decoding into a fixed-capacity cache: `cache` holds S slots, the one new
+   * position (T = 1) is written to the slot where `write` (bool [S, 1]) is
+   * true, and attention reads all S slots through `mask` (additive [1, S]:
+   * 0 up to the new position, -∞ after it) instead of the causal mask. The
+   * shapes never change from one position to the next, so one compiled
+   * program (ag.jit) serves every decoding step.
+   */
+  readonly slot?: SlotWrite;
+}
+
+/** Where a decoding step writes into a fixed-capacity KV cache, and which slots it reads (see SelfAttentionOptions.slot). */
+export interface SlotWrite {
+  readonly write: Tensor;
+  readonly mask: Tensor;
 }
 
 /**
@@ -135,6 +153,15 @@ export function selfAttention(p: AttentionParams, x: Tensor, o: SelfAttentionOpt
   if (o.rope) {
     q = applyRope(q, o.rope);
     k = applyRope(k, o.rope);
+  }
+  if (o.slot) {
+    if (!o.cache || x.shape[1] !== 1)
+      throw new ShapeError(`selfAttention: writing a cache slot needs the cache and one new position, got x ${fmt(x.shape)}`);
+    // a select, not arithmetic: the other slots keep their exact bits
+    k = where(o.slot.write, k, o.cache.k);
+    v = where(o.slot.write, v, o.cache.v);
+    const y = linear(p.o, mergeHeads(dotProductAttention(q, k, v, { causal: false, mask: o.slot.mask })));
+    return { y, cache: { k, v } };
   }
   if (o.cache) {
     k = concat([o.cache.k, k], 2);

@@ -22,4 +22,5 @@ export {
   type KVCache,
   type SdpaOptions,
   type SelfAttentionOptions,
+  type SlotWrite,
 } from "./attention.js";

@@ -12,7 +12,13 @@
  * follow the image scores high; a model that answers from its language
  * prior alone scores about 0. Its fall under preference training is the
  * measurable face of "Visual Anchor Collapse".
+ *
+ * Both run the model jitted (ag.jit; visual reliance through scoring.ts),
+ * one compiled program per batch shape: collate pads every batch to a
+ * multiple of 16 tokens, so a run compiles a few programs, not one per
+ * question length. evaluatePope's `jit: false` runs its forward op by op.
  */
+import { jit, type Jitted } from "../ir/jit.js";
 import type { PopeRow } from "../data/pope.js";
 import type { PreferenceRow } from "../data/mpo.js";
 import { gather } from "../ops/indexing.js";
@@ -24,10 +30,10 @@ import type { Tensor } from "../tensor/tensor.js";
 import { tensor } from "../ops/create.js";
 import { AnchorError } from "../tensor/errors.js";
 import { scope } from "../tensor/scope.js";
-import { collate, gatherPixels, type Sequence } from "./examples.js";
+import { gatherPixels, type Sequence } from "./examples.js";
 import { PixelCache } from "./images.js";
-import type { VisionLanguageModel } from "./model.js";
-import { scoreAll } from "./scoring.js";
+import type { ModelInputs, VisionLanguageModel } from "./model.js";
+import { scoreAll, stageSequences } from "./scoring.js";
 
 export interface PopeScores {
   accuracy: number;
@@ -73,16 +79,43 @@ function answerTokens(model: VisionLanguageModel<any>): [number, number] {
   return [yes, no];
 }
 
+/**
+ * The POPE pass: params, a staged batch of N prompts and, for each, the row
+ * of its last prompt position in [N·T] -> log p(yes) − log p(no) there, [N].
+ */
+type PopePass = (params: unknown, inputs: ModelInputs, rows: Tensor) => Tensor;
+
+const popePasses = new WeakMap<VisionLanguageModel<any>, { eager: PopePass; jitted: Jitted<PopePass> }>();
+
+/** The model's POPE pass, eager and jitted (once per model: one compiled program per batch shape). */
+export function popePass<P>(model: VisionLanguageModel<P>): { eager: PopePass; jitted: Jitted<PopePass> } {
+  let pass = popePasses.get(model);
+  if (!pass) {
+    const [yes, no] = answerTokens(model);
+    const eager: PopePass = (params, inputs, rows) => {
+      const logits = model.forward(params as P, inputs);
+      const [N, T, V] = logits.shape as [number, number, number];
+      const lp = logSoftmax(gather(reshape(logits, [N * T, V]), rows, 0), -1);
+      return reshape(sub(slice(lp, [0, yes], [N, yes + 1]), slice(lp, [0, no], [N, no + 1])), [N]);
+    };
+    pass = { eager, jitted: jit(eager) };
+    popePasses.set(model, pass);
+  }
+  return pass;
+}
+
 /** For each prompt, log p(yes-token) − log p(no-token) at the position after the prompt. */
-async function yesNoMargins<P>(
+export async function yesNoMargins<P>(
   model: VisionLanguageModel<P>,
   params: P,
   prompts: readonly Sequence[],
   cache: PixelCache,
   batchSize: number,
+  opts: { jit?: boolean } = {},
 ): Promise<number[]> {
-  const [yes, no] = answerTokens(model);
+  answerTokens(model); // refuse a model whose answers start alike before any work
   if (prompts.length === 0) return [];
+  const pass = opts.jit === false ? popePass(model).eager : popePass(model).jitted;
   const device = deviceOf(params, "evaluatePope: the parameters") ?? undefined;
   const margins: Tensor[] = []; // per batch, on the device until one read at the end
   try {
@@ -91,15 +124,13 @@ async function yesNoMargins<P>(
       const px = await gatherPixels(part, cache);
       margins.push(
         scope(() => {
-          const c = collate(model.padId, part, px, undefined, device);
-          const logits = model.forward(params, c.inputs);
-          const [N, T, V] = logits.shape as [number, number, number];
+          const c = stageSequences(model, part, px, device);
+          const T = c.inputs.inputIds.shape[1]!;
           const rows = tensor(
             part.map((s, k) => k * T + s.prompt.length - 1),
             { dtype: "int32", device },
           );
-          const lp = logSoftmax(gather(reshape(logits, [N * T, V]), rows, 0), -1);
-          return reshape(sub(slice(lp, [0, yes], [N, yes + 1]), slice(lp, [0, no], [N, no + 1])), [N]);
+          return pass(params, c.inputs, rows);
         }),
       );
     }
@@ -112,12 +143,19 @@ async function yesNoMargins<P>(
   }
 }
 
+export interface PopeOptions {
+  /** Prompts per forward pass (default 16). */
+  batchSize?: number;
+  /** Default true: the forward is jitted, one program per batch shape; false runs it op by op (same numbers). */
+  jit?: boolean;
+}
+
 /** POPE scores per split. */
 export async function evaluatePope<P>(
   model: VisionLanguageModel<P>,
   params: P,
   splits: Record<string, readonly PopeRow[]>,
-  opts: { batchSize?: number } = {},
+  opts: PopeOptions = {},
 ): Promise<Record<string, PopeScores>> {
   const cache = new PixelCache(model, undefined, deviceOf(params, "evaluatePope: the parameters") ?? undefined);
   try {
@@ -131,7 +169,7 @@ export async function evaluatePope<P>(
       const { tiles } = await cache.get([r.image]);
       prompts.push({ prompt: model.encodePrompt(r.question, tiles), completion: [], images: [r.image] });
     }
-    const margins = await yesNoMargins(model, params, prompts, cache, opts.batchSize ?? 16);
+    const margins = await yesNoMargins(model, params, prompts, cache, opts.batchSize ?? 16, { jit: opts.jit ?? true });
     const saysYes = new Map(keys.map((k, i) => [k, margins[i]! > 0]));
     return Object.fromEntries(
       Object.entries(splits).map(([name, rows]) => [

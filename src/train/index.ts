@@ -6,7 +6,7 @@ export { lockRun, RunLockedError, type LockHolder, type RunLock } from "./lock.j
 export { configDifferences, ResumeMismatchError, MAY_CHANGE_ON_RESUME } from "./resume.js";
 export { type StopSignal } from "./stop.js";
 export { MetricsLog, readMetrics, type MetricRow } from "./metrics.js";
-export { evaluatePope, popeScores, visualReliance, type PopeScores } from "./eval.js";
+export { evaluatePope, popeScores, visualReliance, type PopeOptions, type PopeScores } from "./eval.js";
 export { referenceLogps, type ReferenceLogps } from "./reference.js";
 export { scoreAll, scoreSequences, paramsFingerprint } from "./scoring.js";
 export { collate, encodeRows, gatherPixels, pairSequences, type Collated, type Example, type Sequence } from "./examples.js";

@@ -36,20 +36,11 @@ describe("anchorgrad init-model + generate", () => {
     await sharp({ create: { width: 90, height: 60, channels: 3, background: { r: 200, g: 30, b: 30 } } })
       .png()
       .toFile(image);
-    const r = await run(generateCommand, [
-      "--model",
-      dir,
-      "--image",
-      image,
-      "--prompt",
-      "What color is the circle?",
-      "--max-new-tokens",
-      "5",
-      "--system",
-      "",
-    ]);
+    const args = ["--model", dir, "--image", image, "--prompt", "What color is the circle?", "--max-new-tokens", "5", "--system", ""];
+    const r = await run(generateCommand, args);
     expect(r.out.split(" ").filter(Boolean).length).toBeGreaterThan(0);
     expect(r.err).toMatch(/^\d+ tokens in [\d.]+ s: [\d.]+ tokens\/s \(prompt \d+ tokens, \d+ tiles, prefill \d+ ms, cpu\)$/);
+    expect((await run(generateCommand, [...args, "--no-jit"])).out).toBe(r.out); // op by op: the same answer
     const m = await iv.load(dir);
     expect(m.config.layout).toBe("hf");
   });

@@ -7,6 +7,7 @@
  */
 import { expect, it } from "vitest";
 import * as ag from "../../src/index.js";
+import { generationPrograms } from "../../src/models/internvl/jitted.js";
 import { describeWebGPU, expectClose, values } from "../webgpu/setup.js";
 import { iv, tempDir, twoImagePrompt } from "./helpers.js";
 
@@ -20,6 +21,7 @@ const cpu = {
   logits: Array.from(iv.forward(made.config, made.params, { inputIds: ids, pixelValues: pixels }).dataSync()),
   grad: Array.from(ag.grad(loss)(made.params, pixels).vision.layers[0]!.attn.qkv.kernel.dataSync()),
   tokens: (await iv.generate(made, { inputIds: ids, pixelValues: pixels, maxNewTokens: 3, stopTokenIds: [] })).tokens,
+  long: (await iv.generate(made, { inputIds: ids, pixelValues: pixels, maxNewTokens: 12, stopTokenIds: [], jit: false })).tokens,
 };
 const pixelData = pixels.dataSync();
 
@@ -36,6 +38,11 @@ describeWebGPU("InternVL on WebGPU", () => {
       atol: 1e-3,
     });
     expect((await iv.generate(m, { inputIds: gpuIds, pixelValues: px, maxNewTokens: 3, stopTokenIds: [] })).tokens).toEqual(cpu.tokens);
+    // generate's compiled passes (jitted prefill, one decoding-step program over a fixed-capacity cache) on the GPU
+    const long = { inputIds: gpuIds, pixelValues: px, maxNewTokens: 12, stopTokenIds: [] };
+    expect((await iv.generate(m, long)).tokens).toEqual(cpu.long);
+    expect((await iv.generate(m, { ...long, jit: false })).tokens).toEqual(cpu.long);
+    expect(generationPrograms(m.config).step.traces).toBe(2); // one per cache capacity (3 and 12 new tokens), not per step
     expect(() => iv.forward(m.config, m.params, { inputIds: ids, pixelValues: px })).toThrow(
       /inputIds live on cpu and the parameters on webgpu/,
     );

@@ -34,6 +34,11 @@ export const generateCommand = defineCommand({
     },
     { name: "seed", type: "integer", default: 0, check: NON_NEGATIVE_INT, description: "sampling seed" },
     { name: "system", type: "string", defaultText: "the checkpoint template's system prompt", description: "system prompt" },
+    {
+      name: "no-jit",
+      type: "boolean",
+      description: "run the prefill and each decoding step op by op instead of as jit-compiled programs (for debugging)",
+    },
     BACKEND_FLAG,
   ],
   async action(values) {
@@ -64,6 +69,7 @@ export const generateCommand = defineCommand({
       temperature: values.temperature as number,
       topP: values["top-p"] as number,
       seed: values.seed as number,
+      ...(values["no-jit"] === true && { jit: false }),
     });
     console.log(out.text![0]);
     const s = out.stats;

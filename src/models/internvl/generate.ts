@@ -4,14 +4,23 @@
  * temperature / top-p (nucleus) sampling draws from a seeded counter-based
  * stream, so a seed reproduces a run on any backend. Each row stops at its
  * first stop token (<|im_end|> and the config's eos).
+ *
+ * By default both passes are compiled with ag.jit (jitted.ts): the prefill
+ * once per prompt-length bucket, the decoding step once for every position
+ * of a fixed-capacity cache. `jit: false` runs them op by op (the cache
+ * grows by concatenation), for debugging; greedy decoding picks the same
+ * tokens either way.
  */
 import { fromStorage, randomUniform } from "../../ops/create.js";
 import { argmax } from "../../ops/reduce.js";
 import { scope } from "../../tensor/scope.js";
 import { treeLeaves } from "../../tensor/pytree.js";
+import { fmt } from "../../tensor/shape.js";
 import type { Tensor } from "../../tensor/tensor.js";
 import type { InternVLModel } from "./checkpoint.js";
-import { forwardWithCache, InputError } from "./model.js";
+import { tokensPerTile } from "./config.js";
+import { embedIndex, forwardWithCache, InputError, readIds } from "./model.js";
+import { generationPrograms, lengthBucket, stepInputs, withCapacity } from "./jitted.js";
 import type { DecoderCache } from "./language.js";
 
 export interface GenerateOptions {
@@ -26,6 +35,11 @@ export interface GenerateOptions {
   readonly seed?: number;
   /** Default: the tokenizer's <|im_end|> and eos, and the config's eos_token_id. */
   readonly stopTokenIds?: readonly number[];
+  /**
+   * Compile the prefill (per prompt-length bucket) and the decoding step
+   * (once) with ag.jit; default true. false runs every op eagerly.
+   */
+  readonly jit?: boolean;
 }
 
 export interface GenerateResult {
@@ -73,11 +87,102 @@ export function pickToken(logits: ArrayLike<number>, temperature: number, topP: 
   return order[order.length - 1]!;
 }
 
-const disposeCache = (c: DecoderCache) => treeLeaves(c.layers as unknown as object).forEach((t) => t.dispose());
+/** The model's passes as generate drives them: logits [B, 1, V] of the prompt's last position, then of each next token. */
+interface Passes {
+  /** Logits after the prompt. */
+  first(): Tensor;
+  /** Logits after feeding one more token per row (int32 [B]). */
+  next(ids: Int32Array): Tensor;
+  /** Release the cache. */
+  dispose(): void;
+}
+
+const disposeAll = (tree: unknown) => treeLeaves(tree as object).forEach((t) => t.dispose());
+
+/** Op by op, the cache growing by one position per step (forwardWithCache). */
+function eagerPasses(model: InternVLModel, opts: GenerateOptions): Passes {
+  const { config: c, params: p } = model;
+  const B = opts.inputIds.shape[0]!;
+  let cache: DecoderCache | null = null;
+  const run = (f: () => { logits: Tensor; cache: DecoderCache }) => {
+    const s = scope(f);
+    if (cache) disposeAll(cache.layers);
+    cache = s.cache;
+    return s.logits;
+  };
+  return {
+    first: () => run(() => forwardWithCache(c, p, { inputIds: opts.inputIds, pixelValues: opts.pixelValues ?? null }, { lastOnly: true })),
+    next: (ids) =>
+      run(() =>
+        forwardWithCache(c, p, { inputIds: fromStorage(ids, [B, 1], "int32", opts.inputIds.device) }, { cache: cache!, lastOnly: true }),
+      ),
+    dispose: () => cache && disposeAll(cache.layers),
+  };
+}
+
+/**
+ * Compiled (jitted.ts): the prompt right-padded to its length bucket, then
+ * one program per step over a cache of lengthBucket(T + maxNewTokens) slots.
+ */
+function jittedPasses(model: InternVLModel, opts: GenerateOptions): Passes {
+  const { config: c, params: p, tokenizer } = model;
+  const [B, T] = opts.inputIds.shape as [number, number];
+  const device = p.language.embed.weight.device,
+    dtype = p.language.embed.weight.dtype;
+  const ids = readIds(c, opts.inputIds, device);
+  const Tp = lengthBucket(T),
+    capacity = lengthBucket(T + opts.maxNewTokens);
+  // padding: any id of the vocabulary but the image token (padded positions are never read)
+  const padId = [tokenizer?.specialIds.pad, tokenizer?.specialIds.imEnd, 0, 1].find(
+    (id): id is number => typeof id === "number" && id !== c.imageTokenId && id >= 0 && id < c.text.vocabSize,
+  )!;
+  const padded = new Int32Array(B * Tp).fill(padId);
+  for (let b = 0; b < B; b++) padded.set(ids.subarray(b * T, (b + 1) * T), b * Tp);
+  const pixels = opts.pixelValues ?? null;
+  const index = pixels
+    ? embedIndex(
+        c,
+        padded,
+        pixels.shape[0]! * tokensPerTile(c),
+        `pixelValues ${fmt(pixels.shape)} give ${pixels.shape[0]} tiles × ${tokensPerTile(c)}`,
+      )
+    : (embedIndex(c, padded, 0, "no pixelValues were given"), null); // an error if there are image tokens
+  const programs = generationPrograms(c);
+  let cache: unknown = null;
+  let position = T - 1;
+  const keep = (d: { logits: Tensor; cache: unknown }) => {
+    disposeAll(cache);
+    cache = d.cache;
+    return d.logits;
+  };
+  return {
+    first: () =>
+      keep(
+        scope(() => {
+          const out = programs.prefill(p, {
+            inputIds: fromStorage(padded, [B, Tp], "int32", device),
+            ...(pixels && index && { pixelValues: pixels, embedIndex: fromStorage(index, [B * Tp], "int32", device) }),
+            last: fromStorage(
+              Int32Array.from({ length: B }, (_, b) => b * Tp + T - 1),
+              [B],
+              "int32",
+              device,
+            ),
+          });
+          return { logits: out.logits, cache: withCapacity(out.cache, capacity) }; // the prompt's positions are the first Tp slots
+        }),
+      ),
+    next: (next) => {
+      position++;
+      return keep(scope(() => programs.step(p, stepInputs(c, next, position, capacity, dtype, device), cache as never)));
+    },
+    dispose: () => disposeAll(cache),
+  };
+}
 
 /** Generate up to `maxNewTokens` tokens per row. */
 export async function generate(model: InternVLModel, opts: GenerateOptions): Promise<GenerateResult> {
-  const { config: c, params: p, tokenizer } = model;
+  const { config: c, tokenizer } = model;
   const [B, T] = opts.inputIds.shape as [number, number];
   const maxNew = opts.maxNewTokens;
   if (!Number.isInteger(maxNew) || maxNew < 1) throw new InputError(`generate: maxNewTokens must be a positive integer, got ${maxNew}`);
@@ -100,39 +205,39 @@ export async function generate(model: InternVLModel, opts: GenerateOptions): Pro
   const done = new Array<boolean>(B).fill(false);
 
   const t0 = performance.now();
-  let step = scope(() => forwardWithCache(c, p, { inputIds: opts.inputIds, pixelValues: opts.pixelValues ?? null }, { lastOnly: true }));
+  const passes = opts.jit === false ? eagerPasses(model, opts) : jittedPasses(model, opts);
   let prefillMs = 0;
-  for (let k = 0; ; k++) {
-    // greedy: the argmax runs where the logits are and only B ids come back; sampling reads the logits
-    const greedy = !(temperature > 0);
-    const ids = greedy ? argmax(step.logits, -1) : null;
-    const picked = ids && (await ids.data());
-    ids?.dispose();
-    const logits = greedy ? null : await step.logits.data();
-    step.logits.dispose();
-    if (k === 0) prefillMs = performance.now() - t0;
-    const draws = temperature > 0 ? randomUniform([B], { seed, offset: k * B, dtype: "float64", device: "cpu" }) : null;
-    const u = draws?.dataSync();
-    draws?.dispose();
-    const next = new Int32Array(B);
-    for (let b = 0; b < B; b++) {
-      if (done[b]) {
-        next[b] = tokens[b]![tokens[b]!.length - 1]!;
-        continue;
+  try {
+    let logitsNow = passes.first();
+    for (let k = 0; ; k++) {
+      // greedy: the argmax runs where the logits are and only B ids come back; sampling reads the logits
+      const greedy = !(temperature > 0);
+      const ids = greedy ? argmax(logitsNow, -1) : null;
+      const picked = ids && (await ids.data());
+      ids?.dispose();
+      const logits = greedy ? null : await logitsNow.data();
+      logitsNow.dispose();
+      if (k === 0) prefillMs = performance.now() - t0;
+      const draws = temperature > 0 ? randomUniform([B], { seed, offset: k * B, dtype: "float64", device: "cpu" }) : null;
+      const u = draws?.dataSync();
+      draws?.dispose();
+      const next = new Int32Array(B);
+      for (let b = 0; b < B; b++) {
+        if (done[b]) {
+          next[b] = tokens[b]![tokens[b]!.length - 1]!;
+          continue;
+        }
+        const id = picked ? picked[b]! : pickToken(logits!.subarray(b * V, (b + 1) * V), temperature, topP, u?.[b] ?? 0);
+        tokens[b]!.push(id);
+        next[b] = id;
+        if (stops.has(id)) done[b] = true;
       }
-      const id = picked ? picked[b]! : pickToken(logits!.subarray(b * V, (b + 1) * V), temperature, topP, u?.[b] ?? 0);
-      tokens[b]!.push(id);
-      next[b] = id;
-      if (stops.has(id)) done[b] = true;
+      if (done.every(Boolean) || k + 1 >= maxNew) break;
+      logitsNow = passes.next(next);
     }
-    if (done.every(Boolean) || k + 1 >= maxNew) break;
-    const prev = step.cache;
-    step = scope(() =>
-      forwardWithCache(c, p, { inputIds: fromStorage(next, [B, 1], "int32", opts.inputIds.device) }, { cache: prev, lastOnly: true }),
-    );
-    disposeCache(prev);
+  } finally {
+    passes.dispose();
   }
-  disposeCache(step.cache);
   const totalMs = performance.now() - t0;
   const newTokens = tokens.reduce((n, r) => n + r.length, 0);
   return {

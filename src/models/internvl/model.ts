@@ -44,7 +44,7 @@ export class InputError extends AnchorError {
  * where the image features go, so they must be known on the host without a
  * readback: on the cpu, or made from host values on the GPU.
  */
-function readIds(c: InternVLConfig, ids: Tensor, device: string): Int32Array {
+export function readIds(c: InternVLConfig, ids: Tensor, device: string): Int32Array {
   if (ids.dtype !== "int32") throw new DTypeError(`internvl.forward: inputIds must be int32, got ${ids.dtype}`);
   if (ids.ndim !== 2) throw new ShapeError(`internvl.forward: inputIds must be [B, T], got ${fmt(ids.shape)}`);
   if (ids.device !== device)
