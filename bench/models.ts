@@ -18,6 +18,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ag from "../src/index.js";
+import { embedIndex } from "../src/models/internvl/model.js";
 import { adamw } from "../src/optim/index.js";
 import { data } from "./cases.js";
 import { timeMedian } from "./harness.js";
@@ -292,9 +293,10 @@ export function dpoCase(name: string, dir: string, model: ag.models.internvl.Int
  * (chosen and rejected as one batch of 2·pairs sequences); `step` is one DPO
  * step from the current state (the previous step's parameters and optimiser
  * state are disposed, as train() does) and returns the loss and the
- * policy's log-prob sums when asked to read them back.
+ * policy's log-prob sums when asked to read them back. Both are jitted, as
+ * ag.train's default path is (`jit: false`: op by op).
  */
-export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP) {
+export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP, { jit = true }: { jit?: boolean } = {}) {
   const { forward } = ag.models.internvl;
   const S = c.config.vision.imageSize,
     P = c.pairs,
@@ -306,15 +308,19 @@ export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP) {
   const tile = ag.tensor(c.pixels, { shape: [P, 3, S, S] });
   const pixels = ag.concat([tile, tile], 0);
   const mask = ag.ones([2 * P, T]);
-  const run = (p: unknown) => forward(c.config, p as ag.models.internvl.InternVLParams, { inputIds: ids, pixelValues: pixels });
-  const sums = (p: unknown) => {
-    const s = ag.sequenceLogps(run(p), ids, mask).sum;
+  // the image splice from the host ids, as ag.train's prepare computes it, so a traced forward reads no ids
+  const tokens = P * 2 * ag.models.internvl.tokensPerTile(c.config);
+  const index = ag.tensor(embedIndex(c.config, both, tokens, "bench"), { dtype: "int32" });
+  const batch = { inputIds: ids, pixelValues: pixels, embedIndex: index };
+  const run = (p: unknown, b: typeof batch) => forward(c.config, p as ag.models.internvl.InternVLParams, b);
+  const sums = (p: unknown, b: typeof batch) => {
+    const s = ag.sequenceLogps(run(p, b), b.inputIds, mask).sum;
     return { c: ag.slice(s, [0], [P]), r: ag.slice(s, [P], [2 * P]) };
   };
-  const ref = ag.scope(() => sums(c.params));
+  const ref = ag.scope(() => sums(c.params, batch));
   const objective = ag.objectives.dpo({ beta: hp.beta });
-  const loss = (p: unknown) => {
-    const s = sums(p);
+  const loss = (p: unknown, b: typeof batch) => {
+    const s = sums(p, b);
     const out = objective({
       policyChosenLogps: s.c,
       policyRejectedLogps: s.r,
@@ -325,19 +331,25 @@ export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP) {
     }).loss;
     return { loss: out, aux: s };
   };
-  const opt = adamw({ lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay });
+  const opt = adamw({ lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, jit });
+  const lossAndGrads = (params: unknown, b: typeof batch) => {
+    let aux: { c: ag.Tensor; r: ag.Tensor } | undefined;
+    const [value, grads] = ag.valueAndGrad((p: unknown) => {
+      const out = loss(p, b);
+      aux = out.aux;
+      return out.loss;
+    })(params);
+    return { value, grads, aux: aux! };
+  };
+  const pass = jit ? ag.jit(lossAndGrads) : lossAndGrads;
+  const fwd = jit ? ag.jit(run) : run;
   let state = { params: c.params as unknown, opt: opt.init(c.params) };
   const step = (read: boolean): { loss: number; chosen: number[]; rejected: number[] } | undefined => {
     let seen: { loss: number; chosen: number[]; rejected: number[] } | undefined;
     const next = ag.scope(() => {
-      let aux: { c: ag.Tensor; r: ag.Tensor } | undefined;
-      const [value, grads] = ag.valueAndGrad((p: unknown) => {
-        const out = loss(p);
-        aux = out.aux;
-        return out.loss;
-      })(state.params);
+      const { value, grads, aux } = pass(state.params, batch);
       if (read) {
-        seen = { loss: value.item(), chosen: [...aux!.c.dataSync()], rejected: [...aux!.r.dataSync()] };
+        seen = { loss: value.item(), chosen: [...aux.c.dataSync()], rejected: [...aux.r.dataSync()] };
       }
       const u = opt.update(grads, state.opt, state.params);
       return { params: u.params as unknown, opt: u.state };
@@ -350,7 +362,7 @@ export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP) {
   return {
     forward: () => {
       ag.scope(() => {
-        run(state.params).dataSync();
+        fwd(state.params, batch).dataSync();
       });
     },
     step: () => {

@@ -94,6 +94,8 @@ export class AbstractDevice implements Device<Var> {
 
   /** The Var standing for a tensor met while tracing: its own, or a constant bound to a concrete one. */
   varOf(t: Tensor, op: string): Var {
+    // a value of a grad/vjp that has returned (captured aux, as eager code reads it) is its primal
+    while (t._box && !t._box.tape.active) t = t._box.primal;
     if (t._backend === this) return t._buf as Var;
     if (t._backend instanceof AbstractDevice) {
       throw new AnchorError(`${op}: a value traced by another ${t._backend.purpose} leaked into this one`);

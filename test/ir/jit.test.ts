@@ -150,6 +150,21 @@ describe("jit composes with the transforms", () => {
     expectClose(ag.jit((a: ag.Tensor, b: ag.Tensor) => ag.jit(ag.grad(f))(a, b))(w, x), g, tight);
   });
 
+  it("returns a value captured inside valueAndGrad (an aux read after it returns), as eager code does", () => {
+    const w = ag.randomNormal([3, 4], { seed: 21, dtype: "float64" });
+    const step = (p: ag.Tensor) => {
+      let aux: ag.Tensor | undefined;
+      const [value, g] = ag.valueAndGrad((q: ag.Tensor) => {
+        aux = ag.tanh(q);
+        return ag.sum(ag.mul(aux, aux));
+      })(p);
+      return [value, g, aux!];
+    };
+    const eager = step(w),
+      jitted = ag.jit(step)(w);
+    jitted.forEach((t, i) => expectClose(t, eager[i]!, tight));
+  });
+
   it("keeps customVjp's rule and stopGradient inside jit", () => {
     const clipGrad = ag.customVjp(
       (t: ag.Tensor) => ag.mul(t, 1),
