@@ -8,7 +8,7 @@
 import { tokensPerTile, type InternVLConfig } from "../models/internvl/config.js";
 import { encodePrompt } from "../models/internvl/conversation.js";
 import { preprocessImages, solidImage } from "../models/internvl/image.js";
-import { embedIndex, forward } from "../models/internvl/model.js";
+import { embedIndex, forward, readIds } from "../models/internvl/model.js";
 import { fromStorage, knownValues } from "../ops/create.js";
 import type { InternVLParams } from "../models/internvl/params.js";
 import type { InternVLTokenizer } from "../models/internvl/tokenizer.js";
@@ -54,8 +54,13 @@ export function internvlModel(
       }),
     encodeReply: (text) => [...tokenizer.encode(text), tokenizer.specialIds.imEnd],
     prepare(inputs) {
-      const ids = inputs.pixelValues && knownValues(inputs.inputIds);
-      if (!ids) return inputs; // no images, or ids the forward reads itself
+      const ids = knownValues(inputs.inputIds);
+      if (!ids) return inputs; // ids the forward reads itself
+      if (!inputs.pixelValues) {
+        // checked here, on the host: a jitted forward of text-only ids reads nothing (model.ts embedInputs)
+        embedIndex(config, readIds(config, inputs.inputIds, inputs.inputIds.device), 0, "the batch has no images");
+        return inputs;
+      }
       const tokens = inputs.pixelValues!.shape[0]! * tokensPerTile(config);
       const index = embedIndex(config, ids, tokens, `the batch's ${inputs.pixelValues!.shape[0]} tiles`);
       return { ...inputs, extra: { embedIndex: fromStorage(index, [index.length], "int32", inputs.inputIds.device) } };

@@ -13,18 +13,21 @@ import * as ag from "../../src/index.js";
 import { generateShapes, readPope, type PopeRow } from "../../src/data/index.js";
 import { createModel } from "../../src/models/internvl/checkpoint.js";
 import type { InternVLParams } from "../../src/models/internvl/params.js";
+import { sequenceLogps } from "../../src/objectives/sequence-logps.js";
 import { popePass, yesNoMargins } from "../../src/train/eval.js";
+import { scoreSequences, stageSequences } from "../../src/train/scoring.js";
 import { PAD_MULTIPLE, type Sequence } from "../../src/train/examples.js";
 import { evaluatePope, internvlModel, PixelCache, type VisionLanguageModel } from "../../src/train/index.js";
 
 const root = mkdtempSync(join(tmpdir(), "ag-pope-jit-"));
-let model: VisionLanguageModel<InternVLParams>, params: InternVLParams, rows: PopeRow[];
+let model: VisionLanguageModel<InternVLParams>, params: InternVLParams, rows: PopeRow[], imageTokenId: number;
 
 beforeAll(async () => {
   const manifest = await generateShapes({ out: join(root, "data"), seed: 7, sftImages: 2, pairImages: 2, evalImages: 6, imageSize: 56 });
   const made = await createModel(join(root, "model"), { preset: "tiny", layout: "original", seed: 5, words: manifest.words });
   model = internvlModel(made);
   params = made.params;
+  imageTokenId = made.config.imageTokenId;
   rows = [...readPope(join(root, "data", manifest.pope.random)), ...readPope(join(root, "data", manifest.pope.adversarial))];
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -71,4 +74,20 @@ it("evaluatePope gives the same scores with and without jit, and keeps memory fl
   const before = ag.memoryStats().cpu?.tensors ?? 0;
   expect(await evaluatePope(model, params, splits, { batchSize: 8 })).toEqual(eager);
   expect(ag.memoryStats().cpu?.tensors ?? 0).toBe(before);
+});
+
+it("text-only sequences score through the jitted pass as op by op (the adapter checks their ids before the trace)", async () => {
+  const words = model.encodeReply("Is there a red circle");
+  const seqs: Sequence[] = [
+    { prompt: model.encodePrompt("Is there a red circle?", []), completion: words, images: [] },
+    { prompt: model.encodePrompt("Is there a blue square?", []), completion: words.slice(1), images: [] },
+  ];
+  const [jitted, eager] = ag.scope(() => {
+    const c = stageSequences(model, seqs, [null, null], undefined);
+    const e = sequenceLogps(model.forward(params, c.inputs), c.labels, c.mask).sum;
+    return [scoreSequences(model, params, seqs, [null, null]).sum.dataSync(), e.dataSync()];
+  });
+  expect(Array.from(jitted)).toEqual(Array.from(eager));
+  const bad = [{ ...seqs[0]!, prompt: [...seqs[0]!.prompt, imageTokenId] }];
+  expect(() => ag.scope(() => scoreSequences(model, params, bad, [null]))).toThrow(/<IMG_CONTEXT> tokens .* but the batch has no images/);
 });

@@ -94,9 +94,8 @@ export function generationPrograms(c: InternVLConfig): GenerationPrograms {
 
 /** The padded prompt through the model: each row's logits at its last real position, and the cache of all Tp positions. Reads nothing on the host. */
 export function prefill(c: InternVLConfig, p: InternVLParams, x: PrefillInputs): Decoded {
-  const embeds = x.pixelValues
-    ? embedInputs(c, p, { inputIds: x.inputIds, pixelValues: x.pixelValues, embedIndex: x.embedIndex ?? null })
-    : embedding(p.language.embed, x.inputIds); // what embedInputs returns without pixels (the ids were checked on the host)
+  // the ids were checked on the host (generate): without pixels, embedInputs reads nothing
+  const embeds = embedInputs(c, p, { inputIds: x.inputIds, pixelValues: x.pixelValues ?? null, embedIndex: x.embedIndex ?? null });
   const { hidden, cache } = decoder(c.text, p.language, embeds);
   const [B, Tp, d] = hidden.shape as [number, number, number];
   const h = reshape(gather(reshape(hidden, [B * Tp, d]), x.last, 0), [B, 1, d]);

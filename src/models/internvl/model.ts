@@ -3,6 +3,7 @@
  * embeddings, with the <IMG_CONTEXT> positions replaced in order by the
  * image features, through the decoder to logits.
  */
+import { ABSTRACT } from "../../ir/graph.js";
 import { embedding } from "../../nn/embedding.js";
 import { gather } from "../../ops/indexing.js";
 import { concat, reshape, slice } from "../../ops/shape.js";
@@ -71,16 +72,22 @@ export function readIds(c: InternVLConfig, ids: Tensor, device: string): Int32Ar
  * Token embeddings [B, T, d] with the image features spliced in: the k-th
  * <IMG_CONTEXT> position (row-major over the batch) gets the k-th image
  * token. One gather from [text rows; image rows], so gradients reach both.
+ *
+ * Text-only ids are checked on the host (in the vocabulary, no image
+ * tokens) except under a trace (jit), where they are abstract: whoever
+ * traces checks them before (generate does, and the training adapter's
+ * prepare), so that a jitted text-only forward reads nothing on the host.
  */
 export function embedInputs(c: InternVLConfig, p: InternVLParams, inputs: ForwardInputs): Tensor {
   const [B, T] = inputs.inputIds.shape as [number, number];
   const given = inputs.embedIndex ?? null;
-  const ids = given ? null : readIds(c, inputs.inputIds, p.language.embed.weight.device);
-  const text = embedding(p.language.embed, inputs.inputIds);
   const pixels = inputs.pixelValues ?? null;
+  const traced = inputs.inputIds.device === ABSTRACT;
+  const ids = given || (!pixels && traced) ? null : readIds(c, inputs.inputIds, p.language.embed.weight.device);
+  const text = embedding(p.language.embed, inputs.inputIds);
   if (!pixels) {
     if (given) throw new InputError("internvl.forward: an embedIndex was given without pixelValues");
-    embedIndex(c, ids!, 0, "no pixelValues were given"); // an error if there are image tokens
+    if (ids) embedIndex(c, ids, 0, "no pixelValues were given"); // an error if there are image tokens
     return text;
   }
   const feats = imageFeatures(c, p, pixels); // [N, perTile, d]
