@@ -107,4 +107,14 @@ describe("jit's Wasm SIMD loop on the cpu", () => {
     }
     expect(generatedLoops() - before).toBe(1);
   });
+
+  it("keeps programs of one structure but other dtypes apart (a float64 one after a float32 one runs its own loop)", () => {
+    const f = (x: T) => ag.gelu(ag.add(ag.mul(x, 2), 1));
+    for (const dtype of ["float32", "float64"] as const) {
+      ag.scope(() => {
+        const x = ag.randomNormal([128, 128], { seed: 1, dtype });
+        expect(Array.from(ag.jit(f)(x).dataSync())).toEqual(Array.from(f(x).dataSync()));
+      });
+    }
+  });
 });

@@ -57,10 +57,10 @@ function kinds(p: PointwiseProgram): Kind[] | null {
 /** Whether `p` runs here: float32 values, the steps above, one period, no repeated (per-row) inputs. */
 export const fusable = (p: PointwiseProgram): boolean => kinds(p) !== null;
 
-/** A key of the program's structure (its shape and period are arguments, not part of the code). */
+/** A key of the program's structure and dtypes (its shape and period are arguments, not part of the code). */
 export function structureKey(p: PointwiseProgram): string {
-  const ins = p.inputs.map((x) => (x.scalar ? "s" : x.period > 0 ? "p" : "w")).join("");
-  const steps = p.steps.map((s) => `${s.prim}(${s.args.join(",")})`).join(";");
+  const ins = p.inputs.map((x) => `${x.dtype}:${x.scalar ? "s" : x.period > 0 ? "p" : "w"}${x.repeat > 1 ? "r" : ""}`).join(",");
+  const steps = p.steps.map((s) => `${s.prim}(${s.args.join(",")}):${s.dtype}`).join(";");
   return `${ins}|${steps}|${p.outputs.join(",")}`;
 }
 
