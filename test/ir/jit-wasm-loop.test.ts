@@ -2,7 +2,8 @@
  * The jit's fused float32 programs on the cpu's generated Wasm SIMD loop:
  * random chains of the ops it runs (arithmetic, min/max, sqrt and the
  * transcendentals, comparisons feeding `where`), over whole, per-feature
- * (suffix-broadcast, any period) and scalar inputs, give exactly eager's
+ * (suffix-broadcast, any period), per-row (repeated, with or without a
+ * period) and scalar inputs, give exactly eager's
  * float32 results, element for element, on sizes where the Wasm loop runs.
  */
 import fc from "fast-check";
@@ -34,7 +35,7 @@ const BINARY: Record<string, (a: T, b: T) => T> = {
   whereLessEqual: (a, b) => ag.where(ag.lessEqual(a, b), b, a),
 };
 
-/** A program: each step applies an op to earlier values (0: x, 1: per-feature b, 2: scalar s). */
+/** A program: each step applies an op to earlier values (0: x, 1: per-feature b, 2: scalar s, 3: per-row r). */
 interface Step {
   readonly op: string;
   readonly a: number;
@@ -44,17 +45,17 @@ interface Step {
 const arbStep = (k: number) =>
   fc.record({
     op: fc.constantFrom(...Object.keys(UNARY), ...Object.keys(BINARY)),
-    a: fc.nat(k + 2),
-    b: fc.nat(k + 2),
+    a: fc.nat(k + 3),
+    b: fc.nat(k + 3),
   });
 const arbProgram = fc
   .integer({ min: 1, max: 8 })
   .chain((n) => fc.tuple(...Array.from({ length: n }, (_, k) => arbStep(k))))
   .map((steps) => steps as Step[]);
 
-function programFn(steps: readonly Step[]): (x: T, b: T, s: T) => T {
-  return (x, b, s) => {
-    const vals = [x, b, s];
+function programFn(steps: readonly Step[]): (x: T, b: T, s: T, r: T) => T {
+  return (x, b, s, r) => {
+    const vals = [x, b, s, r];
     for (const st of steps) vals.push(UNARY[st.op] ? UNARY[st.op]!(vals[st.a]!) : BINARY[st.op]!(vals[st.a]!, vals[st.b]!));
     return ag.add(vals[vals.length - 1]!, x); // the output has x's shape
   };
@@ -74,18 +75,26 @@ describe("jit's Wasm SIMD loop on the cpu", () => {
     };
     try {
       fc.assert(
-        fc.property(arbProgram, fc.integer({ min: 16, max: 90 }), fc.integer({ min: 1, max: 67 }), (steps, rows, cols) => {
-          ag.scope(() => {
-            const x = ag.tensor(floats(rows * cols, rows), { shape: [rows, cols] });
-            const b = ag.tensor(floats(cols, cols), { shape: [cols] });
-            const s = ag.tensor(new Float32Array([0.75]), { shape: [] });
-            const f = programFn(steps);
-            const eager = f(x, b, s).dataSync();
-            const jitted = ag.jit(f)(x, b, s).dataSync();
-            const differ = Array.from(eager).findIndex((v, i) => !Object.is(v, jitted[i]));
-            expect(differ, `steps ${JSON.stringify(steps)} on [${rows}, ${cols}]`).toBe(-1);
-          });
-        }),
+        fc.property(
+          arbProgram,
+          fc.integer({ min: 1, max: 2 }),
+          fc.integer({ min: 16, max: 90 }),
+          fc.integer({ min: 1, max: 67 }),
+          (steps, lead, rows, cols) => {
+            ag.scope(() => {
+              // r is a per-row statistic: read every `cols` elements, and wrapping every `rows` rows when lead = 2
+              const x = ag.tensor(floats(lead * rows * cols, rows), { shape: [lead, rows, cols] });
+              const b = ag.tensor(floats(cols, cols), { shape: [cols] });
+              const s = ag.tensor(new Float32Array([0.75]), { shape: [] });
+              const r = ag.tensor(floats(rows, 3 * rows), { shape: [rows, 1] });
+              const f = programFn(steps);
+              const eager = f(x, b, s, r).dataSync();
+              const jitted = ag.jit(f)(x, b, s, r).dataSync();
+              const differ = Array.from(eager).findIndex((v, i) => !Object.is(v, jitted[i]));
+              expect(differ, `steps ${JSON.stringify(steps)} on [${lead}, ${rows}, ${cols}]`).toBe(-1);
+            });
+          },
+        ),
         { numRuns: 60, seed: 20261204 },
       );
     } finally {

@@ -204,6 +204,9 @@ export class FunctionBuilder {
   shl(): this {
     return this.op(0x74);
   }
+  divU(): this {
+    return this.op(0x6e);
+  }
   remU(): this {
     return this.op(0x70);
   }

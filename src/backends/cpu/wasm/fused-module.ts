@@ -11,14 +11,17 @@
  * kernels. Comparisons give lane masks that only `where` reads, as the
  * bool tensors they stand for would be read.
  *
- * Export: fused(ws, table, start, end, period) computes elements
- * [start, end). `table` holds the i32 byte addresses of the inputs, then of
- * the outputs. An input is whole (element i), scalar (element 0) or
- * periodic (element i % period; a program's periodic inputs share one
- * period). The loop runs in segments that never cross a period boundary:
- * four lanes at a time, then one.
+ * Export: fused(ws, table, start, end, period, repeat, repeatPeriod)
+ * computes elements [start, end). `table` holds the i32 byte addresses of
+ * the inputs, then of the outputs. An input is whole (element i), scalar
+ * (element 0), periodic (element i mod period) or repeated (element
+ * floor(i / repeat), mod repeatPeriod where that is not 0: a per-row
+ * statistic); a program's periodic inputs share one period and its
+ * repeated ones one (repeat, repeatPeriod). The loop runs in segments that
+ * cross no period or repeat boundary, in which a repeated input is one
+ * value: four lanes at a time, then one.
  */
-import type { PointwiseProgram, PointwiseStep } from "../../../prims/index.js";
+import type { PointwiseInput, PointwiseProgram, PointwiseStep } from "../../../prims/index.js";
 import { SIMPLE_UNARY, WASM_BINARY } from "./elementwise-module.js";
 import { ModuleBuilder, type Local, type SIMD_OPS } from "./encoder.js";
 import { TRANSCENDENTALS } from "./transcendentals.js";
@@ -34,14 +37,23 @@ const COMPARE: Readonly<Record<string, SimdOp>> = {
   lessEqual: "f32x4.le",
 };
 
+/** How an input is read: scalar, whole, periodic (repeat 1), repeated (with a period, or without). */
+type InputClass = "s" | "w" | "p" | "r" | "rp";
+function classOf(x: PointwiseInput): InputClass {
+  if (x.scalar) return "s";
+  if (x.repeat > 1) return x.period > 0 ? "rp" : "r";
+  return x.period > 0 ? "p" : "w";
+}
+
 /** What a value is in registers: four float32 lanes, or a comparison's lane mask. */
 type Kind = "f32" | "mask";
 
 /** The kind of each value of `p`, or null if this module cannot run it. */
 function kinds(p: PointwiseProgram): Kind[] | null {
-  if (!p.inputs.every((x) => x.dtype === "float32" && x.repeat === 1)) return null;
-  const periods = new Set(p.inputs.filter((x) => !x.scalar && x.period > 0).map((x) => x.period));
-  if (periods.size > 1) return null;
+  if (!p.inputs.every((x) => x.dtype === "float32")) return null;
+  const periods = new Set(p.inputs.filter((x) => classOf(x) === "p").map((x) => x.period));
+  const repeats = new Set(p.inputs.filter((x) => x.repeat > 1 && !x.scalar).map((x) => `${x.repeat}:${x.period}`));
+  if (periods.size > 1 || repeats.size > 1) return null;
   const kind: Kind[] = p.inputs.map(() => "f32");
   const all = (s: PointwiseStep, ks: readonly Kind[]) => s.args.every((a, i) => kind[a] === ks[Math.min(i, ks.length - 1)]);
   for (const s of p.steps) {
@@ -54,12 +66,12 @@ function kinds(p: PointwiseProgram): Kind[] | null {
   return p.outputs.every((o) => kind[o] === "f32") ? kind : null;
 }
 
-/** Whether `p` runs here: float32 values, the steps above, one period, no repeated (per-row) inputs. */
+/** Whether `p` runs here: float32 values, the steps above, one period, one repeat. */
 export const fusable = (p: PointwiseProgram): boolean => kinds(p) !== null;
 
 /** A key of the program's structure and dtypes (its shape and period are arguments, not part of the code). */
 export function structureKey(p: PointwiseProgram): string {
-  const ins = p.inputs.map((x) => `${x.dtype}:${x.scalar ? "s" : x.period > 0 ? "p" : "w"}${x.repeat > 1 ? "r" : ""}`).join(",");
+  const ins = p.inputs.map((x) => `${x.dtype}:${classOf(x)}`).join(",");
   const steps = p.steps.map((s) => `${s.prim}(${s.args.join(",")}):${s.dtype}`).join(";");
   return `${ins}|${steps}|${p.outputs.join(",")}`;
 }
@@ -72,8 +84,8 @@ export function buildFusedModule(p: PointwiseProgram, memory: { initialPages: nu
   const kind = kinds(p);
   if (!kind) throw new Error("buildFusedModule: the program has a step the Wasm loop does not run");
   const m = new ModuleBuilder();
-  const f = m.fn("fused", ["i32", "i32", "i32", "i32", "i32"]);
-  const [, table, start, end, period] = f.params as [Local, Local, Local, Local, Local];
+  const f = m.fn("fused", ["i32", "i32", "i32", "i32", "i32", "i32", "i32"]);
+  const [, table, start, end, period, repeat, repeatPeriod] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local];
   const nIn = p.inputs.length;
   const base = [...p.inputs, ...p.outputs].map(() => f.local("i32"));
   base.forEach((b, k) =>
@@ -86,8 +98,10 @@ export function buildFusedModule(p: PointwiseProgram, memory: { initialPages: nu
   p.inputs.forEach((x, k) => {
     if (x.scalar) f.get(base[k]!).load32Splat().set(val[k]!);
   });
-  const periodic = p.inputs.some((x) => !x.scalar && x.period > 0);
-  const [i, c, segEnd, shift, off] = [f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32"), f.local("i32")];
+  const classes = p.inputs.map(classOf);
+  const periodic = classes.includes("p"),
+    repeated = classes.find((c) => c === "r" || c === "rp");
+  const [i, c, bound, segEnd, shift, off, row] = Array.from({ length: 7 }, () => f.local("i32"));
   const x64 = f.local("v128"),
     lo = f.local("v128"),
     hi = f.local("v128");
@@ -115,10 +129,10 @@ export function buildFusedModule(p: PointwiseProgram, memory: { initialPages: nu
   /** The program on elements i.. (four lanes, or one in lane 0). */
   const body = (lanes: 1 | 4) => {
     f.get(i).i32(2).shl().set(off);
-    p.inputs.forEach((x, k) => {
-      if (x.scalar) return;
+    p.inputs.forEach((_, k) => {
+      if (classes[k] !== "w" && classes[k] !== "p") return; // scalars and repeated inputs are splat per call or segment
       f.get(base[k]!).get(off).add();
-      if (x.period > 0) f.get(shift).add();
+      if (classes[k] === "p") f.get(shift).add();
       (lanes === 4 ? f.v128Load() : f.load32Splat()).set(val[k]!);
     });
     p.steps.forEach((s, j) => {
@@ -147,13 +161,24 @@ export function buildFusedModule(p: PointwiseProgram, memory: { initialPages: nu
   f.block(() =>
     f.loop(() => {
       f.get(i).get(end).geS().brIf(1);
+      f.get(end).set(segEnd);
       if (periodic) {
         // a segment ends at the next period boundary; periodic inputs are read at base + 4·(i mod period)
         f.get(i).get(period).remU().set(c);
-        f.get(i).get(c).sub().get(period).add().set(segEnd);
-        f.minS(segEnd, end).set(segEnd);
+        f.get(i).get(c).sub().get(period).add().set(bound);
+        f.minS(bound, segEnd).set(segEnd);
         f.get(c).get(i).sub().i32(2).shl().set(shift);
-      } else f.get(end).set(segEnd);
+      }
+      if (repeated) {
+        // ... and at the next repeat boundary, where a repeated input takes its next element
+        f.get(i).get(repeat).divU().set(row);
+        f.get(row).i32(1).add().get(repeat).mul().set(bound);
+        f.minS(bound, segEnd).set(segEnd);
+        if (repeated === "rp") f.get(row).get(repeatPeriod).remU().set(row);
+        p.inputs.forEach((_, k) => {
+          if (classes[k] === "r" || classes[k] === "rp") f.get(base[k]!).get(row).i32(2).shl().add().load32Splat().set(val[k]!);
+        });
+      }
       for (const lanes of [4, 1] as const)
         f.block(() =>
           f.loop(() => {

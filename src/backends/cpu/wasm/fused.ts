@@ -60,9 +60,11 @@ export function wasmPointwise(p: PointwiseProgram, inputs: readonly StorageArray
   blocks.push(table);
   new Int32Array(rt.threads.memory.buffer, table.ptr, inputs.length + outs.length).set([...ptrs, ...outs.map((o) => o.byteOffset)]);
   const n = sizeOf(p.shape),
-    period = p.inputs.find((x) => !x.scalar && x.period > 0)?.period ?? 0,
+    period = p.inputs.find((x) => !x.scalar && x.repeat === 1 && x.period > 0)?.period ?? 0,
+    repeated = p.inputs.find((x) => !x.scalar && x.repeat > 1),
     units: Unit[] = [];
-  for (let j = 0; j < n; j += UNIT) units.push({ kernel, args: [table.ptr, j, Math.min(n, j + UNIT), period] });
+  for (let j = 0; j < n; j += UNIT)
+    units.push({ kernel, args: [table.ptr, j, Math.min(n, j + UNIT), period, repeated?.repeat ?? 1, repeated?.period ?? 0] });
   run(rt, units, n, blocks);
   return true;
 }
