@@ -100,7 +100,7 @@ async function main(): Promise<void> {
       console.log(
         `ops ${s.ops} step ${s.step} rss ${mb(s.rssBytes)} MB | tensors ${tensors} bytes ${bytes} | ` +
           `gpu buffers ${gpu?.buffers} (${mb(gpu?.bufferBytes ?? 0)} MB, pool ${mb(gpu?.poolBytes ?? 0)} MB) ` +
-          `allocations ${gpu?.allocations} bindGroupsCreated ${gpu?.bindGroupsCreated} readbacks ${gpu?.readbacks} submits ${gpu?.submits}`,
+          `allocations ${gpu?.allocations} bindGroupsCreated ${gpu?.bindGroupsCreated} readbacks ${gpu?.readbacks} submits ${gpu?.submits} throttle waits ${gpu?.throttleWaits} (${((gpu?.throttleMs ?? 0) / 1000).toFixed(1)} s)`,
       );
     },
   });

@@ -18,8 +18,9 @@
  *   out-of-range indices flagged by gather/scatterAdd are reported at reads.
  */
 import { AnchorError } from "../../tensor/errors.js";
-import type { DeviceHandle } from "./device.js";
+import { isSoftwareAdapter, type DeviceHandle } from "./device.js";
 import type { BufferPool } from "./pool.js";
+import { SubmitThrottle, type ThrottleStats } from "./throttle.js";
 
 const UNIFORM_ARENA_BYTES = 1 << 16;
 const UPLOAD_ARENA_BYTES = 1 << 18;
@@ -32,7 +33,7 @@ export const INDEX_ERROR_OPS = ["", "gather", "scatterAdd"] as const;
 /** Faults the test hook can inject (see `Runtime.injectFault`). */
 export type FaultKind = "validation" | "out-of-memory" | "device-lost";
 
-export interface QueueStats {
+export interface QueueStats extends ThrottleStats {
   submits: number;
   /** Counter: host readbacks (each `read`, including syncs). */
   readbacks: number;
@@ -51,7 +52,9 @@ const pad4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 export class GpuQueue {
   readonly device: GPUDevice;
   readonly debug = process.env.ANCHORGRAD_DEBUG_GPU === "1";
-  readonly stats: QueueStats = { submits: 0, readbacks: 0 };
+  private readonly counts = { submits: 0, readbacks: 0 };
+  /** Bounds the work queued on a software adapter without awaiting (see throttle.ts); null elsewhere. */
+  private readonly throttle: SubmitThrottle | null;
 
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -80,6 +83,7 @@ export class GpuQueue {
     private readonly pool: BufferPool,
   ) {
     this.device = handle.device;
+    this.throttle = SubmitThrottle.create(isSoftwareAdapter(handle));
     this.device.onuncapturederror = (ev) => void this.errors.push(ev.error.message);
     void handle.lost.then((reason) => {
       this.lostReason = this.released ? "the backend was released" : reason;
@@ -90,6 +94,16 @@ export class GpuQueue {
       size: 16,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
+  }
+
+  get stats(): QueueStats {
+    const t = this.throttle?.stats;
+    return {
+      ...this.counts,
+      throttleWaits: t?.throttleWaits ?? 0,
+      throttleMs: Math.round(t?.throttleMs ?? 0),
+      throttleTimeouts: t?.throttleTimeouts ?? 0,
+    };
   }
 
   /** Whether work is being encoded (buffers freed now may still be read by it). */
@@ -191,16 +205,21 @@ export class GpuQueue {
     return bytes > UPLOAD_ARENA_BYTES / 4;
   }
 
-  /** Submit the current batch (a sync point or a full batch). */
-  submit(): void {
+  /**
+   * Submit the current batch (a sync point or a full batch). On a software
+   * adapter, past a few submits not yet seen to finish, this waits until the
+   * queued work has run (`throttle`: a read awaits it anyway).
+   */
+  submit(throttle = true): void {
     this.endPass();
+    const submitted = this.encoder !== null;
     if (this.encoder) {
       if (this.uniformOffset > 0) {
         this.device.queue.writeBuffer(this.uniforms, 0, this.uniformWords.buffer, 0, this.uniformOffset);
       }
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = null;
-      this.stats.submits++;
+      this.counts.submits++;
       if (!this.debug) {
         const where = describeBatch(this.batch);
         this.watch(this.device.popErrorScope(), where); // out-of-memory
@@ -211,6 +230,7 @@ export class GpuQueue {
     this.uniformOffset = 0;
     this.uploadOffset = 0;
     this.pool.settle();
+    if (throttle && submitted) this.throttle?.submitted();
   }
 
   /** Keep an error scope's result until the next sync point. */
@@ -235,7 +255,7 @@ export class GpuQueue {
   /** Read `bytes` from the start of `src`. Reads in the same tick share one submit. */
   read(src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     this.assertAlive();
-    this.stats.readbacks++;
+    this.counts.readbacks++;
     const { buffer: staging, cls } = this.pool.allocStaging(pad4(bytes));
     // Encode the copy now, so later kernels that reuse `src` cannot overwrite it first.
     this.copy(src, 0, staging, 0, pad4(bytes));
@@ -261,7 +281,7 @@ export class GpuQueue {
         this.clear(this.errorFlag, 0, 16);
         this.flagged = false;
       }
-      this.submit();
+      this.submit(false);
       await this.untilMapped([...reads.map((r) => r.staging), ...(flag ? [flag.buffer] : [])]);
       const problem = await this.collectErrors(flag?.buffer ?? null);
       if (problem) throw problem;

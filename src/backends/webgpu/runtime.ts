@@ -68,6 +68,10 @@ export interface RuntimeStats {
   readbacks: number;
   submits: number;
   bindGroupsCreated: number;
+  /** Synchronous waits for a software adapter to run its queued work, their total ms, and those that gave up (queue.ts, throttle.ts). */
+  throttleWaits: number;
+  throttleMs: number;
+  throttleTimeouts: number;
 }
 
 export class Runtime {
@@ -105,7 +109,7 @@ export class Runtime {
   get stats(): RuntimeStats {
     const { buffers, bufferBytes, poolBytes, allocations, poolHits } = this.pool.stats;
     const { pipelines, bindGroups, bindGroupsCreated } = this.pipelines.stats;
-    const { submits, readbacks } = this.queue.stats;
+    const { submits, readbacks, throttleWaits, throttleMs, throttleTimeouts } = this.queue.stats;
     return {
       buffers,
       bufferBytes,
@@ -118,6 +122,9 @@ export class Runtime {
       readbacks,
       submits,
       bindGroupsCreated,
+      throttleWaits,
+      throttleMs,
+      throttleTimeouts,
     };
   }
 
