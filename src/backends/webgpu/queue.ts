@@ -2,12 +2,17 @@
  * The device and its queue: command batching and submission, the uniform
  * and upload arenas, readback, and the errors that surface at a sync point.
  *
- * - Work is encoded into one command encoder (one compute pass between
- *   copies) and submitted at a sync point (a read) or when a batch is full.
+ * - Work is encoded into one command encoder and, as far as possible, one
+ *   compute pass (the runtime copies between storage buffers with a shader),
+ *   and submitted at a sync point (a read) or when a batch is full. Each
+ *   encoder, pass and command buffer is a native object that Node-API frees
+ *   only from the event loop, which a loop with no await never reaches, so
+ *   there are few of them: about one of each per 512 dispatches.
+ * - On a software adapter the work queued but not yet run is bounded without
+ *   awaiting (throttle.ts): lavapipe's submit queue has no limit, and each
+ *   queued dispatch holds its recorded commands until it has run.
  * - Kernel parameters go into a host mirror of a uniform arena, one aligned
- *   slot per dispatch, written to the GPU with one `writeBuffer` per submit:
- *   every `writeBuffer` makes Dawn stage a copy that it recycles only when it
- *   ticks, which a synchronous loop never lets it do.
+ *   slot per dispatch, written to the GPU with one `writeBuffer` per submit.
  * - Small uploads are staged in an upload arena and copied in order with the
  *   kernels (`writeBuffer` runs ahead of the unsubmitted batch).
  * - Reads copy into pooled MAP_READ buffers; reads of one tick share a submit.
@@ -46,6 +51,12 @@ interface PendingRead {
   resolve(b: ArrayBuffer): void;
   reject(e: unknown): void;
 }
+
+/** A buffer-to-buffer copy (offsets and size in bytes, multiples of 4). */
+export type CopyFn = (src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number) => void;
+
+/** Parameters of the runtime's copy shader (source word, destination word, words). */
+export const COPY_PARAM_WORDS = 3;
 
 const pad4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 
@@ -89,7 +100,11 @@ export class GpuQueue {
       this.lostReason = this.released ? "the backend was released" : reason;
     });
     this.uniforms = this.device.createBuffer({ size: UNIFORM_ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.uploadArena = this.device.createBuffer({ size: UPLOAD_ARENA_BYTES, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    // STORAGE too: the runtime copies out of it with a shader, inside the compute pass
+    this.uploadArena = this.device.createBuffer({
+      size: UPLOAD_ARENA_BYTES,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
     this.errorFlag = this.device.createBuffer({
       size: 16,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
@@ -152,14 +167,23 @@ export class GpuQueue {
    */
   uniformSlot(params: readonly number[]): { offset: number; bytes: number } {
     const words = Math.max(4, Math.ceil(params.length / 4) * 4);
-    const align = this.handle.limits.minUniformBufferOffsetAlignment;
-    const slot = Math.ceil((words * 4) / align) * align;
+    const slot = this.slotBytes(words);
     if (this.uniformOffset + slot > UNIFORM_ARENA_BYTES) this.submit();
     const offset = this.uniformOffset;
     this.uniformOffset += slot;
     this.uniformWords.fill(0, offset / 4, offset / 4 + words);
     this.uniformWords.set(params, offset / 4);
     return { offset, bytes: words * 4 };
+  }
+
+  private slotBytes(words: number): number {
+    const align = this.handle.limits.minUniformBufferOffsetAlignment;
+    return Math.ceil((words * 4) / align) * align;
+  }
+
+  /** Whether the uniform arena still has a slot for `words` parameters in this batch. */
+  private uniformRoom(words: number): boolean {
+    return this.uniformOffset + this.slotBytes(Math.max(4, Math.ceil(words / 4) * 4)) <= UNIFORM_ARENA_BYTES;
   }
 
   /** Open (or reuse) the batch for kernel `name`; in debug mode, scope its errors. */
@@ -184,20 +208,26 @@ export class GpuQueue {
     }
   }
 
-  /** Copy host bytes into `dst` in order with the kernels (small uploads) or ahead of them (`direct`). */
-  write(dst: GPUBuffer, data: ArrayBufferView, direct: boolean): void {
+  /**
+   * Copy host bytes into `dst` in order with the kernels (small uploads) or
+   * ahead of them (`direct`). A small upload is staged in the upload arena and
+   * copied by `copy` (the runtime's, which stays inside the compute pass); the
+   * batch is submitted first if the arena or the uniform arena (for that
+   * copy's parameters) is full, so `copy` itself never submits.
+   */
+  write(dst: GPUBuffer, data: ArrayBufferView, direct: boolean, copy: CopyFn = this.copy.bind(this)): void {
     if (direct) {
       this.assertAlive();
       this.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, data.byteLength);
       return;
     }
     const bytes = pad4(data.byteLength);
-    if (this.uploadOffset + bytes > UPLOAD_ARENA_BYTES) this.submit();
+    if (this.uploadOffset + bytes > UPLOAD_ARENA_BYTES || !this.uniformRoom(COPY_PARAM_WORDS)) this.submit();
     const offset = this.uploadOffset;
     this.uploadOffset += bytes;
     this.assertAlive();
     this.device.queue.writeBuffer(this.uploadArena, offset, data.buffer, data.byteOffset, data.byteLength);
-    this.copy(this.uploadArena, offset, dst, 0, data.byteLength);
+    copy(this.uploadArena, offset, dst, 0, data.byteLength);
   }
 
   /** Whether `bytes` go straight into their buffer rather than through the upload arena. */

@@ -10,15 +10,19 @@
  * Why the caches are as they are: under a synchronous loop (no await), Dawn
  * through Node-API frees a native object only after V8 collects its wrapper
  * and the event loop turns, so every per-dispatch native object (a bind group,
- * a staged `writeBuffer`) is held for as long as the loop runs. A repeated
- * step therefore creates none: buffers come from the pool, bind groups from
- * the cache, and parameters go through one write per submit.
+ * a compute pass ended by a copy) is held for as long as the loop runs. A
+ * repeated step therefore creates none: buffers come from the pool, bind
+ * groups from the cache, parameters go through one write per submit, and
+ * copies run as a shader inside the pass. What Dawn does free without the
+ * event loop is finished work (it checks at every submit); on lavapipe the
+ * queue's throttle keeps the unfinished work bounded (throttle.ts).
  */
 import { AnchorError } from "../../tensor/errors.js";
 import type { DeviceHandle } from "./device.js";
 import { PipelineCache, type Binding } from "./pipelines.js";
 import { BufferPool, type GpuBuffer } from "./pool.js";
-import { GpuQueue, type FaultKind } from "./queue.js";
+import { COPY_PARAM_WORDS, GpuQueue, type FaultKind } from "./queue.js";
+import { decl, entryLoop, loopGroups, paramsDecl } from "./wgsl.js";
 
 export type { Access, Binding } from "./pipelines.js";
 export { sizeClass, type GpuBuffer } from "./pool.js";
@@ -45,6 +49,16 @@ export function f32Bits(x: number): number {
   f32[0] = x;
   return u32[0]!;
 }
+
+const COPY_WG = 64;
+/** The copy shader: words [p(0), p(0) + p(2)) of Src to p(1).. of Dst. */
+const copyWgsl = (): string =>
+  [
+    decl(0, "Src", "u32", "read"),
+    decl(1, "Dst", "u32", "read_write"),
+    paramsDecl(2, COPY_PARAM_WORDS),
+    entryLoop(COPY_WG, "p(2u)", "    Dst[p(1u) + idx] = Src[p(0u) + idx];"),
+  ].join("\n");
 
 function padTo4(data: ArrayBufferView, bytes: number): Uint8Array {
   const padded = new Uint8Array(bytes);
@@ -153,13 +167,51 @@ export class Runtime {
     const src = data.byteLength % 4 === 0 ? data : padTo4(data, bytes);
     const direct = GpuQueue.isDirectUpload(bytes);
     const b = this.pool.alloc(bytes, what, direct);
-    if (src.byteLength > 0) this.queue.write(b.buffer, src, direct);
+    if (src.byteLength > 0) this.queue.write(b.buffer, src, direct, this.copyFn);
     return b;
   }
 
+  /**
+   * Copy `bytes` from `src` to `dst` in order with the kernels. Between two
+   * storage buffers this is a copy shader inside the current compute pass
+   * (not counted in `dispatches`): `copyBufferToBuffer` would end the pass,
+   * and each pass is a native object that a loop with no await keeps alive
+   * (Node-API frees it from the event loop), ~1.7 KB each on lavapipe. A
+   * buffer copied onto itself, or one the shader cannot bind, takes
+   * `copyBufferToBuffer`.
+   */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
-    this.queue.copy(src, srcOffset, dst, dstOffset, bytes);
+    if (bytes === 0) return;
+    const storage = GPUBufferUsage.STORAGE;
+    if (
+      src === dst ||
+      (srcOffset | dstOffset | bytes) % 4 !== 0 ||
+      !(src.usage & storage) ||
+      !(dst.usage & storage) ||
+      src.size > this.maxBinding ||
+      dst.size > this.maxBinding
+    ) {
+      this.queue.copy(src, srcOffset, dst, dstOffset, bytes);
+      return;
+    }
+    const words = bytes / 4;
+    this.encode(
+      {
+        name: "copy",
+        key: "runtime:copy",
+        wgsl: copyWgsl,
+        bindings: [
+          { buf: src, access: "read" },
+          { buf: dst, access: "read_write" },
+        ],
+        params: [srcOffset / 4, dstOffset / 4, words],
+        workgroups: loopGroups(words, COPY_WG),
+      },
+      false,
+    );
   }
+
+  private readonly copyFn = this.copy.bind(this);
 
   clear(buf: GPUBuffer, offset: number, bytes: number): void {
     this.queue.clear(buf, offset, bytes);
@@ -179,6 +231,11 @@ export class Runtime {
 
   /** Encode one kernel launch into the current batch. */
   dispatch(d: Dispatch): void {
+    this.encode(d, true);
+  }
+
+  /** Encode a kernel; `counted`: a kernel's launch (in `dispatches`, subject to injected faults), not the runtime's own copy. */
+  private encode(d: Dispatch, counted: boolean): void {
     const grid = typeof d.workgroups === "number" ? this.grid(d.workgroups, d.name) : d.workgroups;
     if (grid[0] * grid[1] * grid[2] === 0) return;
     const slot = this.queue.uniformSlot(d.params);
@@ -188,8 +245,8 @@ export class Runtime {
     const ids = d.bindings.map((b) => this.pool.idOf(b.buf));
     const group = this.pipelines.bindGroup(key, layout, d.bindings, ids, this.queue.uniforms, slot.bytes);
     if (d.bindings.some((b) => b.buf === this.queue.errorFlag)) this.queue.flagged = true;
-    this.dispatches++;
-    const fault = this.takeFault(d.name);
+    if (counted) this.dispatches++;
+    const fault = counted ? this.takeFault(d.name) : null;
     const over: readonly number[] = [this.limits.maxComputeWorkgroupsPerDimension + 1, 1, 1];
     this.queue.dispatch(d.name, pipe, group, slot.offset, fault === "validation" ? over : grid);
     if (fault === "out-of-memory") this.queue.reportError(`kernel "${d.name}": out of memory: injected by the test hook`);
