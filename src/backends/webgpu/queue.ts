@@ -313,6 +313,7 @@ export class GpuQueue {
       }
       this.submit(false);
       await this.untilMapped([...reads.map((r) => r.staging), ...(flag ? [flag.buffer] : [])]);
+      this.throttle?.confirmIdle(); // the copies into the staging buffers were the batch's last commands
       const problem = await this.collectErrors(flag?.buffer ?? null);
       if (problem) throw problem;
       for (const r of reads) {

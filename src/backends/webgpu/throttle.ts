@@ -17,7 +17,9 @@
  * the process is runnable. So after a few unconfirmed submits the queue
  * sleeps in short slices until /proc/self/task shows no other runnable
  * thread twice in a row. Hardware adapters, and systems without /proc, get
- * no throttle (their drivers bound their own queues).
+ * no throttle (their drivers bound their own queues). A completed read also
+ * confirms that everything before it has run. ANCHORGRAD_GPU_THROTTLE=0
+ * turns the throttle off (to measure without it).
  */
 import { closeSync, openSync, readSync, readdirSync, readlinkSync } from "node:fs";
 
@@ -67,6 +69,11 @@ export class SubmitThrottle {
   /** Call after each submit: past MAX_UNCONFIRMED submits, wait until the queued work has run. */
   submitted(): void {
     if (++this.unconfirmed > MAX_UNCONFIRMED) this.waitIdle();
+  }
+
+  /** Everything submitted so far has run (a read of it completed). */
+  confirmIdle(): void {
+    this.unconfirmed = 0;
   }
 
   /** Sleep in slices until no other thread of the process is runnable (the adapter is idle). */
