@@ -11,7 +11,7 @@
  */
 import type { DType } from "../../tensor/dtype.js";
 import { DTypeError } from "../../tensor/errors.js";
-import type { Access } from "./runtime.js";
+import type { Access } from "./pipelines.js";
 
 /** The WGSL scalar type one element is stored as (half formats: packed u32 words). */
 export function storageType(dtype: DType, op: string): "f32" | "i32" | "u32" {
