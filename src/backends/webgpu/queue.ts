@@ -260,7 +260,32 @@ export class GpuQueue {
     this.uniformOffset = 0;
     this.uploadOffset = 0;
     this.pool.settle();
+    if (submitted) this.noteSubmit();
     if (throttle && submitted) this.throttle?.submitted();
+  }
+
+  /** Submits since the event loop last turned (counted from a setImmediate armed at a submit). */
+  private submitsSinceTurn = 0;
+  private turnArmed = false;
+
+  private noteSubmit(): void {
+    this.submitsSinceTurn++;
+    if (this.turnArmed) return;
+    this.turnArmed = true;
+    setImmediate(() => {
+      this.turnArmed = false;
+      this.submitsSinceTurn = 0;
+    }).unref();
+  }
+
+  /**
+   * Whether the caller has not let the event loop turn for a few submits (a
+   * loop with no await): then every native object made now (a compute pass
+   * ended by a copy) stays alive until it does, as Node-API frees them only
+   * from the event loop.
+   */
+  get eventLoopHeld(): boolean {
+    return this.submitsSinceTurn >= 2;
   }
 
   /** Keep an error scope's result until the next sync point. */

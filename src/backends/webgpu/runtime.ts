@@ -51,6 +51,8 @@ export function f32Bits(x: number): number {
 }
 
 const COPY_WG = 64;
+/** Copies up to this size may run as a shader inside the pass (see `Runtime.copy`). */
+const SHADER_COPY_MAX_BYTES = 16 << 10;
 /** The copy shader: words [p(0), p(0) + p(2)) of Src to p(1).. of Dst. */
 const copyWgsl = (): string =>
   [
@@ -172,18 +174,22 @@ export class Runtime {
   }
 
   /**
-   * Copy `bytes` from `src` to `dst` in order with the kernels. Between two
-   * storage buffers this is a copy shader inside the current compute pass
-   * (not counted in `dispatches`): `copyBufferToBuffer` would end the pass,
-   * and each pass is a native object that a loop with no await keeps alive
-   * (Node-API frees it from the event loop), ~1.7 KB each on lavapipe. A
-   * buffer copied onto itself, or one the shader cannot bind, takes
-   * `copyBufferToBuffer`.
+   * Copy `bytes` from `src` to `dst` in order with the kernels, with
+   * `copyBufferToBuffer`, which ends the compute pass. While the event loop
+   * is held (a loop with no await, see `GpuQueue.eventLoopHeld`), a small
+   * copy between two storage buffers runs as a copy shader inside the pass
+   * instead (not counted in `dispatches`): each ended pass is a native object
+   * that Node-API frees only from the event loop (~1.7 KB on lavapipe), and
+   * such a loop ended ~47 passes per 1,000 dispatches. The shader is slower
+   * than a copy command on lavapipe (+0.08 ms for 1 KB, 12x at 256 KB), so
+   * it is kept to those loops and to small copies.
    */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     if (bytes === 0) return;
     const storage = GPUBufferUsage.STORAGE;
     if (
+      bytes > SHADER_COPY_MAX_BYTES ||
+      !this.queue.eventLoopHeld ||
       src === dst ||
       (srcOffset | dstOffset | bytes) % 4 !== 0 ||
       !(src.usage & storage) ||
