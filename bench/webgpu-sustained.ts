@@ -5,8 +5,9 @@
  * slope after warm-up. Before the fixes it crashed (exit 139) after 26k-60k
  * ops with RSS growing 6-15 KB/op (a bind group per dispatch); then ~610-700
  * bytes/op at ~4,300 ops/s (lavapipe's unbounded submit queue, and a compute
- * pass per copy). On lavapipe now: 1,000,000 ops in ~155 s (~6,500 ops/s),
- * RSS +5.8 MB after warm-up; see test/webgpu/sustained.test.ts for the causes.
+ * pass per copy). On lavapipe now: 1,000,000 ops in 155-162 s (6,200-6,500
+ * ops/s on a shared 2-core machine), RSS +5.8-6.7 MB after warm-up (slope
+ * 6-15 bytes/op); see test/webgpu/sustained.test.ts for the causes.
  *
  *   npx tsx bench/webgpu-sustained.ts [--ops 1000000] [--every 5000] [--size 128]
  *
