@@ -8,12 +8,17 @@
  * - one DPO training step of the tiny InternVL on the cpu and on webgpu:
  *   jit(valueAndGrad(loss)) with the optimizer's jitted update, against
  *   valueAndGrad op by op with `adamw({ jit: false })`; on webgpu also the
- *   dispatches per step (the runtime's counter), and the compile time
- *   (trace + plan, Jitted.compileMs) of the pass.
+ *   dispatches, new GPU buffers and readbacks per step (the runtime's
+ *   counters), and the compile time (trace + plan, Jitted.compileMs) of the
+ *   pass;
+ * - the [webgpu-train] issue's sustained loop with no await (30,000 ops;
+ *   100,000 with --full): ops per second and the RSS slope.
  *
  * Few runs each (medians): these rows add little to a default run.
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import * as ag from "../src/index.js";
 import { adamw } from "../src/optim/index.js";
 import { data } from "./cases.js";
@@ -38,9 +43,11 @@ export interface JitRow {
   /** Autodiff-overhead rows: the forward medians the ratios divide by. */
   jitFwdMs?: number;
   eagerFwdMs?: number;
-  /** Train-step rows: WebGPU dispatches in one step. */
-  jitDispatches?: number;
-  eagerDispatches?: number;
+  /** Train-step rows on WebGPU: kernel dispatches, new GPU buffers and host readbacks in one step. */
+  jitCounts?: StepCounts;
+  eagerCounts?: StepCounts;
+  /** The sustained-loop row: free text (ops/s, RSS slope). */
+  note?: string;
   /** Train-step rows: trace + plan of the pass, ms; and the first jitted step's wall time. */
   compileMs?: number;
   firstStepMs?: number;
@@ -160,19 +167,28 @@ async function overheadRow(plan: Plan): Promise<JitRow> {
     if (!Object.is(a, b)) throw new Error(`jit and eager losses differ: ${b} vs ${a}`);
     const runs = [f, vg, jf, jvg].map((g) => () => ag.scope(() => void g(m.params)));
     await interleaved(runs, 3);
-    [row.eagerFwdMs, row.eagerMs, row.jitFwdMs, row.jitMs] = await interleaved(runs, plan.iterations);
+    // a ratio of two medians of ~5 ms figures: more runs than the other rows, or GC pauses decide it
+    [row.eagerFwdMs, row.eagerMs, row.jitFwdMs, row.jitMs] = await interleaved(runs, Math.max(plan.iterations, 31));
     return row;
   } catch (e) {
     return { ...row, unavailable: errorText(e) };
   }
 }
 
-/** The WebGPU runtime's dispatch counter (memoryStats' gpu record where it has one, else the runtime's stats). */
-function dispatchCounter(backend: unknown): (() => number) | null {
-  const b = backend as { deviceStats?: () => Record<string, number> | undefined; runtime?: { stats?: { dispatches?: number } } };
-  if (typeof b.deviceStats?.()?.dispatches === "number") return () => b.deviceStats!()!.dispatches!;
-  if (typeof b.runtime?.stats?.dispatches === "number") return () => b.runtime!.stats!.dispatches!;
-  return null;
+export interface StepCounts {
+  dispatches: number;
+  allocations: number;
+  readbacks: number;
+}
+
+/** The WebGPU runtime's counters (its deviceStats), or null where the backend keeps none. */
+function stepCounter(backend: unknown): (() => StepCounts) | null {
+  const b = backend as { deviceStats?: () => Record<string, number> | undefined };
+  if (typeof b.deviceStats?.()?.dispatches !== "number") return null;
+  return () => {
+    const s = b.deviceStats!()!;
+    return { dispatches: s.dispatches!, allocations: s.allocations ?? 0, readbacks: s.readbacks ?? 0 };
+  };
 }
 
 async function trainStepRow(backendName: "cpu" | "webgpu", plan: Plan): Promise<JitRow> {
@@ -180,7 +196,7 @@ async function trainStepRow(backendName: "cpu" | "webgpu", plan: Plan): Promise<
   const row: JitRow = { figure: "DPO train step", size: `internvl tiny B=${B} T=${Tk}`, backend: backendName };
   try {
     const backend = await ag.useBackend(backendName);
-    const count = backendName === "webgpu" ? dispatchCounter(backend) : null;
+    const count = backendName === "webgpu" ? stepCounter(backend) : null;
     const m = tinyInternVL(B, Tk);
     const chosen = m.ids(1),
       rejected = m.ids(2);
@@ -213,8 +229,16 @@ async function trainStepRow(backendName: "cpu" | "webgpu", plan: Plan): Promise<
       await s.step();
       const before = count?.();
       await s.step();
-      const dispatches = count && before !== undefined ? count() - before : undefined;
-      return { s, first: ms, dispatches, compileMs: (s.vg as Partial<ag.Jitted<() => void>>).compileMs };
+      const after = count?.();
+      const counts =
+        before && after
+          ? {
+              dispatches: after.dispatches - before.dispatches,
+              allocations: after.allocations - before.allocations,
+              readbacks: after.readbacks - before.readbacks,
+            }
+          : undefined;
+      return { s, first: ms, counts, compileMs: (s.vg as Partial<ag.Jitted<() => void>>).compileMs };
     };
     const eager: Awaited<ReturnType<typeof first>> & { ms?: number } = await first(false);
     const jit: Awaited<ReturnType<typeof first>> & { ms?: number } = await first(true);
@@ -223,14 +247,33 @@ async function trainStepRow(backendName: "cpu" | "webgpu", plan: Plan): Promise<
     row.jitMs = jit.ms;
     row.firstStepMs = jit.first;
     row.compileMs = jit.compileMs;
-    if (eager.dispatches !== undefined) row.eagerDispatches = eager.dispatches;
-    if (jit.dispatches !== undefined) row.jitDispatches = jit.dispatches;
+    if (eager.counts) row.eagerCounts = eager.counts;
+    if (jit.counts) row.jitCounts = jit.counts;
     return row;
   } catch (e) {
     return { ...row, unavailable: errorText(e) };
   } finally {
     await ag.useBackend("cpu");
   }
+}
+
+/**
+ * The [webgpu-train] issue's sustained loop (bench/webgpu-sustained.ts)
+ * for `ops` dispatches, no await inside, in a process of its own (this
+ * one's RSS moves with every row before it): ops per second and the RSS
+ * growth and slope after warm-up. The 1,000,000-op run is the script itself.
+ */
+function sustainedRow(ops: number): JitRow {
+  const row: JitRow = { figure: "sustained loop, no await", size: `${ops.toLocaleString("en")} ops, 128²`, backend: "webgpu" };
+  const script = fileURLToPath(new URL("./webgpu-sustained.ts", import.meta.url));
+  const run = spawnSync(process.execPath, ["--import", "tsx", script, "--ops", String(ops), "--every", String(ops / 20)], {
+    encoding: "utf8",
+    timeout: 600_000,
+  });
+  const done = /done: (\d+) ops in [\d.]+ s \((\d+) ops\/s.*RSS grew (-?[\d.]+) MB, slope (-?\d+) bytes\/op/.exec(run.stdout ?? "");
+  if (run.status !== 0 || !done) return { ...row, unavailable: (run.stderr || run.stdout || String(run.error)).trim().split("\n").at(-1)! };
+  row.note = `${done[2]} ops/s; after warm-up RSS ${Number(done[3]) >= 0 ? "+" : ""}${done[3]} MB, slope ${done[4]} bytes/op`;
+  return row;
 }
 
 /** Every jit row; `log` reports each as it finishes. */
@@ -242,6 +285,7 @@ export async function jitRows(full: boolean, log: (s: string) => void = () => {}
     () => overheadRow(plan),
     () => trainStepRow("cpu", plan),
     () => trainStepRow("webgpu", plan),
+    async () => sustainedRow(full ? 100_000 : 30_000),
   ];
   // ANCHORGRAD_BENCH_JIT=0,2 runs only those rows (for profiling one of them)
   const pick = process.env.ANCHORGRAD_BENCH_JIT?.split(",").map(Number);
@@ -249,7 +293,7 @@ export async function jitRows(full: boolean, log: (s: string) => void = () => {}
     const r = await make();
     rows.push(r);
     log(
-      `jit ${r.figure} ${r.backend}: ${r.unavailable ? `unavailable: ${r.unavailable}` : `jit ${r.jitMs?.toFixed(2)} ms, eager ${r.eagerMs?.toFixed(2)} ms`}`,
+      `jit ${r.figure} ${r.backend}: ${r.unavailable ? `unavailable: ${r.unavailable}` : (r.note ?? `jit ${r.jitMs?.toFixed(2)} ms, eager ${r.eagerMs?.toFixed(2)} ms`)}`,
     );
   }
   return rows;
@@ -269,7 +313,12 @@ export function jitTable(rows: readonly JitRow[]): string[][] {
       const detail = over
         ? `overhead: jit ${ratio(r.jitMs, r.jitFwdMs)} (fwd ${ms(r.jitFwdMs)}), eager ${ratio(r.eagerMs, r.eagerFwdMs)} (fwd ${ms(r.eagerFwdMs)})`
         : [
-            r.eagerDispatches !== undefined && `dispatches/step: jit ${r.jitDispatches}, eager ${r.eagerDispatches}`,
+            r.jitCounts &&
+              r.eagerCounts &&
+              `per step: dispatches jit ${r.jitCounts.dispatches}, eager ${r.eagerCounts.dispatches}; ` +
+                `new GPU buffers jit ${r.jitCounts.allocations}, eager ${r.eagerCounts.allocations}; ` +
+                `readbacks jit ${r.jitCounts.readbacks}, eager ${r.eagerCounts.readbacks}`,
+            r.note,
             r.compileMs !== undefined && `compile (trace+plan) ${ms(r.compileMs)}, first jit step ${ms(r.firstStepMs)}`,
             r.jaxjsUnavailable && `jax-js: ${r.jaxjsUnavailable}`,
           ]
@@ -315,7 +364,7 @@ export function jitTargets(rows: readonly JitRow[]): { name: string; pass: boole
     check(
       "webgpu DPO step dispatches: jit ≤ ½ eager (eager / jit ≥ 2×)",
       find("DPO", "webgpu"),
-      (r) => (r.jitDispatches && r.eagerDispatches ? r.eagerDispatches / r.jitDispatches : undefined),
+      (r) => (r.jitCounts && r.eagerCounts ? r.eagerCounts.dispatches / r.jitCounts.dispatches : undefined),
       (v) => v >= 2,
     ),
   ];
