@@ -183,8 +183,10 @@ function planGraph(graph: Graph): Plan {
   // Elementwise equations gather in open runs, one per output shape, which
   // other equations that do not read them may pass: the backward pass
   // interleaves a chain's ops with matmuls and reshapes of other values. A
-  // run becomes fused programs when something outside it reads one of its
-  // values, or at the end.
+  // run becomes a fused program when something outside it reads one of its
+  // values, when it would bind more than MAX_FUSED_BUFFERS buffers (which
+  // also bounds how many values a run holds alive past their last use), or
+  // at the end.
   const steps: Step[] = [];
   const open = new Map<string, Eqn[]>();
   const runOf = new Map<number, string>();
@@ -192,7 +194,7 @@ function planGraph(graph: Graph): Plan {
     const run = open.get(key)!;
     open.delete(key);
     for (const e of run) runOf.delete(e.out.id);
-    for (const part of bounded(run, reads)) steps.push(part.length > 1 ? fuse(part, reads) : { kind: "eqn", eqn: part[0]! });
+    steps.push(run.length > 1 ? fuse(run, reads) : { kind: "eqn", eqn: run[0]! });
   };
   /** Materialize the values `e` reads, except those of run `keep`. */
   const settle = (e: Eqn, keep?: string) => {
@@ -209,6 +211,8 @@ function planGraph(graph: Graph): Plan {
     }
     const key = fmt(e.out.shape);
     settle(e, key);
+    const run = open.get(key);
+    if (run && overBound([...run, e], reads)) flush(key);
     if (!open.has(key)) open.set(key, []);
     open.get(key)!.push(e);
     runOf.set(e.out.id, key);
@@ -271,23 +275,11 @@ function withEpilogues(steps: readonly Step[], reads: ReadonlyMap<number, number
  */
 export const MAX_FUSED_BUFFERS = 16;
 
-/** `run` cut, in order, into parts whose fused programs bind at most MAX_FUSED_BUFFERS buffers. */
-function bounded(run: readonly Eqn[], uses: ReadonlyMap<number, number>): Eqn[][] {
-  const parts: Eqn[][] = [];
-  let part: Eqn[] = [];
-  for (const e of run) {
-    part.push(e);
-    if (part.length < 2) continue;
-    const f = fuse(part, uses) as Extract<Step, { kind: "fused" }>;
-    if (f.inputs.length + f.outputs.length > MAX_FUSED_BUFFERS) {
-      part.pop();
-      parts.push(part);
-      part = [e];
-    }
-  }
-  if (part.length) parts.push(part);
-  return parts;
-}
+/** Whether `run`'s fused program binds more than MAX_FUSED_BUFFERS buffers. */
+const overBound = (run: readonly Eqn[], uses: ReadonlyMap<number, number>): boolean => {
+  const f = fuse(run, uses) as Fused;
+  return f.inputs.length + f.outputs.length > MAX_FUSED_BUFFERS;
+};
 
 /** A run of elementwise equations as one pointwise program. */
 function fuse(run: readonly Eqn[], uses: ReadonlyMap<number, number>): Step {
