@@ -164,11 +164,6 @@ export class WasmThreads {
     }
   }
 
-  /** Whether a kernel set of this name is loaded. */
-  has(set: string): boolean {
-    return this.sets.has(set);
-  }
-
   /**
    * Load a kernel set after start-up, on this thread now and on each worker
    * before it claims a unit of the next job. Names must be new.
