@@ -47,10 +47,18 @@ interface Dawn {
 }
 
 let dawn: Dawn | null = null;
+/**
+ * The GPU object last dropped, until the collector takes it: a device
+ * acquired again before then (useBackend after a lost device) reuses it.
+ * A second GPU object made while the first is still being torn down crashed
+ * the process natively, now and then, under load.
+ */
+let dropped: WeakRef<Dawn> | null = null;
 /** Devices acquired and not yet released; Dawn's GPU object is dropped when none is left. */
 const liveHandles = new Set<DeviceHandle>();
 
 async function loadDawn(): Promise<Dawn> {
+  dawn ??= dropped?.deref() ?? null;
   if (dawn) return dawn;
   // Mesa warns on stderr when XDG_RUNTIME_DIR is unset; a harmless default silences it.
   process.env.XDG_RUNTIME_DIR ??= "/tmp";
@@ -118,7 +126,10 @@ export async function acquireDevice(): Promise<DeviceHandle> {
 /** Destroy the device; with no device left, drop Dawn's GPU object so the process can exit. */
 export function releaseDevice(h: DeviceHandle | null): void {
   if (h && liveHandles.delete(h)) h.device.destroy();
-  if (liveHandles.size === 0) dawn = null;
+  if (liveHandles.size === 0 && dawn) {
+    dropped = new WeakRef(dawn);
+    dawn = null;
+  }
 }
 
 /** Adapter name, limits and features, without keeping anything alive. */
