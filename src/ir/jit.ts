@@ -159,9 +159,9 @@ function broadcastIndex(x: Shape, shape: Shape): { period: number; repeat: numbe
 /** Whether a fused program over `shape` can read an input of shape `x`. */
 const readable = (x: Shape, shape: Shape): boolean => sizeOf(x) === 1 || broadcastIndex(x, shape) !== null;
 
-/** Whether `e` can run inside a fused pointwise program. */
+/** Whether `e` can run inside a fused pointwise program over its own output shape. */
 function fusible(e: Eqn): boolean {
-  return pointwiseOf(e.prim) !== null && !isHalf(e.out.dtype) && e.inputs.every((x) => !isHalf(x.dtype));
+  return pointwiseOf(e.prim) !== null && !isHalf(e.out.dtype) && e.inputs.every((x) => !isHalf(x.dtype) && readable(x.shape, e.out.shape));
 }
 
 function planGraph(graph: Graph): Plan {
@@ -204,7 +204,7 @@ function planGraph(graph: Graph): Plan {
     }
   };
   for (const e of eqns) {
-    if (!fusible(e) || !e.inputs.every((x) => readable(x.shape, e.out.shape))) {
+    if (!fusible(e)) {
       settle(e); // another broadcast, or not elementwise: its own kernel
       steps.push({ kind: "eqn", eqn: e });
       continue;
@@ -248,8 +248,7 @@ function withEpilogues(steps: readonly Step[], reads: ReadonlyMap<number, number
   });
   const out: (Step | null)[] = [...steps];
   steps.forEach((st, i) => {
-    const lone = st.kind === "eqn" && fusible(st.eqn) && st.eqn.inputs.every((x) => readable(x.shape, st.eqn.out.shape));
-    const program = st.kind === "fused" ? st : lone ? (fuse([(st as { eqn: Eqn }).eqn], reads) as Fused) : null;
+    const program = st.kind === "fused" ? st : st.kind === "eqn" && fusible(st.eqn) ? (fuse([st.eqn], reads) as Fused) : null;
     if (!program || program.outputs.length !== 1 || program.program.steps.some((s) => s.dtype !== "float32" && s.dtype !== "bool")) return;
     const slot = program.inputs.findIndex((v, k) => {
       const x = program.program.inputs[k]!;
@@ -329,15 +328,11 @@ function execute(plan: Plan, args: readonly Tensor[]): Tensor[] {
       if (n === 0 && !owned.has(v.id)) env.get(v.id)!.dispose();
     }
   };
+  const ref = (x: Tensor) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype });
   /** A fused program's outputs into env: one kernel where the backend has it, else its primitives one at a time. */
   const runFused = (step: Fused, ins: readonly Tensor[]) => {
     const backend = ins[0]!._backend as Backend;
-    const bufs = ins.every((x) => x._backend === backend)
-      ? backend.runPointwise?.(
-          step.program,
-          ins.map((x) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype })),
-        )
-      : null;
+    const bufs = ins.every((x) => x._backend === backend) ? backend.runPointwise?.(step.program, ins.map(ref)) : null;
     if (bufs) {
       step.outputs.forEach((v, j) => env.set(v.id, new Tensor(v.shape, v.dtype, backend, bufs[j])));
       return;
@@ -355,7 +350,6 @@ function execute(plan: Plan, args: readonly Tensor[]): Tensor[] {
     const keepIds = new Set(step.outputs.map((v) => v.id));
     for (const e of step.eqns) keepIds.has(e.out.id) ? env.set(e.out.id, local.get(e.out.id)!) : local.get(e.out.id)!.dispose();
   };
-  const ref = (x: Tensor) => ({ buf: x._buf, shape: x.shape, dtype: x.dtype });
   for (const step of plan.steps) {
     if (step.kind === "eqn") {
       env.set(step.eqn.out.id, bind(step.eqn.prim, step.eqn.inputs.map(get), step.eqn.params));

@@ -19,7 +19,7 @@ import { AnchorError } from "../../tensor/errors.js";
 import { sizeOf } from "../../tensor/shape.js";
 import { releaseBuffer, takeBuffer } from "./pool.js";
 import { MIN_ELEMENTS } from "./wasm/elementwise.js";
-import { wasmPointwise } from "./wasm/fused.js";
+import { wasmPointwise, wasmRuns } from "./wasm/fused.js";
 import { wasmEnabled } from "./wasm/runtime.js";
 
 type Loop = (ins: readonly StorageArray[], outs: StorageArray[], n: number, fns: readonly ((...xs: number[]) => number)[]) => void;
@@ -123,7 +123,7 @@ function worthFusing(p: PointwiseProgram): boolean {
 /** Run a fused program over typed arrays, one new buffer per output; null where the single-op kernels are faster. */
 export function runPointwise(p: PointwiseProgram, inputs: readonly StorageArray[]): StorageArray[] | null {
   const n = sizeOf(p.shape);
-  if (wasmEnabled && n >= MIN_ELEMENTS && p.outputs.length > 0) {
+  if (wasmEnabled && n >= MIN_ELEMENTS && p.outputs.length > 0 && wasmRuns(p)) {
     const outs = p.outputs.map(() => takeBuffer("float32", n, true));
     if (wasmPointwise(p, inputs, outs)) return outs;
     for (const o of outs) releaseBuffer(o, "float32");

@@ -40,15 +40,18 @@ function kernelFor(p: PointwiseProgram): number | null {
   return k;
 }
 
+/** Whether the generated loop runs `p` (its steps and dtypes; operands are checked when it runs). */
+export const wasmRuns = (p: PointwiseProgram): boolean => kernelFor(p) !== null;
+
 /**
- * Run `p` over `inputs` into `outs` (float32, in the Wasm heap) on its
- * generated loop; false, leaving the outputs untouched, where the loop
- * cannot run it (a step or dtype it lacks, an operand too big to stage).
+ * Run `p` (for which wasmRuns holds) over `inputs` into `outs` (float32, in
+ * the Wasm heap) on its generated loop; false, leaving the outputs
+ * untouched, where an output lies outside the heap or an operand is too big
+ * to stage.
  */
 export function wasmPointwise(p: PointwiseProgram, inputs: readonly StorageArray[], outs: readonly StorageArray[]): boolean {
-  if (!outs.every(inWasmMemory)) return false;
   const kernel = kernelFor(p);
-  if (kernel === null) return false;
+  if (kernel === null || !outs.every(inWasmMemory)) return false;
   const rt = wasmRuntime(),
     blocks: Block[] = [];
   const ptrs = place(rt, inputs, blocks);

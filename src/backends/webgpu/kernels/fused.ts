@@ -76,6 +76,18 @@ const loadAt = (p: PointwiseProgram, name: string) => (i: number) => {
  * (the product's element, which is never stored).
  */
 export function epilogueWgsl(p: PointwiseProgram, slot: number, binding: number): string {
+  const key = `${slot}:${binding}`;
+  let bySlot = epilogues.get(p);
+  if (!bySlot) epilogues.set(p, (bySlot = new Map()));
+  let wgsl = bySlot.get(key);
+  if (wgsl === undefined) bySlot.set(key, (wgsl = renderEpilogue(p, slot, binding)));
+  return wgsl;
+}
+
+/** Each program's epilogue is rendered once per slot: a plan hands the same program to every call. */
+const epilogues = new WeakMap<PointwiseProgram, Map<string, string>>();
+
+function renderEpilogue(p: PointwiseProgram, slot: number, binding: number): string {
   const { type } = typesOf(p);
   const others = p.inputs.map((_, i) => i).filter((i) => i !== slot);
   const load = loadAt(p, "E");
