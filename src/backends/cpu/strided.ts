@@ -1,6 +1,7 @@
 /** Index helpers shared by the CPU kernels: strided copies and broadcast maps. */
 import { broadcastStrides, collapse, sameShape, sizeOf, stridesOf, type Shape } from "../../tensor/shape.js";
 import type { StorageArray } from "../../tensor/dtype.js";
+import { wasmCopy } from "./wasm/copy.js";
 
 /**
  * Copy a `shape`-shaped region: element at multi-index m goes from
@@ -22,6 +23,7 @@ export function copyStrided(
     dst[dstBase] = src[srcBase]!;
     return;
   }
+  if (wasmCopy(src, srcBase, c.strides[0]!, dst, dstBase, c.strides[1]!, c.shape)) return;
   copyLoopFor(src, dst)(src, srcBase, c.strides[0]!, dst, dstBase, c.strides[1]!, c.shape);
 }
 

@@ -256,6 +256,10 @@ export class FunctionBuilder {
     this.op(0x28);
     return this.memarg(2, offset);
   }
+  i32Store(offset = 0): this {
+    this.op(0x36);
+    return this.memarg(2, offset);
+  }
   f32Load(offset = 0): this {
     this.op(0x2a);
     return this.memarg(2, offset);

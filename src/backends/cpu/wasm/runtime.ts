@@ -1,7 +1,7 @@
 /**
  * The one Wasm runtime of the cpu backend, made on first use: the GEMM
  * kernels (f32, f64), the f32 elementwise kernels and the f32 kernels of the
- * fused row primitives, instantiated on the main thread and on the worker
+ * fused row primitives and the strided copy, instantiated on the main thread and on the worker
  * threads over one shared memory, plus the heap that cpu buffers and GEMM
  * staging come from.
  *
@@ -11,6 +11,7 @@
  */
 import { buildElementwiseModule } from "./elementwise-module.js";
 import { buildRowsModule } from "./rows-module.js";
+import { buildCopyModule } from "./copy-module.js";
 import { buildGemmModule, DEFAULT_TILES, workspaceBytes, type FloatKind } from "./gemm-module.js";
 import { WasmHeap } from "./heap.js";
 import { defaultThreadCount, wasmAvailable, WasmThreads, type KernelSet } from "./threads.js";
@@ -38,6 +39,7 @@ export function wasmRuntime(): WasmRuntime {
     }));
     sets.push({ name: "ew.f32", ...buildElementwiseModule(MEMORY) });
     sets.push({ name: "rows.f32", ...buildRowsModule(MEMORY) });
+    sets.push({ name: "copy.32", ...buildCopyModule(MEMORY) });
     const threads = new WasmThreads(sets, scratch, defaultThreadCount());
     const mb = Number(process.env.ANCHORGRAD_WASM_HEAP_MB);
     runtime = { threads, heap: new WasmHeap(threads, (Number.isFinite(mb) && mb >= 0 ? mb : 2048) * 2 ** 20) };
