@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import * as ag from "../../src/index.js";
 import { wasmRuntime } from "../../src/backends/cpu/wasm/runtime.js";
 import { MIN_ELEMENTS } from "../../src/backends/cpu/wasm/elementwise.js";
-import { softmaxGrad } from "../../src/ops/rows.js";
+import { normGrad, softmaxGrad } from "../../src/ops/rows.js";
 import { expectClose } from "./close.js";
 import { allRatios, LENGTHS, rowData } from "./rows-cases.js";
 
@@ -28,7 +28,7 @@ const values = (t: ag.Tensor) => Array.from(t.dataSync());
 /** The export names of the rows.f32 kernel set that ran during `body`. */
 function rowKernelsRun(body: () => void): Set<string> {
   const threads = wasmRuntime().threads;
-  const names = ["lse_stats", "softmax", "softmax_grad", "layernorm", "rmsnorm"];
+  const names = ["lse_stats", "softmax", "softmax_grad", "layernorm", "rmsnorm", "norm_grad"];
   const byIndex = new Map(names.map((n) => [threads.kernel("rows.f32", n), n]));
   const seen = new Set<string>();
   const runUnits = threads.runUnits;
@@ -56,9 +56,11 @@ describe("fused row kernels in float32", () => {
         ag.layerNorm(x, w, w);
         ag.rmsNorm(x, w);
         softmaxGrad(ag.softmax(x), x);
+        normGrad(x, x, { eps: 1e-5, center: true });
+        normGrad(x, x, { eps: 1e-5, center: false });
       }),
     );
-    expect([...seen].sort()).toEqual(["layernorm", "lse_stats", "rmsnorm", "softmax", "softmax_grad"]);
+    expect([...seen].sort()).toEqual(["layernorm", "lse_stats", "norm_grad", "rmsnorm", "softmax", "softmax_grad"]);
   });
 
   it(`agree with float64 at row lengths ${LENGTHS.join(", ")} (Wasm SIMD kernels)`, () => {

@@ -14,7 +14,7 @@ import type { StorageArray } from "../../tensor/dtype.js";
 import { sizeOf } from "../../tensor/shape.js";
 import type { NormGradParams, NormParams } from "../../prims/index.js";
 import { takeBuffer } from "./pool.js";
-import { wasmLogsumexp, wasmNorm, wasmSoftmax, wasmSoftmaxGrad, wasmSubtractRows } from "./wasm/rows.js";
+import { wasmLogsumexp, wasmNorm, wasmNormGrad, wasmSoftmax, wasmSoftmaxGrad, wasmSubtractRows } from "./wasm/rows.js";
 
 type Ref = BufferRef<StorageArray>;
 type CpuKernel<P = unknown> = (inputs: readonly Ref[], params: P, out: OutSpec) => StorageArray;
@@ -170,6 +170,7 @@ export const normGrad: CpuKernel<NormGradParams> = ([x, h], p, out) => {
   const { X, rows, cols } = rowsOf(x!),
     H = h!.buf,
     res = takeBuffer(out.dtype, X.length, true);
+  if (wasmNormGrad(X, H, rows, cols, p.eps, p.center, res)) return res;
   for (let r = 0; r < rows; r++) {
     const o = r * cols,
       e = o + cols;

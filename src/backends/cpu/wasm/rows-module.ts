@@ -9,6 +9,7 @@
  *   softmax_grad(ws, out, y, g, rows, cols)     y·(g − Σ y·g): softmax's VJP
  *   layernorm(ws, out, x, w, b, rows, cols, eps, affine)
  *   rmsnorm(ws, out, x, w, rows, cols, eps, affine)
+ *   norm_grad(ws, out, x, h, rows, cols, eps, center)   the norms' VJP for x
  * where max' is the row's max, or 0 for a row with no value above -inf (so
  * an all -inf or empty row sums to 0 and its logsumexp is -inf, not NaN),
  * eps is the bits of a float32, and affine has bit 0 set when w is given and
@@ -34,6 +35,7 @@ export function buildRowsModule(memory: { initialPages: number; maxPages: number
   softmaxGradFn(m);
   layerNormFn(m);
   rmsNormFn(m);
+  normGradFn(m);
   return { bytes: m.encode(memory), exports: m.fns.map((f) => f.exportName) };
 }
 
@@ -470,23 +472,27 @@ function normalizeRow(
   }
 }
 
+/** The row's float64 mean into l.mean, and as two float32 parts (shift + shiftLo), which shift the squares and the output. */
+function meanShift(f: FunctionBuilder, row: Local, cols: Local, l: NormLocals): void {
+  sumSquaresOrSum(f, row, cols, l, false);
+  f.get(cols).scalar("f64.convert_i32_u").scalar("f64.div").set(l.mean);
+  f.get(l.mean).scalar("f32.demote_f64").simd("f32x4.splat").set(l.shift);
+  f.get(l.mean)
+    .get(l.mean)
+    .scalar("f32.demote_f64")
+    .scalar("f64.promote_f32")
+    .scalar("f64.sub")
+    .scalar("f32.demote_f64")
+    .simd("f32x4.splat")
+    .set(l.shiftLo);
+}
+
 function layerNormFn(m: ModuleBuilder): void {
   const f = m.fn("layernorm", Array<"i32">(9).fill("i32"));
   const [, out, x, w, b, rows, cols, eps, affine] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local, Local];
   const l = normLocals(f);
   rowLoop(f, rows, cols, x, [out], (row) => {
-    // the mean, in two float32 parts, shifts the squares and the output
-    sumSquaresOrSum(f, row, cols, l, false);
-    f.get(cols).scalar("f64.convert_i32_u").scalar("f64.div").set(l.mean);
-    f.get(l.mean).scalar("f32.demote_f64").simd("f32x4.splat").set(l.shift);
-    f.get(l.mean)
-      .get(l.mean)
-      .scalar("f32.demote_f64")
-      .scalar("f64.promote_f32")
-      .scalar("f64.sub")
-      .scalar("f32.demote_f64")
-      .simd("f32x4.splat")
-      .set(l.shiftLo);
+    meanShift(f, row, cols, l);
     sumSquaresOrSum(f, row, cols, l, true, true);
     rsqrtScale(f, cols, eps, l);
     normalizeRow(f, row, out, cols, w, b, affine, l, true);
@@ -502,6 +508,95 @@ function rmsNormFn(m: ModuleBuilder): void {
     sumSquaresOrSum(f, row, cols, l, true, false);
     rsqrtScale(f, cols, eps, l);
     normalizeRow(f, row, out, cols, w, w, affine, l, false);
+  });
+}
+
+/**
+ * ∂x of layerNorm (center = 1) or rmsNorm (0) per row, for the upstream
+ * gradient h: r·(h − mean(h) − d·mean(h·d)·r²) with d = x − mean(x) (x for
+ * rmsNorm) and r = rsqrt(mean(d²) + eps). One pass for the mean, one for
+ * the three sums (float64), one for the output (float32 lanes).
+ */
+function normGradFn(m: ModuleBuilder): void {
+  const f = m.fn("norm_grad", Array<"i32">(8).fill("i32"));
+  const [, out, x, h, rows, cols, eps, center] = f.params as Local[] as [Local, Local, Local, Local, Local, Local, Local, Local];
+  const l = normLocals(f);
+  const ph = f.local("i32"),
+    sums = Array.from({ length: 2 }, () => ({ acc0: f.local("v128"), acc1: f.local("v128"), tail: f.local("f64") }));
+  const [hSum, hdSum] = sums as [(typeof sums)[0], (typeof sums)[0]];
+  const hv = f.local("v128"),
+    t = f.local("v128"),
+    hs = f.local("f32"),
+    r64 = f.local("f64"),
+    mh = f.local("v128"),
+    k = f.local("v128");
+  /** Σ / cols of one set of accumulators, in float64 on the stack. */
+  const mean = (a: { acc0: Local; acc1: Local; tail: Local }) => {
+    total(f, a.acc0, a.acc1, a.tail);
+    f.get(cols).scalar("f64.convert_i32_u").scalar("f64.div");
+  };
+  rowLoop(f, rows, cols, x, [out, h], (row) => {
+    f.get(center).ifElse(
+      () => meanShift(f, row, cols, l),
+      () => {
+        f.v128Zero().set(l.shift).v128Zero().set(l.shiftLo);
+      },
+    );
+    f.get(row).set(l.p).get(h).set(ph);
+    clear(f, l.acc0, l.acc1, l.tail);
+    for (const a of sums) clear(f, a.acc0, a.acc1, a.tail);
+    pass(
+      f,
+      cols,
+      [l.p, ph],
+      () => {
+        f.get(l.p).v128Load();
+        shifted(f, l, true, true);
+        f.set(l.v).get(l.v).get(l.v).simd("f32x4.mul").set(t);
+        accumulate(f, t, l.acc0, l.acc1);
+        f.get(ph).v128Load().set(hv);
+        accumulate(f, hv, hSum.acc0, hSum.acc1);
+        f.get(hv).get(l.v).simd("f32x4.mul").set(t);
+        accumulate(f, t, hdSum.acc0, hdSum.acc1);
+      },
+      () => {
+        f.get(l.p).f32Load();
+        shifted(f, l, true, false);
+        f.set(l.d).get(ph).f32Load().set(hs);
+        const add = (tail: Local) => f.scalar("f64.promote_f32").get(tail).scalar("f64.add").set(tail);
+        f.get(l.d).get(l.d).scalar("f32.mul");
+        add(l.tail);
+        f.get(hs);
+        add(hSum.tail);
+        f.get(hs).get(l.d).scalar("f32.mul");
+        add(hdSum.tail);
+      },
+    );
+    // r in float64: k = mean(h·d)·r² is formed before rounding
+    f.f64Const(1);
+    mean(l);
+    f.get(eps).scalar("f32.reinterpret_i32").scalar("f64.promote_f32").scalar("f64.add").scalar("f64.sqrt").scalar("f64.div").set(r64);
+    f.get(r64).scalar("f32.demote_f64").simd("f32x4.splat").set(l.scale);
+    mean(hSum);
+    f.f64Const(0).get(center).select().scalar("f32.demote_f64").simd("f32x4.splat").set(mh);
+    mean(hdSum);
+    f.get(r64).scalar("f64.mul").get(r64).scalar("f64.mul").scalar("f32.demote_f64").simd("f32x4.splat").set(k);
+    f.get(row).set(l.p).get(h).set(ph).get(out).set(l.o);
+    pass(
+      f,
+      cols,
+      [l.p, ph, l.o],
+      () => {
+        f.get(l.o).get(ph).v128Load().get(mh).simd("f32x4.sub").get(l.p).v128Load();
+        shifted(f, l, true, true);
+        f.get(k).simd("f32x4.mul").simd("f32x4.sub").get(l.scale).simd("f32x4.mul").v128Store();
+      },
+      () => {
+        f.get(l.o).get(ph).f32Load().get(mh).f32x4ExtractLane(0).scalar("f32.sub").get(l.p).f32Load();
+        shifted(f, l, true, false);
+        f.get(k).f32x4ExtractLane(0).scalar("f32.mul").scalar("f32.sub").get(l.scale).f32x4ExtractLane(0).scalar("f32.mul").f32Store();
+      },
+    );
   });
 }
 

@@ -151,3 +151,33 @@ export function wasmNorm(
   run(rt, units, rows * cols, at.blocks);
   return true;
 }
+
+/** The norms' VJP for x (layerNorm when `center`, else rmsNorm) of each row of x and h [rows, cols] into res. */
+export function wasmNormGrad(
+  x: StorageArray,
+  h: StorageArray,
+  rows: number,
+  cols: number,
+  eps: number,
+  center: boolean,
+  res: StorageArray,
+): boolean {
+  if (!fits(x, rows, cols, res) || !(h instanceof Float32Array)) return false;
+  const rt = wasmRuntime(),
+    at = placed(rt, [x, h]);
+  if (!at) return false;
+  const [xp, hp] = at.ptrs as [number, number],
+    out = res.byteOffset,
+    e = epsBits(eps);
+  const units = rowUnits(rt, "norm_grad", rows, cols, (r0, r1) => [
+    out + 4 * r0 * cols,
+    xp + 4 * r0 * cols,
+    hp + 4 * r0 * cols,
+    r1 - r0,
+    cols,
+    e,
+    center ? 1 : 0,
+  ]);
+  run(rt, units, rows * cols, at.blocks);
+  return true;
+}
