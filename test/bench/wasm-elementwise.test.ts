@@ -196,6 +196,30 @@ describe("float32 elementwise ops on the wasm kernels", () => {
     }
   });
 
+  it("sums over a middle block of axes (slabs of column sums) equal the same sums taken as row sums, bit for bit", () => {
+    // grouped heads' gradient, two middle axes, bands past one thread's scratch, a small (JS) case; float32 and float64
+    for (const [shape, axes] of [
+      [[8, 2, 3, 64, 64], [2]],
+      [
+        [4, 5, 6, 70],
+        [1, 2],
+      ],
+      [[2, 3, 150_001], [1]],
+      [[3, 7, 2, 1], [1]],
+    ] as const) {
+      for (const dtype of ["float32", "float64"] as const) {
+        const x = ag.cast(ag.mul(ag.randomNormal([...shape], { seed: 7 }), 100), dtype);
+        const kept = shape.map((_, i) => i).filter((i) => !(axes as readonly number[]).includes(i));
+        const last = ag.transpose(x, [...kept, ...axes]);
+        const want = ag.sum(
+          last,
+          axes.map((_, i) => kept.length + i),
+        );
+        sameBits(ag.sum(x, [...axes]).dataSync(), want.dataSync(), `${dtype} sum over ${axes} of [${shape}]`);
+      }
+    }
+  });
+
   it("softmax through the wasm kernels matches float64 to float32 accuracy", () => {
     // x − logsumexp(x) is rounded to float32 at |x| up to ~40: ~2e-6 absolute, so ~2e-6 relative after exp
     const x = ag.mul(ag.randomNormal([64, 3001], { seed: 5 }), 10);

@@ -67,25 +67,32 @@ function rowsOver(x: Ref, axes: readonly number[]): { data: StorageArray; rows: 
 }
 
 /**
- * Sum over leading axes (a bias's gradient, any unbroadcast over the batch)
- * as column sums: no transposed copy, and a row-major walk of x.
+ * Sum over one block of consecutive axes that the last axis is not in (a
+ * bias's gradient, any unbroadcast over the batch or over grouped heads):
+ * column sums of each [rows, cols] slab, with no transposed copy and a
+ * row-major walk of x, in the order the row sums would add.
  */
-function sumLeading(x: Ref, lead: number, res: StorageArray): void {
-  const cols = sizeOf(x.shape.slice(lead)),
-    rows = cols === 0 ? 0 : x.buf.length / cols,
+function sumBlock(x: Ref, start: number, count: number, res: StorageArray): void {
+  const outer = sizeOf(x.shape.slice(0, start)),
+    rows = sizeOf(x.shape.slice(start, start + count)),
+    cols = sizeOf(x.shape.slice(start + count)),
     X = x.buf;
-  if (wasmColSum(X, rows, cols, res)) return;
+  if (wasmColSum(X, outer, rows, cols, res)) return;
   const acc = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0, o = r * cols; j < cols; j++) acc[j] += X[o + j]!;
+  for (let o = 0; o < outer; o++) {
+    acc.fill(0);
+    for (let r = 0, base = o * rows * cols; r < rows; r++) {
+      for (let j = 0, i = base + r * cols; j < cols; j++) acc[j] += X[i + j]!;
+    }
+    res.set(acc, o * cols);
   }
-  res.set(acc);
 }
 
 const sum: CpuKernel<"sum"> = ([x], { axes }, out) => {
-  if ((axes as number[]).every((a, i) => a === i) && axes.length < x!.shape.length) {
+  const a = axes as number[];
+  if (a.length > 0 && a.every((v, i) => v === a[0]! + i) && a[a.length - 1]! < x!.shape.length - 1) {
     const res = alloc(out, true);
-    sumLeading(x!, axes.length, res);
+    sumBlock(x!, a[0]!, a.length, res);
     return res;
   }
   const { data, rows, len } = rowsOver(x!, axes),

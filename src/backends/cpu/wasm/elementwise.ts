@@ -191,18 +191,24 @@ export function wasmRowReduce(kind: "rowsum" | "rowmax", data: StorageArray, row
 }
 
 /**
- * Column sums of a float32 [rows, cols] array into `res` on the Wasm
- * kernels, if it fits them: each unit takes a band of columns, summed in
- * float64 in its thread's scratch.
+ * Column sums of each of the `outer` float32 [rows, cols] slabs of `data`
+ * into `res` ([outer, cols]) on the Wasm kernels, if it fits them: each unit
+ * takes a band of one slab's columns, summed in float64 in its thread's
+ * scratch.
  */
-export function wasmColSum(data: StorageArray, rows: number, cols: number, res: StorageArray): boolean {
-  return reduceInto(data, res, cols, (x, out) => {
+export function wasmColSum(data: StorageArray, outer: number, rows: number, cols: number, res: StorageArray): boolean {
+  return reduceInto(data, res, outer * cols, (x, out) => {
     const threads = wasmRuntime().threads;
-    const perThread = rows * cols >= PARALLEL_ELEMENTS ? 2 * Math.ceil(cols / (2 * threads.threads)) : cols;
+    const perThread =
+      outer * rows * cols >= PARALLEL_ELEMENTS && outer < threads.threads ? 2 * Math.ceil(cols / (2 * threads.threads)) : cols;
     const band = Math.max(2, Math.min(Math.floor(threads.scratchBytes / 8), perThread));
     const kernel = threads.kernel("ew.f32", "colsum"),
       units: Unit[] = [];
-    for (let c = 0; c < cols; c += band) units.push({ kernel, args: [out + 4 * c, x + 4 * c, rows, Math.min(band, cols - c), cols] });
+    for (let o = 0; o < outer; o++) {
+      const xo = x + 4 * o * rows * cols,
+        oo = out + 4 * o * cols;
+      for (let c = 0; c < cols; c += band) units.push({ kernel, args: [oo + 4 * c, xo + 4 * c, rows, Math.min(band, cols - c), cols] });
+    }
     return units;
   });
 }
