@@ -352,7 +352,7 @@ function execute(plan: Plan, args: readonly Tensor[]): Tensor[] {
   };
   for (const step of plan.steps) {
     if (step.kind === "eqn") {
-      env.set(step.eqn.out.id, bind(step.eqn.prim, step.eqn.inputs.map(get), step.eqn.params));
+      env.set(step.eqn.out.id, bind(step.eqn.prim, step.eqn.inputs.map(get), step.eqn.params, step.eqn.out));
     } else if (step.kind === "fused") {
       runFused(step, step.inputs.map(get));
     } else {

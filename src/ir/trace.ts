@@ -64,14 +64,20 @@ function unboxFor(x: Tensor, tape: Tape): Tensor {
   return x;
 }
 
-/** Evaluate `prim` on `inputs`, recording it on every active tape involved. */
-export function bind<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): Tensor {
+/**
+ * Evaluate `prim` on `inputs`, recording it on every active tape involved.
+ * `known` is the output's shape and dtype where the caller already has them
+ * from a trace of the same inputs (the jit's plans), so they are not
+ * inferred again.
+ */
+export function bind<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P, known?: OutShape): Tensor {
   const tape = topTape(inputs);
   if (!tape)
     return evaluate(
       prim,
       inputs.map((x) => x.concrete()),
       params,
+      known,
     );
   const parents = inputs.map((x) => {
     let b = x;
@@ -105,7 +111,13 @@ export function setDebugNans(on: boolean): void {
 /** Every tensor's device is the backend that made its buffer (ops/create.ts or evaluate below). */
 const backendOf = (x: Tensor): Backend => x._backend as Backend;
 
-function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): Tensor {
+/** An output's shape and dtype, as a primitive's infer gives them. */
+interface OutShape {
+  readonly shape: readonly number[];
+  readonly dtype: Tensor["dtype"];
+}
+
+function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P, known?: OutShape): Tensor {
   const staged = inputs.find((x) => x._backend instanceof AbstractDevice)?._backend as AbstractDevice | undefined;
   if (staged) {
     if (prim.impl) return prim.impl(inputs, params); // composites stage as the primitives they run
@@ -119,7 +131,7 @@ function evaluate<P>(prim: Primitive<P>, inputs: readonly Tensor[], params: P): 
     }
   }
   if (prim.impl) return prim.impl(inputs, params);
-  const spec = prim.infer!(inputs, params);
+  const spec = known ?? prim.infer!(inputs, params);
   // half-precision values are stored as such but computed in float32 (by the kernel itself where the backend says so)
   if (prim !== castPrim && inputs.some((x) => isHalf(x.dtype)) && !backend.takesHalf?.(prim.name as KernelPrim)) {
     const up = inputs.map((x) => (isHalf(x.dtype) ? evaluate(castPrim, [x], { dtype: "float32" }) : x));
