@@ -11,7 +11,8 @@
  *
  * Threads. Kernels are synchronous: while a BLAS call runs, the Wasm workers
  * sleep in Atomics.wait, so the BLAS may use every core the Wasm pool would
- * (defaultThreadCount, which honours ANCHORGRAD_THREADS). What must not
+ * (defaultThreadCount, which honours ANCHORGRAD_THREADS) on large products,
+ * and runs small ones on the calling thread (THREADED_MACS). What must not
  * happen is OpenBLAS's idle threads spinning after a call (by default for
  * 2^28 cycles, ~0.1 s) while the Wasm workers run the elementwise ops that
  * follow: on 2 cores that halves them. OPENBLAS_THREAD_TIMEOUT, read when the
@@ -89,17 +90,33 @@ const CBLAS_ROW_MAJOR = 101,
 type Gemm = (...args: unknown[]) => unknown;
 
 /**
+ * Below this many multiply-adds in a whole product (its batch included) the
+ * library runs on the calling thread alone. Waking its other threads for a
+ * product this small costs more than they give back: on the 2-core machine
+ * of bench/README.md, one-thread calls below 2^24 made the tiny InternVL's
+ * DPO step 14-22% faster and the 7.7M model's 2-12%, against both the
+ * library's own choice and the Wasm GEMM (which such products used to take).
+ */
+const THREADED_MACS = 1 << 24;
+
+/**
  * The plan on a cblas ?gemm, one call per batch entry (the batch is usually
  * small, or folded into M by matmulPlan; a call costs ~0.3 µs through koffi).
  * Operands are passed as typed-array views, which koffi hands over in place.
+ * `setThreads` (where the library has one) gives it one thread or `threads`
+ * by the product's size; the last count set is remembered, so a run of
+ * products of one kind sets it once.
  */
-function batchedOn(sgemm: Gemm, dgemm: Gemm): BatchedGemm {
+function batchedOn(sgemm: Gemm, dgemm: Gemm, setThreads: ((n: number) => void) | null, threads: number): BatchedGemm {
+  let current = threads;
   return (A, B, C, { M, K, N, batch, aIndex, bIndex, transposeA, transposeB }) => {
     if (M === 0 || N === 0 || batch === 0) return;
     if (K === 0) {
       C.fill(0); // lda = K = 0 is an argument error for BLAS
       return;
     }
+    const want = M * K * N * batch < THREADED_MACS ? 1 : threads;
+    if (setThreads && want !== current) setThreads((current = want));
     const gemm = A instanceof Float32Array ? sgemm : dgemm;
     const ta = transposeA ? CBLAS_TRANS : CBLAS_NO_TRANS,
       tb = transposeB ? CBLAS_TRANS : CBLAS_NO_TRANS;
@@ -119,17 +136,17 @@ function batchedOn(sgemm: Gemm, dgemm: Gemm): BatchedGemm {
   };
 }
 
-/** Set the library's own thread count where it has a setter (OpenBLAS, MKL); false if none. */
-function setThreads(lib: KoffiLib, n: number): boolean {
+/** The library's own thread-count setter (OpenBLAS, MKL), or null where it has none. */
+function threadSetter(lib: KoffiLib): ((n: number) => void) | null {
   for (const name of ["openblas_set_num_threads", "MKL_Set_Num_Threads"]) {
     try {
-      lib.func(`void ${name}(int)`)(n);
-      return true;
+      const set = lib.func(`void ${name}(int)`);
+      return (n) => void set(n);
     } catch {
       // not this library's setter
     }
   }
-  return false;
+  return null;
 }
 
 function open(): { gemm: BatchedGemm | null; status: BlasStatus } {
@@ -154,9 +171,10 @@ function open(): { gemm: BatchedGemm | null; status: BlasStatus } {
         "void cblas_dgemm(int, int, int, int, int, int, double, const double *, int, const double *, int, double, _Inout_ double *, int)",
       );
       const threads = defaultThreadCount();
-      const set = setThreads(lib, threads);
+      const set = threadSetter(lib);
+      set?.(threads);
       return {
-        gemm: batchedOn(sgemm, dgemm),
+        gemm: batchedOn(sgemm, dgemm, set, threads),
         status: {
           provider: c.provider,
           library: c.path,

@@ -63,23 +63,18 @@ export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex,
 };
 
 /**
- * The size cuts, in multiply-adds per product. Below `js` a product stays
- * in JS (a Wasm or BLAS call, and Wasm staging, would cost more than they
- * save). Below `blas` it runs on the Wasm GEMM even where a native BLAS is
- * found: a BLAS call's fixed cost (the FFI, its threads waking, then
- * spinning against our Wasm workers) outweighs its faster inner kernel on
- * small products. Measured on 2 cores, the tiny InternVL's backward pass: a
- * 64×64×285 product took 2.1 ms on OpenBLAS and 0.07 ms on Wasm, its 101
- * products 7.4 ms against 2.5 ms; from 256³ up OpenBLAS is faster (95 GF/s
- * at 256³, 195 at 1024³).
+ * The size cut, in multiply-adds per product: below `js` a product stays in
+ * JS (a Wasm or BLAS call, and Wasm staging, would cost more than they
+ * save). Every larger product runs on the native BLAS where there is one
+ * (on one of its threads or all of them by the product's size: blas.ts),
+ * else on the Wasm GEMM.
  */
 export interface GemmCuts {
   readonly js: number;
-  readonly blas: number;
 }
-let cuts: GemmCuts = { js: 4096, blas: 1 << 24 };
+let cuts: GemmCuts = { js: 4096 };
 
-/** Change the size cuts (tests set both to 0 to run tiny products on the Wasm or BLAS GEMM). Returns the previous ones. */
+/** Change the size cut (tests set it to 0 to run tiny products on the Wasm or BLAS GEMM). Returns the previous one. */
 export function setGemmCut(next: GemmCuts): GemmCuts {
   const prev = cuts;
   cuts = next;
@@ -110,7 +105,8 @@ export function gemmInfo(): string {
         ? "custom (set by setBatchedGemm)"
         : "JS (set by setBatchedGemm)";
   const s = blasStatus();
-  if (s.provider) return `${s.provider} (${s.library}${s.threads ? `, ${s.threads} threads` : ""}; ${s.reason})`;
+  if (s.provider)
+    return `${s.provider} (${s.library}${s.threads ? `, ${s.threads} threads, one below 2^24 multiply-adds` : ""}; ${s.reason})`;
   return `${wasmGemm ? "WebAssembly SIMD" : "JS"} (no native BLAS: ${s.reason})`;
 }
 
@@ -141,7 +137,7 @@ export function matmul([a, b]: readonly BufferRef<StorageArray>[], params: Matmu
   const C = takeBuffer(out.dtype, sizeOf(out.shape), true) as Arr;
   if (fast === undefined) fast = defaultGemm();
   const macs = plan.M * plan.K * plan.N; // per product: a batch is a loop of them
-  const gemm = !fast || macs < cuts.js ? jsMatmul : fast === blasGemm() && macs < cuts.blas && wasmGemm ? wasmGemm : fast;
+  const gemm = !fast || macs < cuts.js ? jsMatmul : fast;
   gemm(a!.buf as Arr, b!.buf as Arr, C, plan);
   return C;
 }
