@@ -6,9 +6,8 @@
  * n2 × n1 × n0 block: element (a, b, c) goes from src + a·s2 + b·s1 + c·s0
  * to dst + a·d2 + b·d1 + c·d0 (strides in bytes). A row that is contiguous
  * on both sides (s0 = d0 = 4) moves four elements per instruction; any
- * other moves one at a time. Elements move as
- * bits (i32 and v128 loads and stores), so every value, a NaN's payload
- * too, arrives unchanged.
+ * other moves one at a time. Elements move as bits (i32 and v128 loads and
+ * stores), so every value, a NaN's payload too, arrives unchanged.
  */
 import { ModuleBuilder, type Local } from "./encoder.js";
 
