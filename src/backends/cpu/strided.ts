@@ -23,7 +23,7 @@ export function copyStrided(
     dst[dstBase] = src[srcBase]!;
     return;
   }
-  if (wasmCopy(src, srcBase, c.strides[0]!, dst, dstBase, c.strides[1]!, c.shape)) return;
+  if (wasmCopy(src, srcBase, dst, dstBase, c)) return;
   copyLoopFor(src, dst)(src, srcBase, c.strides[0]!, dst, dstBase, c.strides[1]!, c.shape);
 }
 

@@ -5,7 +5,7 @@
  * copies of this kind, each a few hundred thousand elements.
  */
 import type { StorageArray } from "../../../tensor/dtype.js";
-import { sizeOf } from "../../../tensor/shape.js";
+import { sizeOf, type Collapsed } from "../../../tensor/shape.js";
 import { MIN_ELEMENTS, run, UNIT } from "./elementwise.js";
 import { inWasmMemory } from "./heap.js";
 import { wasmEnabled, wasmRuntime } from "./runtime.js";
@@ -16,21 +16,16 @@ let copies = 0;
 export const wasmCopies = (): number => copies;
 
 /**
- * Copy a `shape`-shaped region, element m from src[srcBase + m·srcStrides]
- * to dst[dstBase + m·dstStrides] (shape already collapsed to its fewest
- * axes, rank ≥ 1), on the Wasm kernel; false, touching nothing, when the
- * copy does not fit it (not 4-byte elements, a buffer outside the Wasm
- * heap, or too small to repay the call).
+ * Copy the region `c` describes (a shape collapsed to its fewest axes, rank
+ * ≥ 1, with the source's strides and the destination's), element m from
+ * src[srcBase + m·c.strides[0]] to dst[dstBase + m·c.strides[1]], on the
+ * Wasm kernel; false, touching nothing, when the copy does not fit it (not
+ * 4-byte elements, a buffer outside the Wasm heap, or too small to repay
+ * the call).
  */
-export function wasmCopy(
-  src: StorageArray,
-  srcBase: number,
-  srcStrides: readonly number[],
-  dst: StorageArray,
-  dstBase: number,
-  dstStrides: readonly number[],
-  shape: readonly number[],
-): boolean {
+export function wasmCopy(src: StorageArray, srcBase: number, dst: StorageArray, dstBase: number, c: Collapsed): boolean {
+  const { shape } = c,
+    [srcStrides, dstStrides] = [c.strides[0]!, c.strides[1]!];
   const n = sizeOf(shape);
   if (!wasmEnabled || n < MIN_ELEMENTS || src.BYTES_PER_ELEMENT !== 4 || dst.BYTES_PER_ELEMENT !== 4) return false;
   if (!inWasmMemory(src) || !inWasmMemory(dst)) return false;
