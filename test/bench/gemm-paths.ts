@@ -25,7 +25,7 @@ export function gemmPaths(): GemmPath[] {
 /** Run f with `gemm` taking every product (no size cut), then restore the backend's choice. */
 export function withGemm<T>(gemm: BatchedGemm | null, f: () => T): T {
   const prev = setBatchedGemm(gemm),
-    cut = setGemmCut({ js: 0 });
+    cut = setGemmCut({ js: 0, f64Blas: 0 });
   try {
     return f();
   } finally {

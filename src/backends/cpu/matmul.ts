@@ -63,18 +63,24 @@ export const jsMatmul: BatchedGemm = (A, B, C, { M, K, N, batch, aIndex, bIndex,
 };
 
 /**
- * The size cut, in multiply-adds per product: below `js` a product stays in
- * JS (a Wasm or BLAS call, and Wasm staging, would cost more than they
+ * The size cuts, in multiply-adds per product. Below `js` a product stays
+ * in JS (a Wasm or BLAS call, and Wasm staging, would cost more than they
  * save). Every larger product runs on the native BLAS where there is one
  * (on one of its threads or all of them by the product's size: blas.ts),
- * else on the Wasm GEMM.
+ * except float64 products below `f64Blas`, and on the Wasm GEMM where there
+ * is none. float64 is the dtype of checks, where each output element must
+ * be the same sum whatever the size of the product it is in: the Wasm
+ * GEMM's is, OpenBLAS's is not (it picks its kernels by size), and the
+ * jit's padded prefill must give the eager loop's float64 logits bit for
+ * bit.
  */
 export interface GemmCuts {
   readonly js: number;
+  readonly f64Blas: number;
 }
-let cuts: GemmCuts = { js: 4096 };
+let cuts: GemmCuts = { js: 4096, f64Blas: 1 << 24 };
 
-/** Change the size cut (tests set it to 0 to run tiny products on the Wasm or BLAS GEMM). Returns the previous one. */
+/** Change the size cuts (tests set both to 0 to run tiny products on the Wasm or BLAS GEMM). Returns the previous ones. */
 export function setGemmCut(next: GemmCuts): GemmCuts {
   const prev = cuts;
   cuts = next;
@@ -137,7 +143,12 @@ export function matmul([a, b]: readonly BufferRef<StorageArray>[], params: Matmu
   const C = takeBuffer(out.dtype, sizeOf(out.shape), true) as Arr;
   if (fast === undefined) fast = defaultGemm();
   const macs = plan.M * plan.K * plan.N; // per product: a batch is a loop of them
-  const gemm = !fast || macs < cuts.js ? jsMatmul : fast;
+  const gemm =
+    !fast || macs < cuts.js
+      ? jsMatmul
+      : fast === blasGemm() && C instanceof Float64Array && macs < cuts.f64Blas && wasmGemm
+        ? wasmGemm
+        : fast;
   gemm(a!.buf as Arr, b!.buf as Arr, C, plan);
   return C;
 }
