@@ -54,15 +54,17 @@ export function internvlModel(
       }),
     encodeReply: (text) => [...tokenizer.encode(text), tokenizer.specialIds.imEnd],
     prepare(inputs) {
-      const ids = knownValues(inputs.inputIds);
-      if (!ids) return inputs; // ids the forward reads itself
-      if (!inputs.pixelValues) {
-        // checked here, on the host: a jitted forward of text-only ids reads nothing (model.ts embedInputs)
-        embedIndex(config, readIds(config, inputs.inputIds, inputs.inputIds.device), 0, "the batch has no images");
-        return inputs;
-      }
-      const tokens = inputs.pixelValues!.shape[0]! * tokensPerTile(config);
-      const index = embedIndex(config, ids, tokens, `the batch's ${inputs.pixelValues!.shape[0]} tiles`);
+      if (!knownValues(inputs.inputIds)) return inputs; // ids the forward reads itself
+      // checked here, on the host (vocabulary, image tokens against the tiles), so that a jitted forward reads nothing
+      const ids = readIds(config, inputs.inputIds, inputs.inputIds.device);
+      const tiles = inputs.pixelValues?.shape[0] ?? 0;
+      const index = embedIndex(
+        config,
+        ids,
+        tiles * tokensPerTile(config),
+        tiles ? `the batch's ${tiles} tiles` : "the batch has no images",
+      );
+      if (!inputs.pixelValues) return inputs;
       return { ...inputs, extra: { embedIndex: fromStorage(index, [index.length], "int32", inputs.inputIds.device) } };
     },
     forward: (params, inputs) =>
