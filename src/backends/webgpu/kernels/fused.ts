@@ -69,23 +69,37 @@ const loadAt = (p: PointwiseProgram, name: string) => (i: number) => {
   return `${name}${i}[${x.scalar ? "0u" : elementIndex(x)}]`;
 };
 
+/** A rendered epilogue: its WGSL, and a short id standing for that WGSL in pipeline keys. */
+export interface Epilogue {
+  readonly wgsl: string;
+  readonly id: number;
+}
+
 /**
  * A matmul's elementwise epilogue: WGSL declaring the program's other
  * inputs as E<i> from @binding(`binding`) on, and `fn epilogue(idx, x)`,
  * the program's one output at output element idx with input `slot` = x
- * (the product's element, which is never stored).
+ * (the product's element, which is never stored). Rendered once per
+ * program and slot (a plan hands the same program to every call); equal
+ * WGSL gets one id, so a pipeline key names it without carrying it.
  */
-export function epilogueWgsl(p: PointwiseProgram, slot: number, binding: number): string {
+export function epilogueWgsl(p: PointwiseProgram, slot: number, binding: number): Epilogue {
   const key = `${slot}:${binding}`;
   let bySlot = epilogues.get(p);
   if (!bySlot) epilogues.set(p, (bySlot = new Map()));
-  let wgsl = bySlot.get(key);
-  if (wgsl === undefined) bySlot.set(key, (wgsl = renderEpilogue(p, slot, binding)));
-  return wgsl;
+  let e = bySlot.get(key);
+  if (e === undefined) {
+    const wgsl = renderEpilogue(p, slot, binding);
+    let id = epilogueIds.get(wgsl);
+    if (id === undefined) epilogueIds.set(wgsl, (id = epilogueIds.size));
+    bySlot.set(key, (e = { wgsl, id }));
+  }
+  return e;
 }
 
-/** Each program's epilogue is rendered once per slot: a plan hands the same program to every call. */
-const epilogues = new WeakMap<PointwiseProgram, Map<string, string>>();
+const epilogues = new WeakMap<PointwiseProgram, Map<string, Epilogue>>();
+/** One id per distinct epilogue WGSL, as many as the pipelines built from them. */
+const epilogueIds = new Map<string, number>();
 
 function renderEpilogue(p: PointwiseProgram, slot: number, binding: number): string {
   const { type } = typesOf(p);

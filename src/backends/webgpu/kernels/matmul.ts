@@ -253,7 +253,7 @@ const product = (rt: Runtime, [a, b]: readonly GpuRef[], out: OutSpec, epilogue?
   }
   const vec = K % 4 === 0 && N % 4 === 0;
   // the epilogue's inputs bind after Out, and the parameters (the runtime's uniform) come last
-  const epi = epilogue && { wgsl: epilogueWgsl(epilogue.program, epilogue.slot, 3), bindings: epilogue.inputs.length };
+  const epi = epilogue && { ...epilogueWgsl(epilogue.program, epilogue.slot, 3), bindings: epilogue.inputs.length };
   // batch strides in matrices (0 along broadcast axes), over the batch axes of the output
   const matStrides = (shape: readonly number[]) => broadcastStrides(shape.slice(0, -2), batchShape);
   const aS = matStrides(a!.shape),
@@ -270,7 +270,7 @@ const product = (rt: Runtime, [a, b]: readonly GpuRef[], out: OutSpec, epilogue?
   for (let base = 0; base < batch; base += maxZ) {
     rt.dispatch({
       name: epilogue ? `matmul+${fusedName(epilogue.program)}` : "matmul",
-      key: `matmul:${vec ? "v" : "s"}:${rank}:${tl.tm}x${tl.tn4}:${tl.wgx}x${tl.wgy}${epi ? `:${epi.wgsl}` : ""}`,
+      key: `matmul:${vec ? "v" : "s"}:${rank}:${tl.tm}x${tl.tn4}:${tl.wgx}x${tl.wgy}${epi ? `:e${epi.id}` : ""}`,
       wgsl: () => shader(tl, vec, rank, epi),
       bindings: [
         { buf: a!.buf.buffer, access: "read" },
