@@ -58,6 +58,7 @@ export type CopyFn = (src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffs
 /** Parameters of the runtime's copy shader (source word, destination word, words). */
 export const COPY_PARAM_WORDS = 3;
 
+/** n rounded up to a multiple of 4, at least 4: bytes of a copy, or words of a uniform slot (whole vec4s). */
 const pad4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
 
 export class GpuQueue {
@@ -166,7 +167,7 @@ export class GpuQueue {
    * before `open` creates pipelines, so a full arena is submitted first.
    */
   uniformSlot(params: readonly number[]): { offset: number; bytes: number } {
-    const words = Math.max(4, Math.ceil(params.length / 4) * 4);
+    const words = pad4(params.length);
     const slot = this.slotBytes(words);
     if (this.uniformOffset + slot > UNIFORM_ARENA_BYTES) this.submit();
     const offset = this.uniformOffset;
@@ -183,7 +184,7 @@ export class GpuQueue {
 
   /** Whether the uniform arena still has a slot for `words` parameters in this batch. */
   private uniformRoom(words: number): boolean {
-    return this.uniformOffset + this.slotBytes(Math.max(4, Math.ceil(words / 4) * 4)) <= UNIFORM_ARENA_BYTES;
+    return this.uniformOffset + this.slotBytes(pad4(words)) <= UNIFORM_ARENA_BYTES;
   }
 
   /** Open (or reuse) the batch for kernel `name`; in debug mode, scope its errors. */
@@ -215,7 +216,7 @@ export class GpuQueue {
    * batch is submitted first if the arena or the uniform arena (for that
    * copy's parameters) is full, so `copy` itself never submits.
    */
-  write(dst: GPUBuffer, data: ArrayBufferView, direct: boolean, copy: CopyFn = this.copy.bind(this)): void {
+  write(dst: GPUBuffer, data: ArrayBufferView, direct: boolean, copy: CopyFn): void {
     if (direct) {
       this.assertAlive();
       this.device.queue.writeBuffer(dst, 0, data.buffer, data.byteOffset, data.byteLength);
