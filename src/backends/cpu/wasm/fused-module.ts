@@ -38,8 +38,8 @@ const COMPARE: Readonly<Record<string, SimdOp>> = {
 };
 
 /** How an input is read: scalar, whole, periodic (repeat 1), repeated (with a period, or without). */
-type InputClass = "s" | "w" | "p" | "r" | "rp";
-function classOf(x: PointwiseInput): InputClass {
+export type InputClass = "s" | "w" | "p" | "r" | "rp";
+export function classOf(x: PointwiseInput): InputClass {
   if (x.scalar) return "s";
   if (x.repeat > 1) return x.period > 0 ? "rp" : "r";
   return x.period > 0 ? "p" : "w";
@@ -52,7 +52,7 @@ type Kind = "f32" | "mask";
 function kinds(p: PointwiseProgram): Kind[] | null {
   if (!p.inputs.every((x) => x.dtype === "float32")) return null;
   const periods = new Set(p.inputs.filter((x) => classOf(x) === "p").map((x) => x.period));
-  const repeats = new Set(p.inputs.filter((x) => x.repeat > 1 && !x.scalar).map((x) => `${x.repeat}:${x.period}`));
+  const repeats = new Set(p.inputs.filter((x) => classOf(x).startsWith("r")).map((x) => `${x.repeat}:${x.period}`));
   if (periods.size > 1 || repeats.size > 1) return null;
   const kind: Kind[] = p.inputs.map(() => "f32");
   const all = (s: PointwiseStep, ks: readonly Kind[]) => s.args.every((a, i) => kind[a] === ks[Math.min(i, ks.length - 1)]);

@@ -8,7 +8,7 @@ import type { PointwiseProgram } from "../../../prims/index.js";
 import type { StorageArray } from "../../../tensor/dtype.js";
 import { sizeOf } from "../../../tensor/shape.js";
 import { place, run, UNIT } from "./elementwise.js";
-import { buildFusedModule, fusable, structureKey } from "./fused-module.js";
+import { buildFusedModule, classOf, fusable, structureKey } from "./fused-module.js";
 import type { Block } from "./heap.js";
 import { inWasmMemory } from "./heap.js";
 import { MEMORY, wasmRuntime } from "./runtime.js";
@@ -63,8 +63,8 @@ export function wasmPointwise(p: PointwiseProgram, inputs: readonly StorageArray
   blocks.push(table);
   new Int32Array(rt.threads.memory.buffer, table.ptr, inputs.length + outs.length).set([...ptrs, ...outs.map((o) => o.byteOffset)]);
   const n = sizeOf(p.shape),
-    period = p.inputs.find((x) => !x.scalar && x.repeat === 1 && x.period > 0)?.period ?? 0,
-    repeated = p.inputs.find((x) => !x.scalar && x.repeat > 1),
+    period = p.inputs.find((x) => classOf(x) === "p")?.period ?? 0,
+    repeated = p.inputs.find((x) => classOf(x).startsWith("r")),
     units: Unit[] = [];
   for (let j = 0; j < n; j += UNIT)
     units.push({ kernel, args: [table.ptr, j, Math.min(n, j + UNIT), period, repeated?.repeat ?? 1, repeated?.period ?? 0] });
