@@ -294,9 +294,9 @@ export function dpoCase(name: string, dir: string, model: ag.models.internvl.Int
  * step from the current state (the previous step's parameters and optimiser
  * state are disposed, as train() does) and returns the loss and the
  * policy's log-prob sums when asked to read them back. Both are jitted, as
- * ag.train's default path is (`jit: false`: op by op).
+ * ag.train's default path is.
  */
-export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP, { jit = true }: { jit?: boolean } = {}) {
+export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP) {
   const { forward } = ag.models.internvl;
   const S = c.config.vision.imageSize,
     P = c.pairs,
@@ -331,7 +331,7 @@ export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP, { jit = true }: { 
     }).loss;
     return { loss: out, aux: s };
   };
-  const opt = adamw({ lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay, jit });
+  const opt = adamw({ lr: hp.lr, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps, weightDecay: hp.weightDecay });
   const lossAndGrads = (params: unknown, b: typeof batch) => {
     let aux: { c: ag.Tensor; r: ag.Tensor } | undefined;
     const [value, grads] = ag.valueAndGrad((p: unknown) => {
@@ -341,8 +341,8 @@ export function anchorgradDpo(c: DpoCase, hp: DpoHp = DPO_HP, { jit = true }: { 
     })(params);
     return { value, grads, aux: aux! };
   };
-  const pass = jit ? ag.jit(lossAndGrads) : lossAndGrads;
-  const fwd = jit ? ag.jit(run) : run;
+  const pass = ag.jit(lossAndGrads);
+  const fwd = ag.jit(run);
   let state = { params: c.params as unknown, opt: opt.init(c.params) };
   const step = (read: boolean): { loss: number; chosen: number[]; rejected: number[] } | undefined => {
     let seen: { loss: number; chosen: number[]; rejected: number[] } | undefined;
