@@ -6,7 +6,7 @@
  */
 import type { StorageArray } from "../../../tensor/dtype.js";
 import { sizeOf, type Collapsed } from "../../../tensor/shape.js";
-import { MIN_ELEMENTS, run, UNIT } from "./elementwise.js";
+import { forEachIndex, MIN_ELEMENTS, run, UNIT } from "./elementwise.js";
 import { inWasmMemory } from "./heap.js";
 import { wasmEnabled, wasmRuntime } from "./runtime.js";
 import type { Unit } from "./threads.js";
@@ -32,7 +32,7 @@ export function wasmCopy(src: StorageArray, srcBase: number, dst: StorageArray, 
   const rt = wasmRuntime(),
     kernel = rt.threads.kernel("copy.32", "copy"),
     units: Unit[] = [];
-  let so = src.byteOffset + 4 * srcBase,
+  const so = src.byteOffset + 4 * srcBase,
     doff = dst.byteOffset + 4 * dstBase;
   if (shape.length === 1) {
     // one run, in pieces of UNIT elements that the threads share
@@ -52,20 +52,10 @@ export function wasmCopy(src: StorageArray, srcBase: number, dst: StorageArray, 
       [d2, d1, d0] = ds.slice(r - 3) as [number, number, number];
     // the block's leading axis in chunks of about UNIT elements
     const chunk = Math.max(1, Math.floor(UNIT / Math.max(1, n1 * n0)));
-    const outer = sh.slice(0, r - 3),
-      idx = outer.map(() => 0);
-    for (let o = 0, count = sizeOf(outer); o < count; o++) {
+    forEachIndex(sh.slice(0, r - 3), [ss, ds], ([s, d]) => {
       for (let a = 0; a < n2; a += chunk)
-        units.push({ kernel, args: [doff + a * d2, so + a * s2, Math.min(chunk, n2 - a), n1, n0, d2, s2, d1, s1, d0, s0] });
-      for (let k = outer.length - 1; k >= 0; k--) {
-        so += ss[k]!;
-        doff += ds[k]!;
-        if (++idx[k]! < outer[k]!) break;
-        so -= ss[k]! * outer[k]!;
-        doff -= ds[k]! * outer[k]!;
-        idx[k] = 0;
-      }
-    }
+        units.push({ kernel, args: [doff + d! + a * d2, so + s! + a * s2, Math.min(chunk, n2 - a), n1, n0, d2, s2, d1, s1, d0, s0] });
+    });
   }
   run(rt, units, n, []);
   copies++;

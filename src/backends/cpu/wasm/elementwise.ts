@@ -7,7 +7,7 @@
  * kernels, when the op, dtypes or placement do not fit.
  */
 import type { StorageArray } from "../../../tensor/dtype.js";
-import { broadcastStrides, collapse } from "../../../tensor/shape.js";
+import { broadcastStrides, collapse, sizeOf } from "../../../tensor/shape.js";
 import type { BufferRef, OutSpec } from "../../backend.js";
 import { WASM_BINARY, WASM_UNARY } from "./elementwise-module.js";
 import { inWasmMemory, type Block } from "./heap.js";
@@ -44,6 +44,29 @@ export function place(rt: WasmRuntime, bufs: readonly StorageArray[], blocks: Bl
     ptrs.push(block.ptr);
   }
   return ptrs;
+}
+
+/**
+ * Visit every index of `shape` (row-major) with its offset along each of
+ * `strides` (arrays over at least `shape`'s axes) and its ordinal: the
+ * odometer over the outer axes of a collapsed strided job.
+ */
+export function forEachIndex(
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+  visit: (offsets: readonly number[], ordinal: number) => void,
+): void {
+  const idx = shape.map(() => 0),
+    offs = strides.map(() => 0);
+  for (let i = 0, count = sizeOf(shape); i < count; i++) {
+    visit(offs, i);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      for (let k = 0; k < offs.length; k++) offs[k]! += strides[k]![d]!;
+      if (++idx[d]! < shape[d]!) break;
+      for (let k = 0; k < offs.length; k++) offs[k]! -= strides[k]![d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
 }
 
 /** Run the units over n elements, then `after` (reading staged results), then free the staging. */
@@ -111,10 +134,9 @@ export function wasmElementwise(name: string, inputs: readonly Ref[], out: OutSp
         pieces.push({ rows: 1, cols: Math.min(UNIT, cols - j), out: j, shift: (k) => j * colStride[k]! });
     else
       for (const [a0, a1] of rowChunks(rows, cols)) pieces.push({ rows: a1 - a0, cols, out: a0 * cols, shift: (k) => a0 * rowStride[k]! });
-    const outer = shape.slice(0, Math.max(0, r - 2)),
-      idx = new Array<number>(outer.length).fill(0);
-    const offs = inputs.map(() => 0);
-    for (let o = 0; o < n; o += rows * cols) {
+    const outer = shape.slice(0, Math.max(0, r - 2));
+    forEachIndex(outer, strides, (offs, i) => {
+      const o = i * rows * cols;
       for (const p of pieces) {
         const at = (k: number) => ptrs[k]! + (offs[k]! + p.shift(k)) * width[k]!;
         const outAt = out0 + 4 * (o + p.out);
@@ -138,17 +160,7 @@ export function wasmElementwise(name: string, inputs: readonly Ref[], out: OutSp
             : [outAt, at(0), at(1), p.rows, p.cols, rowStride[0]!, colStride[0]!, rowStride[1]!, colStride[1]!],
         });
       }
-      for (let d = outer.length - 1; d >= 0; d--) {
-        inputs.forEach((_, k) => {
-          offs[k]! += strides[k]![d]!;
-        });
-        if (++idx[d]! < outer[d]!) break;
-        inputs.forEach((_, k) => {
-          offs[k]! -= strides[k]![d]! * outer[d]!;
-        });
-        idx[d] = 0;
-      }
-    }
+    });
   }
   run(rt, units, n, blocks);
   return true;
